@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run   - bootstrap .venv, install genzoo, list the zoo and train the main demo on embedded data
+#   make test  - bootstrap .venv, install genzoo with its test extras, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.genzoo-installed
+
+# The torch/torchvision pair to try first: the one this machine's pip serves from local disk.
+# Anywhere else (other Python, other platform) the bootstrap falls back to whatever pair pip resolves.
+TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: run test bootstrap clean
+
+bootstrap: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch, torchvision" 2>/dev/null \
+	  || $(PIP) install -q $(TORCH_PAIR) \
+	  || $(PIP) install -q torch torchvision
+	$(PIP) install -q -e '.[test]'
+	@touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/zoo list
+	$(VENV)/bin/zoo train $(or $(RECIPE),siren-camera) --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info runs

@@ -1,0 +1,29 @@
+"""genzoo: a plugin-based zoo of generative and implicit models.
+
+The public API. Importing ``zoo`` is cheap; the registry (and torch) load on first use.
+
+    import zoo
+    zoo.list_components("field")              # what is installed
+    field = zoo.create("field", "siren", in_dim=2, out_dim=1)
+"""
+
+from __future__ import annotations
+
+from zoo.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+__all__ = ["hookimpl", "create", "list_components", "get_registry", "__version__"]
+
+_LAZY = {
+    "create": "zoo.registry",
+    "list_components": "zoo.registry",
+    "get_registry": "zoo.registry",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

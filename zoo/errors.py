@@ -1,0 +1,40 @@
+"""The zoo's errors. Each message says what was wrong, what was expected and what to do."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class: anything the zoo reports to a person rather than a traceback."""
+
+
+class UnknownComponentError(ZooError, KeyError):
+    """A (kind, name) that no loaded plugin registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateComponentError(ZooError):
+    """Two plugins registered the same (kind, name)."""
+
+
+class PluginError(ZooError):
+    """A plugin failed to load (only raised with ZOO_STRICT_PLUGINS=1; otherwise it is listed as broken)."""
+
+
+class RecipeError(ZooError, ValueError):
+    """A recipe that can't be built: unknown names, wrong argument names or types, mismatched parts.
+
+    ``path`` is where in the recipe tree the problem is, e.g. ``model.decoder.field.hidden_dim``.
+    """
+
+    def __init__(self, path: str, message: str):
+        self.path, self.message = path, message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class IncompatibleComponentsError(ZooError, ValueError):
+    """Components that don't fit together (latent sizes, coordinate dims, data shapes).
+
+    Raised by a component's constructor; the recipe builder adds the recipe path to the message.
+    """

@@ -1,0 +1,39 @@
+"""The plugin hooks. A plugin implements any of them with ``@zoo.hookimpl``.
+
+Every hook is ``register_*(register)``: the core hands the plugin a callback and the plugin calls it
+once per thing it provides, as in ``llm``. Hook names and signatures here are the plugin API; changing
+one is a breaking change for every third-party plugin.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("zoo")
+hookimpl = pluggy.HookimplMarker("zoo")
+
+
+@hookspec
+def register_components(register):
+    """Register components: ``register(kind, name, obj, *, summary=None, paper=None)``.
+
+    ``kind`` is one of ``zoo.interfaces.KINDS`` (divergence, encoder, decoder, field, likelihood, model,
+    dataset); ``obj`` is the class (or factory) that ``zoo.create(kind, name, **kwargs)`` calls. The
+    summary defaults to the first line of ``obj``'s docstring; ``paper`` is a citation or link.
+
+    Example::
+
+        @zoo.hookimpl
+        def register_components(register):
+            register("field", "gabor", GaborField, paper="Fathony et al. 2021, Multiplicative Filter Networks")
+    """
+
+
+@hookspec
+def register_recipes(register):
+    """Register named recipes: ``register(name, recipe, *, summary=None)``.
+
+    ``recipe`` is the same tree of plain data that ``registry.yaml`` holds under ``recipes:`` (``model``,
+    ``data``, ``train``); every component it names is resolved through the registry, so a recipe may
+    use components from any installed plugin.
+    """

@@ -1,0 +1,201 @@
+"""The contract every plugin speaks: Divergence, Encoder, Decoder, ImplicitField, Likelihood, Model.
+
+Each interface is a small abstract ``torch.nn.Module`` with one abstract method. Concrete classes are
+final: behaviour changes by composition (a Decoder *holds* a Likelihood, a FieldDecoder *holds* an
+ImplicitField), never by overriding a concrete method. Shapes are written with einops letters:
+``b`` batch, ``d`` latent dimension, ``n`` points, ``c`` channels, ``...`` any trailing data shape.
+
+Recipes use the type annotations of constructor arguments to know which kind a nested component is:
+an argument annotated ``ImplicitField`` is built from the ``field`` registry, and so on (see ``KINDS``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+__all__ = [
+    "Divergence",
+    "Encoder",
+    "Decoder",
+    "ImplicitField",
+    "Likelihood",
+    "Model",
+    "Sampler",
+    "Reconstructor",
+    "Renderer",
+    "PointMass",
+    "KINDS",
+]
+
+
+class Divergence(nn.Module, ABC):
+    """D(q ‖ p): how far q is from p.
+
+    Two flavours, told apart by ``batch_level``:
+
+    - per example (``batch_level = False``): ``q`` and ``p`` are distributions whose batch shape is
+      ``(b,)`` (or broadcasts to it); the result is ``(b,)``, one value per example. KL between a
+      posterior q(z|x) and the prior p(z) is the classic case.
+    - batch level (``batch_level = True``): the divergence is defined between *sample sets*, e.g. the
+      aggregate posterior and the prior (sliced Wasserstein, MMD). ``q`` and ``p`` are samples
+      ``(n, d)`` and ``(m, d)`` (a distribution is accepted too and sampled with ``rsample``); the
+      result is a scalar ``()``.
+
+    A VAE accepts either as its prior term; it reads ``batch_level`` to know what to pass.
+    """
+
+    batch_level: ClassVar[bool] = False
+
+    @abstractmethod
+    def forward(self, q: Distribution | Tensor, p: Distribution | Tensor) -> Tensor:
+        """Return D(q ‖ p): ``(b,)`` per example, or ``()`` when ``batch_level``."""
+
+
+class Encoder(nn.Module, ABC):
+    """x ``(b, ...)`` -> q(z | x), a distribution with batch shape ``(b,)`` and event shape ``(d,)``.
+
+    ``latent_dim`` is ``d``. A deterministic encoder (a plain autoencoder's) returns a ``PointMass``,
+    so every encoder can be dropped into every model that takes one.
+    """
+
+    latent_dim: int
+
+    @abstractmethod
+    def forward(self, x: Tensor) -> Distribution:
+        """``(b, ...)`` -> q(z|x) with ``batch_shape == (b,)``, ``event_shape == (latent_dim,)``."""
+
+
+class Likelihood(nn.Module, ABC):
+    """Network outputs -> a distribution over data: Bernoulli, Gaussian, discretised logistic, ...
+
+    A decoder network emits ``params_per_channel`` numbers for every data channel; the likelihood turns
+    params ``(b, c * k, ...)`` into a distribution with batch shape ``(b,)`` and event shape
+    ``(c, ...)``, so ``log_prob(x)`` is one log-likelihood per example (nats) and ``mean`` is the
+    picture a person would look at.
+    """
+
+    params_per_channel: int = 1
+
+    @abstractmethod
+    def forward(self, params: Tensor) -> Distribution:
+        """``(b, c * params_per_channel, ...)`` -> p(x | params), batch ``(b,)``, event ``(c, ...)``."""
+
+
+class Decoder(nn.Module, ABC):
+    """z ``(b, d)`` -> p(x | z), a distribution over data with batch shape ``(b,)``.
+
+    The negative ``log_prob`` of this distribution is the reconstruction term of a VAE, the loss of an
+    autoencoder and the inner loss L(x, F(z)) of a Gradient Origin Network: any Decoder serves all three.
+    """
+
+    latent_dim: int
+
+    @abstractmethod
+    def forward(self, z: Tensor) -> Distribution:
+        """``(b, latent_dim)`` -> p(x|z) with ``batch_shape == (b,)`` and event shape the data's."""
+
+
+class ImplicitField(nn.Module, ABC):
+    """A function of coordinates: ``(..., in_dim)`` (+ an optional latent ``(b, latent_dim)``) -> ``(..., out_dim)``.
+
+    Fields are differentiable in their coordinates, so losses may use gradients and Laplacians of the
+    field (the implicit equation R(c, Φ, ∇Φ, ∇²Φ) = 0; see ``zoo.nn.diff``). A conditioned field
+    (``latent_dim > 0``) takes coordinates ``(b, n, in_dim)`` with one latent per ``b``; an unconditioned
+    one (``latent_dim == 0``) takes any leading shape and ``latent=None``.
+    """
+
+    in_dim: int
+    out_dim: int
+    latent_dim: int = 0
+
+    @abstractmethod
+    def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
+        """``(..., in_dim)`` [, ``(b, latent_dim)``] -> ``(..., out_dim)``."""
+
+
+class Model(nn.Module, ABC):
+    """A paper-level objective: ``loss(batch)`` returns the named terms that the training loop sums.
+
+    Terms are scalars (already averaged over the batch). Extra entries that should be logged but not
+    optimised go in ``metrics(batch)``. Optional capabilities are separate small interfaces
+    (``Sampler``, ``Reconstructor``, ``Renderer``) that a model also inherits when it can do them.
+    """
+
+    @abstractmethod
+    def loss(self, batch: Tensor) -> dict[str, Tensor]:
+        """A batch from the recipe's dataset -> ``{term_name: scalar}``; the loop minimises the sum."""
+
+    @torch.no_grad()
+    def metrics(self, batch: Tensor) -> dict[str, Tensor]:
+        """Evaluation numbers on a held-out batch (scalars). By default, the loss terms and their total."""
+        terms = self.loss(batch)
+        return {**terms, "loss": sum(terms.values())}
+
+
+class Sampler(ABC):
+    """A model that can draw new data: ``sample(n)`` -> ``(n, ...)``."""
+
+    @abstractmethod
+    def sample(self, n: int) -> Tensor: ...
+
+
+class Reconstructor(ABC):
+    """A model that can reconstruct its input: ``reconstruct(x (b, ...))`` -> ``(b, ...)``."""
+
+    @abstractmethod
+    def reconstruct(self, x: Tensor) -> Tensor: ...
+
+
+class Renderer(ABC):
+    """A model that renders its fitted signal at any resolution: ``render(shape)`` -> ``(c, *shape)``."""
+
+    @abstractmethod
+    def render(self, shape: tuple[int, ...]) -> Tensor: ...
+
+
+class PointMass(Distribution):
+    """A deterministic 'distribution' at ``loc`` ``(b, d)``: what a deterministic encoder returns.
+
+    ``rsample`` returns ``loc`` itself (gradients flow), so an autoencoder is a VAE whose encoder
+    has no noise; ``log_prob`` is not defined for it.
+    """
+
+    arg_constraints: dict = {}
+    has_rsample = True
+
+    def __init__(self, loc: Tensor, event_dims: int = 1):
+        self.loc = loc
+        split = loc.dim() - event_dims
+        super().__init__(loc.shape[:split], loc.shape[split:], validate_args=False)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        return torch.zeros_like(self.loc)
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        return self.loc.expand(torch.Size(sample_shape) + self.loc.shape)
+
+    def entropy(self) -> Tensor:
+        return torch.full(self.batch_shape, float("-inf"), device=self.loc.device)
+
+
+#: The component kinds of the registry, and the interface each kind must implement (None: any callable).
+KINDS: dict[str, type | None] = {
+    "divergence": Divergence,
+    "encoder": Encoder,
+    "decoder": Decoder,
+    "field": ImplicitField,
+    "likelihood": Likelihood,
+    "model": Model,
+    "dataset": None,
+    "recipe": None,
+}

@@ -1,0 +1,6 @@
+"""Shared layers any plugin may use: MLPs, coordinate grids, encodings, differential operators."""
+
+from zoo.nn.coords import coordinate_grid
+from zoo.nn.mlp import MLP
+
+__all__ = ["MLP", "coordinate_grid"]

@@ -1,0 +1,113 @@
+"""The plugin manager: built-ins listed in registry.yaml and third-party plugins from entry points.
+
+Both go through the same pluggy manager, as pytest loads its default plugins. A plugin that fails to
+import is recorded as broken (name + error) and the rest of the zoo keeps working, unless
+``ZOO_STRICT_PLUGINS=1``. ``ZOO_LOAD_PLUGINS=a,b`` loads only the plugins named (the core's own modules,
+``zoo.*``, always load; an empty value loads no plugin beyond them).
+
+Third-party plugins declare themselves in their ``pyproject.toml``::
+
+    [project.entry-points.zoo]
+    gabor = "zoo_gabor"
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from types import ModuleType
+
+import pluggy
+import yaml
+
+from zoo import hookspecs
+from zoo.errors import PluginError
+
+ENTRY_POINT_GROUP = "zoo"
+DISTRIBUTION = "genzoo"
+
+
+@dataclass
+class PluginInfo:
+    """What `zoo plugins` shows for one plugin."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    builtin: bool
+    status: str = "ok"  # "ok" | "broken"
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+    @property
+    def core(self) -> bool:
+        """The core's own modules (``zoo.*``): always loaded, hidden from ``zoo plugins`` without --all."""
+        return self.module.startswith("zoo.")
+
+
+@cache
+def builtin_config() -> dict:
+    """registry.yaml, shipped inside the ``zoo`` package: ``{"plugins": [...], "recipes": {...}}``."""
+    text = resources.files("zoo").joinpath("registry.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+def genzoo_version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # running from a source tree that isn't installed
+        from zoo import __version__
+
+        return __version__
+
+
+def _wanted(name: str, module: str) -> bool:
+    selection = os.environ.get("ZOO_LOAD_PLUGINS")
+    if selection is None or module.startswith("zoo."):
+        return True
+    return name in {s.strip() for s in selection.split(",") if s.strip()}
+
+
+def strict() -> bool:
+    return os.environ.get("ZOO_STRICT_PLUGINS", "").lower() in {"1", "true", "yes"}
+
+
+def new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("zoo")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _load(pm: pluggy.PluginManager, info: PluginInfo, load_module, infos: list[PluginInfo]) -> None:
+    """Import one plugin and register it; record it as broken on failure (or raise when strict)."""
+    try:
+        module: ModuleType = load_module()
+        pm.register(module, name=info.name)
+        info.hooks = sorted(h.name for h in pm.get_hookcallers(module) or [])
+    except Exception as exc:  # a broken plugin must not break the zoo
+        if strict():
+            raise PluginError(f"plugin {info.name!r} ({info.module}) failed to load: {exc!r}") from exc
+        info.status, info.error = "broken", f"{type(exc).__name__}: {exc}"
+    infos.append(info)
+
+
+def load_plugins() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
+    """A fresh plugin manager with every wanted built-in and third-party plugin, and their infos."""
+    pm, infos = new_manager(), []
+    version = genzoo_version()
+    for module_name in builtin_config().get("plugins", []):
+        if _wanted(module_name, module_name):
+            info = PluginInfo(module_name, module_name, DISTRIBUTION, version, builtin=True)
+            _load(pm, info, lambda m=module_name: importlib.import_module(m), infos)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if not _wanted(ep.name, ep.value):
+            continue
+        dist = ep.dist.name if ep.dist else "?"
+        info = PluginInfo(ep.name, ep.value, dist, ep.dist.version if ep.dist else "?", builtin=False)
+        _load(pm, info, ep.load, infos)
+    return pm, infos

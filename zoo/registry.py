@@ -1,0 +1,201 @@
+"""(kind, name) -> component: the registry every recipe and CLI command resolves names through.
+
+Like timm's ``_registry.py``: a dict, a handful of small public functions (``create``,
+``list_components`` with fnmatch wildcards), loud errors for unknown and duplicate names. The registry is
+filled by the plugins' ``register_components`` / ``register_recipes`` hooks the first time it is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from zoo.errors import DuplicateComponentError, PluginError, UnknownComponentError, ZooError
+from zoo.interfaces import KINDS
+from zoo.plugins import DISTRIBUTION, PluginInfo, builtin_config, strict, genzoo_version, load_plugins
+
+__all__ = ["Entry", "Registry", "get_registry", "reset_registry", "create", "list_components"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component (or recipe, whose ``obj`` is the recipe's data)."""
+
+    kind: str
+    name: str
+    obj: Any
+    summary: str
+    paper: str | None
+    plugin: str
+    distribution: str = "?"
+    version: str = "?"
+
+
+def _first_doc_line(obj: Any) -> str:
+    doc = inspect.getdoc(getattr(obj, "func", obj)) if callable(obj) else None
+    return doc.strip().splitlines()[0] if doc else ""
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    """`` — did you mean 'siren'?`` or an empty string."""
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    return f" — did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+class Registry:
+    """The components and recipes of the loaded plugins, and the plugins themselves."""
+
+    def __init__(self, plugins: list[PluginInfo] | None = None):
+        self._entries: dict[tuple[str, str], Entry] = {}
+        self.plugins: list[PluginInfo] = plugins or []
+
+    def add(self, entry: Entry) -> None:
+        key = (entry.kind, entry.name)
+        if entry.kind not in KINDS:
+            raise ZooError(
+                f"plugin {entry.plugin!r} registered {entry.name!r} under unknown kind {entry.kind!r}; "
+                f"kinds are: {', '.join(KINDS)}"
+            )
+        if not _NAME.match(entry.name):
+            raise ZooError(
+                f"plugin {entry.plugin!r} registered {entry.kind} {entry.name!r}: names are lower-case "
+                "letters, digits, '-', '_' and '.'"
+            )
+        interface = KINDS[entry.kind]
+        if interface is not None and inspect.isclass(entry.obj) and not issubclass(entry.obj, interface):
+            raise ZooError(
+                f"plugin {entry.plugin!r} registered {entry.obj.__qualname__} as {entry.kind} "
+                f"{entry.name!r}, but it does not subclass zoo.interfaces.{interface.__name__}"
+            )
+        if key in self._entries:
+            first = self._entries[key]
+            raise DuplicateComponentError(
+                f"{entry.kind} {entry.name!r} is registered twice: by plugin {first.plugin!r} "
+                f"({first.distribution}) and by plugin {entry.plugin!r} ({entry.distribution}); "
+                f"uninstall one, or restrict loading with ZOO_LOAD_PLUGINS"
+            )
+        self._entries[key] = entry
+
+    def get(self, kind: str, name: str) -> Entry:
+        if kind not in KINDS:
+            raise UnknownComponentError(f"unknown kind {kind!r}{did_you_mean(kind, list(KINDS))}")
+        try:
+            return self._entries[(kind, name)]
+        except KeyError:
+            names = [n for k, n in self._entries if k == kind]
+            hint = did_you_mean(name, names)
+            elsewhere = [k for k, n in self._entries if n == name]
+            if elsewhere:
+                hint += f" ('{name}' is a {' and a '.join(elsewhere)})"
+            raise UnknownComponentError(
+                f"unknown {kind} {name!r}{hint}; see: zoo list --kind {kind}"
+            ) from None
+
+    def create(self, kind: str, name: str, **kwargs: Any) -> Any:
+        """Build the component registered as (kind, name) with ``kwargs``."""
+        entry = self.get(kind, name)
+        if kind == "recipe":
+            raise ZooError(f"{name!r} is a recipe; build it with zoo.recipes.build_model or `zoo train`")
+        return entry.obj(**kwargs)
+
+    def list(self, kind: str | None = None, pattern: str = "*") -> list[Entry]:
+        """Entries of ``kind`` (all kinds if None) whose name matches the fnmatch ``pattern``, sorted."""
+        if kind is not None and kind not in KINDS:
+            raise UnknownComponentError(f"unknown kind {kind!r}{did_you_mean(kind, list(KINDS))}")
+        return sorted(
+            (e for (k, n), e in self._entries.items() if kind in (None, k) and fnmatch.fnmatch(n, pattern)),
+            key=lambda e: (list(KINDS).index(e.kind), e.name),
+        )
+
+    def find(self, name: str) -> list[Entry]:
+        """Every entry called ``name``, whatever its kind."""
+        return [e for (_, n), e in self._entries.items() if n == name]
+
+    def names(self) -> list[str]:
+        return sorted({n for _, n in self._entries})
+
+
+def _collect(function: Callable, make_entry: Callable[..., Entry]) -> list[Entry]:
+    """Run one plugin's hook with a ``register`` callback; return what it registered."""
+    entries: list[Entry] = []
+    function(register=lambda *args, **kwargs: entries.append(make_entry(*args, **kwargs)))
+    return entries
+
+
+def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Registry:
+    """Fill a Registry from a plugin manager: components and recipes of every plugin, then registry.yaml's.
+
+    Each plugin's hooks are called separately, so each entry knows which plugin made it. A plugin whose
+    hook raises is marked broken and contributes nothing (or the error propagates with
+    ZOO_STRICT_PLUGINS=1); a duplicate (kind, name) always raises, naming both plugins.
+    """
+    registry = Registry(plugins)
+    infos = {p.name: p for p in plugins}
+
+    def component(info: PluginInfo):
+        def make(kind: str, name: str, obj: Any, *, summary: str | None = None, paper: str | None = None):
+            return Entry(kind, name, obj, summary or _first_doc_line(obj), paper, info.name,
+                         info.distribution, info.version)
+
+        return make
+
+    def recipe(info: PluginInfo):
+        def make(name: str, recipe: dict, *, summary: str | None = None):
+            return Entry("recipe", name, recipe, summary or recipe.get("summary", ""), recipe.get("paper"),
+                         info.name, info.distribution, info.version)
+
+        return make
+
+    for hook_name, make_entry in (("register_components", component), ("register_recipes", recipe)):
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            info = infos[impl.plugin_name]
+            try:
+                entries = _collect(impl.function, make_entry(info))
+            except Exception as exc:
+                if strict():
+                    raise PluginError(f"plugin {info.name!r}: {hook_name} failed: {exc!r}") from exc
+                info.status, info.error = "broken", f"{hook_name}: {type(exc).__name__}: {exc}"
+                continue
+            for entry in entries:
+                registry.add(entry)
+
+    shipped = PluginInfo("registry.yaml", "registry.yaml", DISTRIBUTION, genzoo_version(), builtin=True)
+    for name, data in (builtin_config().get("recipes") or {}).items():
+        registry.add(recipe(shipped)(name, data))
+    return registry
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built from the installed plugins on first use."""
+    global _registry
+    if _registry is None:
+        _registry = build_registry(*load_plugins())
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget the registry, so the next use reloads the plugins (tests, ZOO_LOAD_PLUGINS changes)."""
+    global _registry
+    _registry = None
+
+
+def create(kind: str, name: str, **kwargs: Any) -> Any:
+    """``zoo.create("field", "siren", in_dim=2, out_dim=1)``: build a registered component."""
+    return get_registry().create(kind, name, **kwargs)
+
+
+def list_components(kind: str | None = None, pattern: str = "*") -> list[Entry]:
+    """``zoo.list_components("field", "relu*")``: registered entries, wildcards as in fnmatch."""
+    return get_registry().list(kind, pattern)
