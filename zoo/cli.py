@@ -183,6 +183,9 @@ def cmd_render(args: argparse.Namespace) -> None:
     console.print(f"wrote {path}")
 
 
+RUN_DIR_HELP = "a run directory written by `zoo train`"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zoo",
@@ -198,14 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="a component's or recipe's arguments, docs, paper and where it fits")
-    p.add_argument("name")
+    p.add_argument("name", help="component or recipe name (see: zoo list)")
     p.add_argument("--kind", "-k", help="disambiguate when a name is registered under several kinds")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("plugins", help="loaded plugins: name, version, distribution, hooks, status")
     p.add_argument("--all", action="store_true", help="include the core's own modules (zoo.*)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("train", help="train a recipe (a registered name or a YAML file)")
@@ -219,23 +222,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("resume", help="continue a run from its last checkpoint")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("--steps", type=int, help="new total number of steps")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("eval", help="evaluate a run's model on the held-out split")
-    p.add_argument("run_dir")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("run_dir", help=RUN_DIR_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sample", help="draw samples from a run's model into a PNG grid")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("-n", type=int, default=64, help="number of samples")
     p.add_argument("--out", help="PNG path (default: RUN_DIR/samples.png)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("render", help="render a fitted implicit field at any resolution into a PNG")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("--size", type=int, default=1024, help="output resolution (longest side)")
     p.add_argument("--offset", type=float, default=0.0, help="sub-pixel offset, as a fraction of a pixel")
     p.add_argument("--out", help="PNG path (default: RUN_DIR/render-SIZE.png)")

@@ -1,0 +1,113 @@
+"""The `zoo` command: list / info / plugins output, --json for scripts, errors for people."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zoo.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_json_has_the_divergences_with_their_plugin(capsys):
+    code, out, _ = run(capsys, "list", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert all({"kind", "name", "summary", "paper", "plugin"} <= set(r) for r in rows)
+    divergences = {r["name"]: r for r in rows if r["kind"] == "divergence"}
+    assert {"kl", "cross-entropy", "wasserstein-1d", "sliced-wasserstein"} <= set(divergences)
+    assert divergences["kl"]["plugin"] == "zoo_divergences" and divergences["kl"]["paper"]
+
+
+def test_list_filters_by_kind_and_pattern(capsys):
+    _, out, _ = run(capsys, "list", "--kind", "divergence", "*wasserstein*", "--json")
+    assert sorted(r["name"] for r in json.loads(out)) == ["sliced-wasserstein", "wasserstein-1d"]
+    code, out, _ = run(capsys, "list", "--kind", "divergence")
+    assert code == 0 and "kl" in out and "zoo_divergences" in out and "divergence" in out
+
+
+def test_info_shows_arguments_defaults_and_paper(capsys):
+    code, out, _ = run(capsys, "info", "kl")
+    assert code == 0
+    assert "num_samples" in out and "analytic" in out and "Kullback" in out
+    _, out, _ = run(capsys, "info", "kl", "--json")
+    info = json.loads(out)
+    arguments = {a["name"]: a for a in info["arguments"]}
+    assert arguments["analytic"]["default"] is True and arguments["num_samples"]["type"] == "int"
+
+
+def test_info_fits_lists_the_slots_a_component_fills(capsys):
+    _, out, _ = run(capsys, "info", "kl", "--json")
+    fits = json.loads(out)["fits"]
+    models_taking_a_divergence = [e for e in fits if " of model " in e]
+    assert all(f.startswith("divergence of") or "divergence" in f for f in models_taking_a_divergence)
+
+
+def test_unknown_name_is_one_clear_line_with_a_suggestion(capsys):
+    code, _, err = run(capsys, "info", "kll")
+    assert code == 2 and "did you mean 'kl'" in err and "Traceback" not in err
+    code, _, err = run(capsys, "list", "--kind", "feild")
+    assert code == 2 and "did you mean 'field'" in err
+
+
+def test_plugins_lists_name_version_hooks_status(capsys):
+    code, out, _ = run(capsys, "plugins", "--all", "--json")
+    plugins = {p["name"]: p for p in json.loads(out)}
+    assert code == 0
+    assert plugins["zoo_divergences"]["hooks"] == ["register_components"]
+    assert plugins["zoo_divergences"]["status"] == "ok" and plugins["zoo_divergences"]["distribution"] == "genzoo"
+    _, out, _ = run(capsys, "plugins", "--json")
+    assert not any(p["name"].startswith("zoo.") for p in json.loads(out))  # core modules only with --all
+
+
+def test_help_of_every_subcommand(capsys):
+    from zoo.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"list", "info", "plugins", "train", "resume", "eval", "sample", "render"} <= set(commands)
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert sub.description or name in text
+        for action in sub._actions:
+            assert action.help or action.dest in {"help"} or action.option_strings == [], (name, action.dest)
+
+
+@pytest.mark.slow
+def test_third_party_plugin_appears_after_pip_install(tmp_path):
+    """Install the fixture package (also the README's example) with pip and see it in `zoo list`."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--target", str(target), str(FIXTURES / "zoo-gabor")],
+        check=True, capture_output=True,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ZOO_LOAD_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, "-m", "zoo", "list", "--kind", "field", "--json"],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout
+    gabor = {r["name"]: r for r in json.loads(out)}["gabor"]
+    assert (gabor["plugin"], gabor["distribution"], gabor["version"]) == ("gabor", "zoo-gabor", "0.0.1")
+    code = "import zoo, torch; f = zoo.create('field', 'gabor', out_dim=3); print(tuple(f(torch.rand(5, 2)).shape))"
+    shape = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
+    assert shape.strip() == "(5, 3)"
+
+
+def test_readme_plugin_example_is_the_tested_fixture():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = (FIXTURES / "zoo-gabor" / "zoo_gabor.py").read_text()
+    assert example.strip() in readme, "README's plugin example must be tests/fixtures/zoo-gabor/zoo_gabor.py"

@@ -1,0 +1,159 @@
+"""The registry and the plugin manager: fixture plugins, broken plugins, duplicates, ZOO_LOAD_PLUGINS."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+
+import zoo
+from zoo import hookimpl
+from zoo.errors import DuplicateComponentError, PluginError, UnknownComponentError, ZooError
+from zoo.interfaces import ImplicitField
+from zoo.plugins import load_plugins
+from zoo.testing import registry_with
+
+
+class ConstantField(ImplicitField):
+    """A field that is the same everywhere (fixture)."""
+
+    def __init__(self, in_dim: int = 2, out_dim: int = 1, value: float = 0.5):
+        super().__init__()
+        self.in_dim, self.out_dim, self.value = in_dim, out_dim, value
+
+    def forward(self, coords, latent=None):
+        return torch.full((*coords.shape[:-1], self.out_dim), self.value)
+
+
+def fixture_plugin(name: str, registrations):
+    """A plugin module whose register_components hook calls ``registrations(register)``."""
+    module = types.ModuleType(name)
+    module.register_components = hookimpl(registrations)
+    return module
+
+
+def test_fixture_plugin_component_is_created_and_listed():
+    plugin = fixture_plugin("const", lambda register: register("field", "const", ConstantField, paper="none"))
+    registry = registry_with(plugin)
+    field = registry.create("field", "const", value=2.0)
+    assert torch.equal(field(torch.zeros(3, 2)), torch.full((3, 1), 2.0))
+    entry = registry.get("field", "const")
+    assert (entry.plugin, entry.distribution, entry.version) == ("const", "fixture-dist", "0.0")
+    assert entry.summary == "A field that is the same everywhere (fixture)."
+    assert [e.name for e in registry.list("field", "con*")] == ["const"]
+
+
+def test_unknown_name_suggests_the_close_one():
+    registry = registry_with()
+    with pytest.raises(UnknownComponentError, match=r"unknown divergence 'kll' — did you mean 'kl'\?"):
+        registry.get("divergence", "kll")
+    with pytest.raises(UnknownComponentError, match="did you mean 'field'"):
+        registry.list("feild")
+
+
+def test_name_registered_under_another_kind_is_pointed_out():
+    registry = registry_with()
+    with pytest.raises(UnknownComponentError, match="'kl' is a divergence"):
+        registry.get("field", "kl")
+
+
+def test_duplicate_names_both_plugins():
+    one = fixture_plugin("one", lambda register: register("field", "const", ConstantField))
+    two = fixture_plugin("two", lambda register: register("field", "const", ConstantField))
+    with pytest.raises(DuplicateComponentError, match=r"'one'.*'two'"):
+        registry_with(one, two)
+
+
+def test_registering_a_class_of_the_wrong_interface_fails_clearly():
+    bad = fixture_plugin("bad", lambda register: register("divergence", "const", ConstantField))
+    with pytest.raises(ZooError, match="does not subclass zoo.interfaces.Divergence"):
+        registry_with(bad)
+
+
+def test_plugin_whose_hook_raises_is_broken_and_the_rest_works(monkeypatch):
+    def explode(register):
+        register("field", "half", ConstantField)
+        raise RuntimeError("boom")
+
+    registry = registry_with(fixture_plugin("exploding", explode))
+    info = {p.name: p for p in registry.plugins}["exploding"]
+    assert info.status == "broken" and "boom" in info.error
+    assert registry.list("field", "half") == []  # nothing half-registered
+    assert registry.get("divergence", "kl")
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="exploding"):
+        registry_with(fixture_plugin("exploding", explode))
+
+
+def test_plugin_that_fails_to_import_is_listed_as_broken(monkeypatch, fresh_registry):
+    from zoo import plugins
+
+    config = dict(plugins.builtin_config())
+    config["plugins"] = [*config["plugins"], "zoo_does_not_exist"]
+    monkeypatch.setattr(plugins, "builtin_config", lambda: config)
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", ",".join(config["plugins"]))
+    registry = fresh_registry()
+    info = {p.name: p for p in registry.plugins}["zoo_does_not_exist"]
+    assert info.status == "broken" and "ModuleNotFoundError" in info.error
+    assert registry.get("divergence", "kl")  # the rest keeps working
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="zoo_does_not_exist"):
+        load_plugins()
+
+
+def test_zoo_load_plugins_restricts_which_plugins_load(monkeypatch, fresh_registry):
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "zoo_divergences")
+    names = {p.name for p in fresh_registry().plugins}
+    assert "zoo_divergences" in names
+    assert all(n == "zoo_divergences" or n.startswith("zoo.") for n in names)
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
+    zoo.registry.reset_registry()
+    assert fresh_registry().list("divergence") == []
+
+
+def test_register_components_hook_takes_summary_and_paper():
+    class Plugin:
+        @hookimpl
+        def register_components(self, register):
+            register("field", "flat", ConstantField, summary="Flat as a pancake.", paper="Nobody 2026")
+
+    plugin = Plugin()
+    plugin.__name__ = "flat-plugin"
+    entry = registry_with(plugin).get("field", "flat")
+    assert (entry.summary, entry.paper, entry.plugin) == ("Flat as a pancake.", "Nobody 2026", "flat-plugin")
+
+
+def test_register_recipes_hook_adds_a_buildable_recipe():
+    class Plugin:
+        @hookimpl
+        def register_recipes(self, register):
+            register("kl-only", {"model": {"name": "kl"}}, summary="not a model")
+
+    plugin = Plugin()
+    plugin.__name__ = "recipe-plugin"
+    entry = registry_with(plugin).get("recipe", "kl-only")
+    assert entry.obj == {"model": {"name": "kl"}} and entry.summary == "not a model"
+    assert entry.plugin == "recipe-plugin"
+
+
+def test_public_api_create_and_list():
+    kl = zoo.create("divergence", "kl")
+    assert isinstance(kl, torch.nn.Module)
+    assert {e.name for e in zoo.list_components("divergence")} >= {"kl", "cross-entropy", "sliced-wasserstein"}
+    assert all(e.kind == "recipe" for e in zoo.list_components("recipe"))
+
+
+def test_every_hookspec_has_a_test_and_documentation():
+    """Like datasette's test_plugins: a hook nobody tests or documents fails the suite."""
+    from pathlib import Path
+
+    from zoo import hookspecs
+
+    hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
+    tests = "".join(p.read_text() for p in Path(__file__).parent.rglob("test_*.py"))
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for hook in hooks:
+        assert getattr(hookspecs, hook).__doc__, f"hookspec {hook} has no docstring"
+        assert f"def test_{hook}" in tests, f"no test named test_{hook}*: every hook needs one"
+        assert hook in readme, f"README does not document {hook}"
