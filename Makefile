@@ -15,7 +15,8 @@ TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
 
 bootstrap: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Reinstall when the packaging or the set of plugin packages changes (editable installs map packages statically).
+$(STAMP): pyproject.toml $(wildcard plugins/*/__init__.py)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch, torchvision" 2>/dev/null \
 	  || $(PIP) install -q $(TORCH_PAIR) \
