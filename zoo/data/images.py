@@ -1,0 +1,295 @@
+"""Image datasets: embedded defaults (digits, LFW faces) and loaders for the data people bring.
+
+Every factory is ``factory(*, root=None, split="train", **options) -> Dataset`` whose items are float
+``(c, h, w)`` tensors in [0, 1] (no labels). The embedded sets ship inside scikit-learn / scikit-image
+and ignore ``root``; MNIST, Fashion-MNIST and CIFAR-10 are read from ``root`` (default: ``$ZOO_DATA``,
+else ``./data``) in torchvision's layout and are only fetched with ``download=True``; an image folder is
+read from ``root`` itself. torchvision, scikit-learn and scikit-image are imported inside the loaders so
+that importing this module (``zoo list``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from einops import rearrange
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from zoo.data.core import (
+    DataError,
+    DataNotFoundError,
+    ImageDataset,
+    center_square,
+    check_size,
+    check_split,
+    split_indices,
+)
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageFolder",
+    "cifar10",
+    "digits",
+    "fashion_mnist",
+    "image_folder",
+    "lfw_faces",
+    "mnist",
+]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def _data_root(root: str | None) -> Path:
+    return Path(root if root is not None else os.environ.get("ZOO_DATA", "data")).expanduser()
+
+
+# --- embedded -----------------------------------------------------------------------------------------
+
+
+def digits(*, root: str | None = None, split: str = "train", binarize: bool = False) -> ImageDataset:
+    """scikit-learn's 8x8 handwritten digits (embedded): items (1, 8, 8) in [0, 1].
+
+    1797 images; pixel counts 0..16 are divided by 16. The split is a fixed seeded 90/10 permutation
+    (1617 train / 180 test). ``binarize`` thresholds at 0.5 (see `ImageDataset`). ``root`` is unused.
+    """
+    from sklearn.datasets import load_digits
+
+    images = rearrange(torch.from_numpy(load_digits().images).float() / 16.0, "n h w -> n 1 h w")
+    return ImageDataset(images[split_indices(len(images), split, "digits")], binarize=binarize)
+
+
+def lfw_faces(*, root: str | None = None, split: str = "train", size: int | None = None) -> ImageDataset:
+    """LFW faces as scikit-image ships them (embedded): items (1, 25, 25) in [0, 1].
+
+    ``skimage.data.lfw_subset()`` holds 100 faces followed by 100 background patches; only the faces are
+    used (90 train / 10 test, a fixed seeded permutation). ``size`` resizes them (antialiased bilinear).
+    ``root`` is unused.
+    """
+    from skimage.data import lfw_subset
+
+    faces = rearrange(torch.from_numpy(lfw_subset()[:100]).float(), "n h w -> n 1 h w")
+    faces = faces[split_indices(len(faces), split, "lfw-faces")]
+    return ImageDataset(faces if size is None else center_square(faces, size))
+
+
+# --- MNIST-style IDX files (torchvision's layout and parser) ---------------------------------------------
+
+
+def _download(fetch, dataset: str, destination: Path, url: str) -> None:
+    """Run torchvision's download, turning its failures into a message that says how to fetch by hand."""
+    try:
+        fetch()
+    except Exception as error:  # URLError, RuntimeError (md5), OSError: all mean "didn't get the data"
+        raise DataNotFoundError(
+            f"could not download {dataset} into {destination}: {type(error).__name__}: {error}\n"
+            f"Fetch the files by hand from {url} into {destination}, then run again without data.download."
+        ) from error
+
+
+def _idx_images(folder_name: str, dataset: str, root: str | None, split: str, download: bool) -> Tensor:
+    """The uint8 images ``(n, 1, 28, 28)`` of one split of an MNIST-format dataset under ``root``."""
+    import torchvision.datasets
+    from torchvision.datasets.mnist import read_image_file
+    from torchvision.datasets.utils import extract_archive
+
+    check_split(split, dataset)
+    source = getattr(torchvision.datasets, folder_name)  # MNIST / FashionMNIST: the folder is its name
+    base = _data_root(root)
+    raw = base / folder_name / "raw"
+    stem = f"{'train' if split == 'train' else 't10k'}-images-idx3-ubyte"
+    path, packed = raw / stem, raw / f"{stem}.gz"
+    if download and not (path.exists() or packed.exists()):
+        _download(
+            lambda: source(str(base), train=split == "train", download=True), dataset, raw, source.mirrors[0]
+        )
+    if not path.exists() and packed.exists():
+        try:  # unpack next to it, as torchvision's own download does
+            extract_archive(str(packed), str(raw))
+        except Exception as error:
+            raise DataError(f"corrupt {dataset} file {packed}: {type(error).__name__}: {error}") from error
+    if not path.exists():
+        raise DataNotFoundError(
+            f"{dataset} not found: no file {path}[.gz]\n"
+            f"Expected layout: <root>/{folder_name}/raw/train-images-idx3-ubyte[.gz] and "
+            f"<root>/{folder_name}/raw/t10k-images-idx3-ubyte[.gz] (root is {base}; set it with "
+            f"--set data.root=PATH).\n"
+            f"To get it: --set data.download=true, or fetch train-images-idx3-ubyte.gz and "
+            f"t10k-images-idx3-ubyte.gz from {source.mirrors[0]} into {raw}/"
+        )
+    try:
+        images = read_image_file(str(path))
+    except Exception as error:  # torchvision asserts on a bad header; frombuffer/view fail on a short file
+        raise DataError(
+            f"corrupt {dataset} file {path}: not an IDX image file ({type(error).__name__}: {error}). "
+            f"Delete it and fetch it again (--set data.download=true)."
+        ) from error
+    return rearrange(images, "n h w -> n 1 h w")
+
+
+def mnist(
+    *, root: str | None = None, split: str = "train", binarize: bool = False, download: bool = False
+) -> ImageDataset:
+    """MNIST digits from <root>/MNIST/raw: items (1, 28, 28) in [0, 1].
+
+    IDX files, read by torchvision.
+    The official split: 60000 train / 10000 test. ``binarize`` thresholds at 0.5 (see `ImageDataset`).
+    Nothing is downloaded unless ``download=True``.
+    """
+    return ImageDataset(_idx_images("MNIST", "mnist", root, split, download), binarize=binarize)
+
+
+def fashion_mnist(*, root: str | None = None, split: str = "train", download: bool = False) -> ImageDataset:
+    """Fashion-MNIST from <root>/FashionMNIST/raw: items (1, 28, 28) in [0, 1].
+
+    IDX files, read by torchvision.
+    The official split: 60000 train / 10000 test. Nothing is downloaded unless ``download=True``.
+    """
+    return ImageDataset(_idx_images("FashionMNIST", "fashion-mnist", root, split, download))
+
+
+# --- CIFAR-10 pickles (torchvision's layout and reader) -------------------------------------------------
+
+
+def _cifar10_without_checksums():
+    """torchvision's CIFAR10 reader, checking that the files exist but not their md5 sums.
+
+    torchvision verifies the sums of the archive when it downloads; at load time the files are only
+    required to unpickle, so a copy re-saved by hand (or a tiny test fixture) loads too, and a damaged
+    file is reported by name (`_first_unreadable`) instead of as "not found or corrupted".
+    """
+    from torchvision.datasets import CIFAR10
+
+    class CIFAR10Files(CIFAR10):
+        train_list: ClassVar[list] = [[name, None] for name, _ in CIFAR10.train_list]
+        test_list: ClassVar[list] = [[name, None] for name, _ in CIFAR10.test_list]
+        meta: ClassVar[dict] = {**CIFAR10.meta, "md5": None}
+
+    return CIFAR10Files
+
+
+def _first_unreadable(paths: list[Path]) -> Path | None:
+    """The first file among ``paths`` that does not unpickle (only called after loading failed)."""
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                pickle.load(f, encoding="latin1")
+        except Exception:  # noqa: BLE001 — whatever the failure, this is the file to name
+            return path
+    return None
+
+
+def cifar10(*, root: str | None = None, split: str = "train", download: bool = False) -> ImageDataset:
+    """CIFAR-10 from <root>/cifar-10-batches-py: items (3, 32, 32) in [0, 1].
+
+    Python pickles, read by torchvision.
+    The official split: 50000 train / 10000 test. Nothing is downloaded unless ``download=True``.
+    """
+    from torchvision.datasets import CIFAR10
+
+    check_split(split, "cifar10")
+    base = _data_root(root)
+    folder = base / CIFAR10.base_folder
+    names = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
+    files = [folder / name for name in names]
+    if download and not all(f.exists() for f in files):
+        _download(
+            lambda: CIFAR10(str(base), train=split == "train", download=True), "cifar10", base, CIFAR10.url
+        )
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        raise DataNotFoundError(
+            f"cifar10 not found: missing {', '.join(missing)} in {folder}\n"
+            f"Expected layout: <root>/cifar-10-batches-py/data_batch_1..5, test_batch and batches.meta "
+            f"(root is {base}; set it with --set data.root=PATH).\n"
+            f"To get it: --set data.download=true, or fetch {CIFAR10.url} and unpack it into {base}/"
+        )
+    try:
+        images = _cifar10_without_checksums()(str(base), train=split == "train").data  # (n, 32, 32, 3) uint8
+    except Exception as error:
+        bad = _first_unreadable(files)
+        where = f"file {bad}" if bad is not None else f"files in {folder}"
+        raise DataError(
+            f"corrupt cifar10 {where}: {type(error).__name__}: {error}. "
+            f"Delete the folder and fetch it again (--set data.download=true)."
+        ) from error
+    return ImageDataset(rearrange(torch.from_numpy(np.ascontiguousarray(images)), "n h w c -> n c h w"))
+
+
+# --- a folder of images --------------------------------------------------------------------------------
+
+
+class ImageFolder(Dataset):
+    """Image files decoded on access: item ``i`` is ``files[i]``, center-cropped and resized to ``size``.
+
+    Items are float ``(3, size, size)`` (RGB; alpha dropped) or ``(1, size, size)`` with ``grey``, in
+    [0, 1]. A file that can't be decoded raises a `DataError` naming it.
+    """
+
+    def __init__(self, files: list[Path], *, size: int, grey: bool = False):
+        self.files = files
+        self.size = check_size(size)
+        self.grey = grey
+        self.shape: tuple[int, ...] = (1 if grey else 3, size, size)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> Tensor:
+        from PIL import Image
+
+        path = self.files[index]
+        try:
+            with Image.open(path) as picture:
+                pixels = np.array(picture.convert("L" if self.grey else "RGB"))
+        except Exception as error:  # UnidentifiedImageError, truncated file, decompression bomb, ...
+            raise DataError(f"corrupt image file {path}: {type(error).__name__}: {error}") from error
+        x = torch.from_numpy(pixels).float() / 255.0
+        x = rearrange(x, "h w -> 1 1 h w") if self.grey else rearrange(x, "h w c -> 1 c h w")
+        return center_square(x, self.size)[0]
+
+    def __repr__(self) -> str:
+        return f"ImageFolder(n={len(self)}, shape={self.shape})"
+
+
+def image_folder(
+    *, root: str | None = None, split: str = "train", size: int = 64, grey: bool = False
+) -> ImageFolder:
+    """A folder of images (png, jpg, ..., recursive): items (3, size, size) in [0, 1].
+
+    Each image is center-cropped to a square and resized (antialiased); ``grey`` gives (1, size, size).
+    The split is a fixed seeded 90/10 permutation of the files sorted by their path below ``root``
+    (adding files reshuffles it). Images are decoded when read, so the folder may be large.
+    """
+    check_size(size)
+    check_split(split, "image-folder")
+    if root is None:
+        raise DataNotFoundError(
+            "image-folder needs a folder of images: set it with --set data.root=PATH "
+            f"(files ending in {', '.join(IMAGE_EXTENSIONS)}, in any subfolders)"
+        )
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise DataNotFoundError(
+            f"image folder {folder} does not exist or is not a folder: expected a folder holding image files "
+            f"({', '.join(IMAGE_EXTENSIONS)}), in any subfolders; set it with --set data.root=PATH"
+        )
+    files = sorted(
+        (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
+        key=lambda p: p.relative_to(folder).as_posix(),
+    )
+    if not files:
+        raise DataNotFoundError(
+            f"no images in {folder}: expected files ending in {', '.join(IMAGE_EXTENSIONS)}"
+        )
+    chosen = split_indices(len(files), split, "image-folder")
+    if len(chosen) == 0:
+        raise DataError(
+            f"image folder {folder} holds a single image, so its {split!r} split is empty; use split=train"
+        )
+    return ImageFolder([files[i] for i in chosen], size=size, grey=grey)

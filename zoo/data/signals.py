@@ -1,0 +1,165 @@
+"""Single signals for implicit networks to fit: a picture (scikit-image's bundled images) or a sound.
+
+Each dataset has length 1 and its item is the whole signal: an image ``(c, h, w)`` in [0, 1] or audio
+``(1, n)`` in [-1, 1] (with ``sample_rate``). Fitting one signal has no held-out part, so ``split="test"``
+returns the same signal (evaluate the fit, e.g. at another resolution). ``camera`` and ``astronaut`` are
+``image`` with its ``name`` bound, not separate code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from zoo.data.core import DataError, DataNotFoundError, SignalDataset, center_square, check_split
+
+__all__ = ["PICTURES", "SAMPLE_RATE", "astronaut", "audio", "camera", "image", "synthetic_audio"]
+
+#: scikit-image's bundled 2-D pictures that load without a network (``skimage.data.<name>()``).
+PICTURES = (
+    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins",
+    "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
+    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text",
+)  # fmt: skip
+
+#: Sample rate (Hz) of the embedded synthetic sound.
+SAMPLE_RATE = 16_000
+
+
+def _picture(name: str) -> np.ndarray:
+    """``skimage.data.<name>()`` as float ``(h, w)`` or ``(h, w, 3)`` in [0, 1] (alpha blended onto white)."""
+    import skimage.data
+    from skimage.color import rgba2rgb
+    from skimage.util import img_as_float
+
+    if name not in PICTURES:
+        close = difflib.get_close_matches(name, PICTURES, n=1)
+        hint = f" — did you mean {close[0]!r}?" if close else ""
+        raise DataError(f"unknown image {name!r}{hint} scikit-image bundles: {', '.join(PICTURES)}")
+    try:
+        pixels = img_as_float(getattr(skimage.data, name)())
+    except Exception as error:  # a scikit-image version that moved or dropped the picture
+        raise DataError(f"could not load skimage.data.{name}(): {type(error).__name__}: {error}") from error
+    return rgba2rgb(pixels) if pixels.ndim == 3 and pixels.shape[-1] == 4 else pixels
+
+
+def image(
+    *,
+    root: str | None = None,
+    split: str = "train",
+    name: str = "camera",
+    size: int | None = None,
+    grey: bool = False,
+) -> SignalDataset:
+    """A scikit-image picture as one signal to fit: item (c, h, w) in [0, 1].
+
+    ``name`` is any of `PICTURES`; colour pictures have 3 channels unless ``grey`` (luminance, 1 channel).
+    ``size`` crops the central square and resizes it to ``size`` x ``size`` (antialiased bilinear);
+    ``None`` keeps the picture as it is. ``root`` is unused.
+    """
+    from skimage.color import rgb2gray
+
+    check_split(split, "image")
+    pixels = _picture(name)
+    if grey and pixels.ndim == 3:
+        pixels = rgb2gray(pixels)
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).float()
+    x = rearrange(x, "h w -> 1 h w") if x.dim() == 2 else rearrange(x, "h w c -> c h w")
+    return SignalDataset(x if size is None else center_square(x[None], size)[0])
+
+
+def _with_defaults(factory: Callable, summary: str, **defaults) -> Callable:
+    """``factory`` with some keyword defaults changed: the same code under another registry name.
+
+    Unlike ``functools.partial`` the result has a docstring, a signature showing the new defaults and
+    ``__annotations__``, so summaries and recipe validation see it as an ordinary factory.
+    """
+    signature = inspect.signature(factory, eval_str=True)
+    parameters = [
+        p.replace(default=defaults[p.name]) if p.name in defaults else p
+        for p in signature.parameters.values()
+    ]
+
+    def bound(**options):
+        return factory(**{**defaults, **options})
+
+    bound.__signature__ = signature.replace(parameters=parameters)
+    bound.__annotations__ = dict(factory.__annotations__)
+    bound.__doc__ = f"{summary}\n\n``{factory.__name__}`` with {defaults} as defaults."
+    bound.__wrapped__ = factory
+    return bound
+
+
+camera = _with_defaults(
+    image, "The cameraman (512 x 512, grey) as one signal to fit: item (1, h, w).", name="camera"
+)
+astronaut = _with_defaults(
+    image,
+    "The astronaut (512 x 512, RGB) as one signal to fit: item (3, h, w).",
+    name="astronaut",
+)
+
+
+def synthetic_audio(seconds: float = 3.0, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """A deterministic test sound ``(n,)`` in [-1, 1]: a rising chirp over a chord with a tremolo.
+
+    A linear chirp 110 Hz -> 1760 Hz (four octaves) plus 220 Hz with its 2nd and 3rd harmonics under a
+    4 Hz amplitude tremolo, scaled to a peak of 0.9. Both fine (chirp) and periodic (harmonics) structure,
+    which is what audio fitting with implicit networks is about.
+    """
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    f0, f1 = 110.0, 1760.0
+    chirp = np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * seconds)))
+    chord = sum(np.sin(2 * np.pi * 220.0 * k * t) / k for k in (1, 2, 3))
+    tremolo = 0.75 + 0.25 * np.sin(2 * np.pi * 4.0 * t)
+    sound = 0.5 * chirp + 0.5 * tremolo * chord
+    return torch.from_numpy(0.9 * sound / np.abs(sound).max()).float()
+
+
+def _read_wav(path: Path) -> tuple[torch.Tensor, int]:
+    """A WAV file -> mono samples ``(n,)`` in [-1, 1] and the sample rate (Hz)."""
+    from scipy.io import wavfile
+
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"audio file {path} not found: expected a WAV file; set it with --set data.path=FILE "
+            f"(or leave data.path unset for the embedded synthetic sound)"
+        )
+    try:
+        rate, samples = wavfile.read(path)
+    except Exception as error:  # ValueError for a non-RIFF/unsupported file, EOFError for a truncated one
+        raise DataError(f"corrupt or unsupported WAV file {path}: {type(error).__name__}: {error}") from error
+    if samples.dtype == np.uint8:  # 8-bit WAV is unsigned, centred on 128
+        x = (samples.astype(np.float64) - 128.0) / 128.0
+    elif np.issubdtype(samples.dtype, np.integer):  # 16/24/32-bit signed (scipy left-justifies 24 in 32)
+        x = samples.astype(np.float64) / 2.0 ** (8 * samples.dtype.itemsize - 1)
+    else:
+        x = samples.astype(np.float64)
+    x = torch.from_numpy(x)
+    if x.dim() == 2:  # (n, channels) -> mono
+        x = x.mean(dim=1)
+    return x.clamp(-1.0, 1.0).float(), int(rate)
+
+
+def audio(*, root: str | None = None, split: str = "train", path: str | None = None) -> SignalDataset:
+    """A sound to fit (a WAV file or an embedded chirp): item (1, n) in [-1, 1].
+
+    Mono; the dataset's ``sample_rate`` is in Hz.
+    ``path`` is a WAV file (8/16/32-bit integer or float; channels are averaged), relative to ``root``
+    when ``root`` is set; without it, the embedded 3 s synthetic sound at 16 kHz (`synthetic_audio`).
+    """
+    check_split(split, "audio")
+    if path is None:
+        samples, rate = synthetic_audio(), SAMPLE_RATE
+    else:
+        file = Path(path).expanduser()
+        if root is not None and not file.is_absolute():
+            file = Path(root).expanduser() / file
+        samples, rate = _read_wav(file)
+    return SignalDataset(rearrange(samples, "n -> 1 n"), sample_rate=rate)
