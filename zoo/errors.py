@@ -38,3 +38,14 @@ class IncompatibleComponentsError(ZooError, ValueError):
 
     Raised by a component's constructor; the recipe builder adds the recipe path to the message.
     """
+
+
+class DataError(ZooError, ValueError):
+    """Data that can't be used as asked: an unknown split or option, a corrupt or unreadable file."""
+
+
+class DataNotFoundError(ZooError, FileNotFoundError):
+    """A dataset's files are not where they were looked for; the message says where and how to get them."""
+
+    def __str__(self) -> str:  # OSError would print the args tuple
+        return str(self.args[0]) if self.args else ""

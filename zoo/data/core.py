@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from zoo.errors import ZooError
+from zoo.errors import DataError, DataNotFoundError
 
 __all__ = [
     "SPLITS",
@@ -31,16 +31,6 @@ __all__ = [
 #: seeded permutation; single-signal datasets return the same signal for both (fitting one signal).
 SPLITS = ("train", "test")
 
-
-class DataError(ZooError, ValueError):
-    """Data that can't be used as asked: an unknown split or option, a corrupt or unreadable file."""
-
-
-class DataNotFoundError(ZooError, FileNotFoundError):
-    """A dataset's files are not where they were looked for; the message says where and how to get them."""
-
-    def __str__(self) -> str:  # OSError would print the args tuple
-        return str(self.args[0]) if self.args else ""
 
 
 class ImageDataset(Dataset):
