@@ -5,6 +5,8 @@ The public API. Importing ``zoo`` is cheap; the registry (and torch) load on fir
     import zoo
     zoo.list_components("field")              # what is installed
     field = zoo.create("field", "siren", in_dim=2, out_dim=1)
+    run = zoo.train("siren-camera", "runs/camera", steps=200)     # the CLI's `zoo train`
+    model, recipe = zoo.load(run)
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ from __future__ import annotations
 from zoo.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["hookimpl", "create", "list_components", "get_registry", "__version__"]
+__all__ = ["hookimpl", "create", "list_components", "get_registry", "train", "load", "__version__"]
 
 _LAZY = {
     "create": "zoo.registry",
     "list_components": "zoo.registry",
     "get_registry": "zoo.registry",
+    "load": "zoo.train",
 }
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name == "train":  # the package, callable as zoo.train(recipe, out)
+        return importlib.import_module("zoo.train")
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -158,7 +158,7 @@ def cmd_resume(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     from zoo import train
 
-    metrics = train.evaluate(args.run_dir)
+    metrics = train.evaluate(args.run_dir, iwae_samples=args.iwae_samples)
     if args.json:
         _print_json(metrics)
         return
@@ -228,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate a run's model on the held-out split")
     p.add_argument("run_dir", help=RUN_DIR_HELP)
+    p.add_argument("--iwae-samples", type=int, default=1000,
+                   help="importance samples for the test NLL of models with a likelihood (0: skip)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_eval)
 

@@ -28,6 +28,8 @@ __all__ = [
     "Sampler",
     "Reconstructor",
     "Renderer",
+    "LikelihoodEstimator",
+    "PosthocPrior",
     "PointMass",
     "KINDS",
 ]
@@ -152,10 +154,40 @@ class Reconstructor(ABC):
 
 
 class Renderer(ABC):
-    """A model that renders its fitted signal at any resolution: ``render(shape)`` -> ``(c, *shape)``."""
+    """A model that renders its fitted signal at any resolution: ``render(shape)`` -> ``(c, *shape)``.
+
+    ``offset`` shifts the sampling grid by that fraction of a pixel (sub-pixel rendering).
+    """
 
     @abstractmethod
-    def render(self, shape: tuple[int, ...]) -> Tensor: ...
+    def render(self, shape: tuple[int, ...], offset: float = 0.0) -> Tensor: ...
+
+
+class LikelihoodEstimator(ABC):
+    """A model that estimates log p(x): ``log_likelihood(x (b, ...), num_samples)`` -> ``(b,)`` nats.
+
+    For a VAE this is the importance-weighted (IWAE) bound with ``num_samples`` draws; ``zoo eval``
+    reports it as the test NLL in nats and bits/dim.
+    """
+
+    @abstractmethod
+    def log_likelihood(self, x: Tensor, *, num_samples: int = 1000) -> Tensor: ...
+
+
+class PosthocPrior(ABC):
+    """A model whose sampling prior is fitted after training to the codes of the training data (an AE).
+
+    The training loop calls ``fit_prior(codes)`` with ``encode(x)`` of the whole training set at the end
+    of training, before the last checkpoint, so ``zoo sample`` works on the finished run.
+    """
+
+    @abstractmethod
+    def encode(self, x: Tensor) -> Tensor:
+        """``(b, ...)`` -> codes ``(b, d)``."""
+
+    @abstractmethod
+    def fit_prior(self, codes: Tensor) -> None:
+        """Fit the prior to codes ``(n, d)``."""
 
 
 class PointMass(Distribution):

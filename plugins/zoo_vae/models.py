@@ -1,0 +1,398 @@
+"""The autoencoder (``ae``) and the variational autoencoder (``vae``), built from any encoder and decoder.
+
+- ``VAE``: q(z|x) from the encoder, p(x|z) from the decoder, prior p(z) = N(0, I); the loss is the
+  reconstruction NLL -log p(x|z) at a reparameterised z ~ q(z|x) plus β · D(q ‖ p) for *any* registered
+  divergence. A per-example one (``kl``) gives the classic negative ELBO (Kingma & Welling 2014); a
+  batch-level one (``sliced-wasserstein``, ``mmd``) compares the codes of the batch with prior samples,
+  a Wasserstein autoencoder (Tolstikhin et al. 2018; Kolouri et al. 2019). β (Higgins et al. 2017) can
+  be warmed up linearly from 0 (Bowman et al. 2016). Evaluation reports the ELBO, its terms and the
+  IWAE bound (Burda et al. 2016) as the test log-likelihood.
+- ``AE``: a deterministic code z = mean of q(z|x), trained on the reconstruction NLL (or MSE). It has no
+  prior, so N(0, I) samples decode to garbage; ``fit_prior(codes)`` fits a Gaussian or a small Gaussian
+  mixture to the training codes after training, the ex-post density estimate of Ghosh et al. 2020.
+
+Both check their parts when built — latent sizes, the data shape the decoder produces against what the
+encoder takes, a deterministic encoder with a per-example divergence — by one probe pass on a tiny batch,
+and raise ``IncompatibleComponentsError`` naming both sides.
+
+Papers: Kingma & Welling 2014, "Auto-Encoding Variational Bayes", arXiv:1312.6114; Rezende et al. 2014,
+arXiv:1401.4082; Burda et al. 2016, "Importance Weighted Autoencoders", arXiv:1509.00519; Higgins et al.
+2017, β-VAE (ICLR); Bowman et al. 2016, arXiv:1511.06349; Tolstikhin et al. 2018, arXiv:1711.01558;
+Kolouri et al. 2019, arXiv:1804.01947; Ghosh et al. 2020, "From Variational to Deterministic
+Autoencoders", arXiv:1903.12436.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange, repeat
+from torch import Tensor
+from torch.distributions import (
+    Categorical,
+    Distribution,
+    Independent,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+)
+
+from zoo.errors import IncompatibleComponentsError, ZooError
+from zoo.interfaces import (
+    Decoder,
+    Divergence,
+    Encoder,
+    LikelihoodEstimator,
+    Model,
+    PointMass,
+    PosthocPrior,
+    Reconstructor,
+    Sampler,
+)
+from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
+
+__all__ = ["AE", "VAE", "probe_components"]
+
+
+def _name(module: torch.nn.Module) -> str:
+    return type(module).__name__
+
+
+def probe_components(encoder: Encoder, decoder: Decoder) -> tuple[Distribution, tuple[int, ...]]:
+    """Check that ``decoder`` and ``encoder`` fit, with one pass on a batch of 2 in eval mode, no grad.
+
+    Decodes zero latents, reads the data shape p(x|z) is over, encodes zero data of that shape and checks
+    q(z|x)'s shapes. Returns (that q(z|x), the data shape). Raises ``IncompatibleComponentsError``.
+    """
+    if encoder.latent_dim != decoder.latent_dim:
+        raise IncompatibleComponentsError(
+            f"encoder {_name(encoder)} has latent_dim={encoder.latent_dim} but decoder {_name(decoder)} has "
+            f"latent_dim={decoder.latent_dim}; set both to the same size"
+        )
+    d = encoder.latent_dim
+    modes = [(m, m.training) for m in (encoder, decoder)]
+    try:
+        encoder.eval(), decoder.eval()
+        with torch.no_grad():
+            try:
+                px = decoder(torch.zeros(2, d))
+            except Exception as error:
+                raise IncompatibleComponentsError(
+                    f"decoder {_name(decoder)} failed to decode latents of shape (2, {d}): {error}"
+                ) from error
+            shape = tuple(px.event_shape)
+            if tuple(px.batch_shape) != (2,):
+                raise IncompatibleComponentsError(
+                    f"decoder {_name(decoder)} returned p(x|z) with batch shape {tuple(px.batch_shape)} "
+                    f"for 2 latents; a Decoder returns batch shape (b,), with the data shape as its event"
+                )
+            try:
+                q = encoder(torch.zeros(2, *shape))
+            except Exception as error:
+                raise IncompatibleComponentsError(
+                    f"encoder {_name(encoder)} cannot take data of shape {shape}, the shape decoder "
+                    f"{_name(decoder)} produces: {error}"
+                ) from error
+            if tuple(q.batch_shape) != (2,) or tuple(q.event_shape) != (d,):
+                raise IncompatibleComponentsError(
+                    f"encoder {_name(encoder)} returned q(z|x) with batch shape {tuple(q.batch_shape)} and "
+                    f"event shape {tuple(q.event_shape)} for 2 examples; expected batch (2,) and event ({d},)"
+                )
+    finally:
+        for module, training in modes:
+            module.train(training)
+    return q, shape
+
+
+def _check_batch(batch: Tensor, shape: tuple[int, ...], model: str) -> Tensor:
+    if not isinstance(batch, Tensor) or tuple(batch.shape[1:]) != shape:
+        got = tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
+        raise IncompatibleComponentsError(
+            f"the {model}'s decoder produces data of shape {shape} but the batch is {got}; build the "
+            f"encoder and decoder with shape {list(batch.shape[1:]) if isinstance(batch, Tensor) else '...'}"
+        )
+    return batch
+
+
+@torch.no_grad()
+def _interpolate(encoder: Encoder, decoder: Decoder, x_start: Tensor, x_end: Tensor, steps: int) -> Tensor:
+    """Decode evenly spaced points between the codes of ``x_start`` and ``x_end``: ``(b, steps, ...)``."""
+    z_start, z_end = encoder(x_start).mean, encoder(x_end).mean  # (b, d)
+    t = torch.linspace(0.0, 1.0, steps, device=z_start.device, dtype=z_start.dtype)[None, :, None]
+    z = z_start[:, None] * (1 - t) + z_end[:, None] * t  # (b, steps, d)
+    decoded = decoder(rearrange(z, "b s d -> (b s) d")).mean
+    return rearrange(decoded, "(b s) ... -> b s ...", s=steps)
+
+
+class VAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
+    """A VAE: reconstruction NLL + β · D(q(z|x) ‖ N(0, I)), for any encoder, decoder and divergence.
+
+    ``beta`` weights the prior term; with ``warmup_steps > 0`` the weight grows linearly from 0 to
+    ``beta`` over that many training steps (counted in the ``step`` buffer, so it survives a resume).
+    ``binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
+    (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
+    (nats per example) and ``prior`` (the weighted divergence).
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        decoder: Decoder,
+        divergence: Divergence,
+        *,
+        beta: float = 1.0,
+        warmup_steps: int = 0,
+        binarize: bool = False,
+    ):
+        super().__init__()
+        if beta < 0 or warmup_steps < 0:
+            raise ValueError(
+                f"beta and warmup_steps must be >= 0, got beta={beta}, warmup_steps={warmup_steps}"
+            )
+        self.encoder, self.decoder, self.divergence = encoder, decoder, divergence
+        self.beta, self.warmup_steps, self.binarize = beta, warmup_steps, binarize
+        d = encoder.latent_dim
+        self.register_buffer("prior_loc", torch.zeros(d))
+        self.register_buffer("prior_scale", torch.ones(d))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        q, self.shape = probe_components(encoder, decoder)
+        self.num_dims = math.prod(self.shape)
+        self._probe_divergence(q)
+
+    def _probe_divergence(self, q: Distribution) -> None:
+        name = _name(self.divergence)
+        if isinstance(q, PointMass) and not self.divergence.batch_level:
+            raise IncompatibleComponentsError(
+                f"divergence {name} compares q(z|x) with the prior per example, but encoder "
+                f"{_name(self.encoder)} is deterministic (a point mass has no density); set the encoder's "
+                f"deterministic=false, or use a batch-level divergence (sliced-wasserstein, mmd)"
+            )
+        try:
+            with torch.no_grad():
+                value = self._prior_term(q, q.rsample())
+        except Exception as error:
+            raise IncompatibleComponentsError(
+                f"divergence {name} cannot compare {self.encoder.latent_dim}-dimensional codes from encoder "
+                f"{_name(self.encoder)} with the prior: {error}"
+            ) from error
+        if value.shape != ():
+            raise IncompatibleComponentsError(
+                f"divergence {name} returned shape {tuple(value.shape)}, not a number"
+            )
+
+    def _data(self, batch: Tensor) -> Tensor:
+        x = _check_batch(batch, self.shape, "vae")
+        return torch.bernoulli(x) if self.binarize else x
+
+    @property
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I), batch ``()``, event ``(latent_dim,)``."""
+        return Independent(Normal(self.prior_loc, self.prior_scale), 1)
+
+    def prior_weight(self) -> float:
+        """β, ramped linearly from 0 over the first ``warmup_steps`` training steps."""
+        if self.warmup_steps == 0:
+            return self.beta
+        return self.beta * min(1.0, self.step.item() / self.warmup_steps)
+
+    def _prior_term(self, q: Distribution, z: Tensor) -> Tensor:
+        """D(q ‖ p) as a scalar: per example and averaged, or between the batch's codes and prior samples."""
+        if self.divergence.batch_level:
+            return self.divergence(z, self.prior.sample((z.shape[0],)))
+        return self.divergence(q, self.prior).mean()
+
+    def loss(self, batch: Tensor) -> dict[str, Tensor]:
+        """x ``(b, *shape)`` -> ``{"reconstruction": E_b[-log p(x|z)], "prior": β · D}`` (scalars)."""
+        x = self._data(batch)
+        q = self.encoder(x)
+        z = q.rsample()  # (b, d), reparameterised: gradients reach the encoder
+        reconstruction = -self.decoder(z).log_prob(x)  # (b,)
+        prior = self.prior_weight() * self._prior_term(q, z)
+        if self.training:
+            self.step += 1
+        return {"reconstruction": reconstruction.mean(), "prior": prior}
+
+    @torch.no_grad()
+    def metrics(self, batch: Tensor) -> dict[str, Tensor]:
+        """Held-out numbers: loss, reconstruction, prior; with a stochastic encoder also ELBO, KL, bits/dim.
+
+        ``loss = reconstruction + prior`` and ``elbo = -(reconstruction + kl)`` hold exactly (one
+        reparameterised sample per example); ``bits_per_dim`` is -ELBO in bits per dimension, an upper
+        bound on the model's (use ``evaluate`` for the tighter IWAE estimate).
+        """
+        x = self._data(batch)
+        q = self.encoder(x)
+        extra = {}
+        if isinstance(q, PointMass):
+            reconstruction = -self.decoder(q.mean).log_prob(x)
+        else:
+            terms = elbo(x, q, self.decoder, self.prior)
+            reconstruction, mean_elbo = terms["reconstruction"], terms["elbo"].mean()
+            extra = {
+                "elbo": mean_elbo,
+                "kl": terms["kl"].mean(),
+                "bits_per_dim": bits_per_dim(-mean_elbo, self.num_dims),
+            }
+        prior = self.prior_weight() * self._prior_term(q, q.rsample())
+        return {
+            "loss": reconstruction.mean() + prior,
+            "reconstruction": reconstruction.mean(),
+            "prior": prior,
+            **extra,
+        }
+
+    @torch.no_grad()
+    def log_likelihood(self, batch: Tensor, *, num_samples: int = 1000, chunk_size: int = 100) -> Tensor:
+        """The IWAE estimate of log p(x) per example ``(b,)``, nats, from ``num_samples`` draws of q(z|x)."""
+        x = self._data(batch)
+        q = self.encoder(x)
+        if isinstance(q, PointMass):
+            raise ZooError(
+                f"encoder {_name(self.encoder)} is deterministic, so the model has no log-likelihood to "
+                f"estimate; train with deterministic=false for an IWAE estimate"
+            )
+        return iwae_bound(x, q, self.decoder, self.prior, num_samples=num_samples, chunk_size=chunk_size)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> Tensor:
+        """``n`` draws z ~ N(0, I), decoded to the mean of p(x|z): ``(n, *shape)``."""
+        return self.decoder(self.prior.sample((n,))).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """x ``(b, *shape)`` -> the mean of p(x | z = mean of q(z|x)), ``(b, *shape)``."""
+        return self.decoder(self.encoder(_check_batch(x, self.shape, "vae")).mean).mean
+
+    def interpolate(self, x_start: Tensor, x_end: Tensor, steps: int = 8) -> Tensor:
+        """Decode ``steps`` points on the line between the posterior means: ``(b, steps, *shape)``."""
+        return _interpolate(self.encoder, self.decoder, x_start, x_end, steps)
+
+
+class AE(Model, Sampler, Reconstructor, PosthocPrior):
+    """A plain autoencoder: deterministic code, reconstruction loss, a prior fitted after training to sample.
+
+    z = mean of q(z|x); loss = -log p(x|z) (``"nll"``) or the MSE of its mean (``"mse"``).
+
+    Sampling needs a prior over codes, fitted after training: ``fit_prior(codes)`` with a Gaussian
+    (``prior_components=1``, full covariance) or a Gaussian mixture (``prior_components > 1``).
+    """
+
+    reconstructions = ("nll", "mse")
+
+    def __init__(
+        self, encoder: Encoder, decoder: Decoder, *, reconstruction: str = "nll", prior_components: int = 1
+    ):
+        super().__init__()
+        if reconstruction not in self.reconstructions:
+            raise ValueError(
+                f"reconstruction must be one of {', '.join(self.reconstructions)}, got {reconstruction!r}"
+            )
+        if prior_components < 1:
+            raise ValueError(f"prior_components must be >= 1, got {prior_components}")
+        self.encoder, self.decoder = encoder, decoder
+        self.reconstruction = reconstruction
+        _, self.shape = probe_components(encoder, decoder)
+        k, d = prior_components, encoder.latent_dim
+        # the fitted prior lives in buffers, so it is saved and restored with the weights
+        self.register_buffer("prior_weights", torch.full((k,), 1.0 / k))
+        self.register_buffer("prior_means", torch.zeros(k, d))
+        self.register_buffer("prior_covariances", repeat(torch.eye(d), "d e -> k d e", k=k).clone())
+        self.register_buffer("prior_fitted", torch.tensor(False))
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x ``(b, *shape)`` -> codes ``(b, latent_dim)`` (the mean of q(z|x))."""
+        return self.encoder(_check_batch(x, self.shape, "ae")).mean
+
+    def _reconstruction(self, x: Tensor) -> tuple[Tensor, Distribution]:
+        px = self.decoder(self.encode(x))
+        if self.reconstruction == "mse":
+            return ((px.mean - x) ** 2).mean(), px
+        return -px.log_prob(x).mean(), px
+
+    def loss(self, batch: Tensor) -> dict[str, Tensor]:
+        """x ``(b, *shape)`` -> ``{"reconstruction": mean NLL (nats per example) or MSE (per element)}``."""
+        return {"reconstruction": self._reconstruction(batch)[0]}
+
+    @torch.no_grad()
+    def metrics(self, batch: Tensor) -> dict[str, Tensor]:
+        """Held-out ``loss``, ``reconstruction``, and the MSE and PSNR (dB) of the mean reconstruction."""
+        reconstruction, px = self._reconstruction(batch)
+        return {
+            "loss": reconstruction,
+            "reconstruction": reconstruction,
+            "mse": ((px.mean - batch) ** 2).mean(),
+            "psnr": psnr(px.mean, batch),
+        }
+
+    @torch.no_grad()
+    def fit_prior(self, codes: Tensor) -> None:
+        """Fit the sampling prior to training codes ``(n, latent_dim)`` (from ``encode``).
+
+        One component: the codes' mean and covariance. More: a full-covariance Gaussian mixture fitted by
+        EM (scikit-learn, seeded). Call it after training, on the training set's codes.
+        """
+        k, d = self.prior_means.shape
+        if codes.dim() != 2 or codes.shape[1] != d or codes.shape[0] < max(2, k):
+            raise ValueError(
+                f"fit_prior needs codes (n, {d}) with n >= {max(2, k)} (n >= prior_components), "
+                f"got {tuple(codes.shape)}"
+            )
+        codes = codes.detach().double().cpu()
+        jitter = 1e-5 * torch.eye(d, dtype=codes.dtype)
+        if k == 1:
+            means, covariances, weights = (
+                codes.mean(0, keepdim=True),
+                (torch.cov(codes.T) + jitter)[None],
+                torch.ones(1),
+            )
+        else:
+            from sklearn.mixture import GaussianMixture
+
+            mixture = GaussianMixture(k, covariance_type="full", reg_covar=1e-5, random_state=0).fit(
+                codes.numpy()
+            )
+            means, covariances = torch.from_numpy(mixture.means_), torch.from_numpy(mixture.covariances_)
+            weights = torch.from_numpy(mixture.weights_)
+        for buffer, value in (
+            (self.prior_means, means),
+            (self.prior_covariances, covariances),
+            (self.prior_weights, weights),
+        ):
+            buffer.copy_(value.reshape(buffer.shape))
+        self.prior_fitted.fill_(True)
+
+    @property
+    def prior(self) -> Distribution:
+        """The fitted prior over codes, batch ``()``, event ``(latent_dim,)`` (an error before fit_prior)."""
+        if not self.prior_fitted:
+            raise ZooError(
+                "this autoencoder has no prior to sample from yet: call model.fit_prior(codes) with the "
+                "training set's codes (model.encode(x)) after training; zoo train does this at the end"
+            )
+        return MixtureSameFamily(
+            Categorical(probs=self.prior_weights),
+            MultivariateNormal(self.prior_means, covariance_matrix=self.prior_covariances),
+        )
+
+    @torch.no_grad()
+    def sample(self, n: int, *, standard_normal: bool = False) -> Tensor:
+        """Decode ``n`` codes from the fitted prior: ``(n, *shape)``.
+
+        ``standard_normal=True`` draws them from N(0, I) instead, which an autoencoder was never trained
+        to decode (the lecture's point: compare the two side by side).
+        """
+        if standard_normal:
+            z = torch.randn(n, self.prior_means.shape[1], device=self.prior_means.device)
+        else:
+            z = self.prior.sample((n,)).to(self.prior_means.dtype)
+        return self.decoder(z).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """x ``(b, *shape)`` -> the mean of p(x | encode(x)), ``(b, *shape)``."""
+        return self.decoder(self.encode(x)).mean
+
+    def interpolate(self, x_start: Tensor, x_end: Tensor, steps: int = 8) -> Tensor:
+        """Decode ``steps`` points on the line between the two codes: ``(b, steps, *shape)``."""
+        return _interpolate(self.encoder, self.decoder, x_start, x_end, steps)

@@ -1,0 +1,57 @@
+"""Any timm backbone as a VAE encoder: pooled features -> a linear posterior head.
+
+``timm.create_model(backbone, num_classes=0, in_chans=c, pretrained=False)`` gives the pooled feature
+vector of any of timm's image models; one linear layer turns it into q(z|x). timm is imported when an
+encoder is built, so ``zoo list`` stays cheap. Convolutional backbones take any input size; models with a
+fixed input size (most ViTs) need data of that size, and the VAE reports the mismatch when it is built.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from zoo.errors import IncompatibleComponentsError
+from zoo.interfaces import Encoder
+
+from .networks import check_input, head_dim, posterior
+
+__all__ = ["TimmEncoder"]
+
+
+class TimmEncoder(Encoder):
+    """Any timm backbone (pooled features, not pretrained by default) + a linear posterior head.
+
+    Built with ``timm.create_model(backbone, num_classes=0, in_chans=c, pretrained=pretrained)``.
+
+    ``shape`` is ``(c, h, w)``; ``pretrained=True`` loads timm's weights (downloads them unless cached).
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        latent_dim: int,
+        *,
+        backbone: str = "resnet10t",
+        pretrained: bool = False,
+        deterministic: bool = False,
+    ):
+        super().__init__()
+        import timm
+
+        if len(shape) != 3:
+            raise IncompatibleComponentsError(
+                f"a timm backbone takes images (c, h, w), got shape {tuple(shape)}"
+            )
+        if not timm.is_model(backbone):
+            close = timm.list_models(f"*{backbone}*")[:5]
+            hint = f" — similar: {', '.join(close)}" if close else ""
+            raise ValueError(f"unknown timm backbone {backbone!r}{hint}; see timm.list_models()")
+        self.shape, self.latent_dim, self.deterministic = tuple(shape), latent_dim, deterministic
+        self.backbone = timm.create_model(backbone, num_classes=0, in_chans=shape[0], pretrained=pretrained)
+        self.head = nn.Linear(self.backbone.num_features, head_dim(latent_dim, deterministic))
+
+    def forward(self, x: Tensor) -> Distribution:
+        """``(b, c, h, w)`` -> q(z|x), batch ``(b,)``, event ``(latent_dim,)``."""
+        check_input(x, self.shape, "the timm encoder")
+        return posterior(self.head(self.backbone(x)), self.deterministic)

@@ -1,0 +1,145 @@
+"""Likelihoods against independent references: scipy's pmfs/pdfs/cdfs, BCE, and normalisation identities."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import stats
+
+import zoo
+from zoo.interfaces import Likelihood
+from zoo.likelihoods import (
+    BernoulliLikelihood,
+    DiscretizedLogistic,
+    DiscretizedLogisticLikelihood,
+    GaussianLikelihood,
+)
+
+torch.manual_seed(0)
+
+
+def test_the_three_likelihoods_are_registered():
+    names = {e.name for e in zoo.list_components("likelihood")}
+    assert {"bernoulli", "gaussian", "discretized-logistic"} <= names
+
+
+@pytest.mark.parametrize("entry", zoo.list_components("likelihood"), ids=lambda e: e.name)
+def test_every_registered_likelihood_gives_one_log_prob_per_example(entry):
+    likelihood: Likelihood = entry.obj()
+    b, c, h, w = 3, 2, 5, 4
+    params = torch.randn(b, c * likelihood.params_per_channel, h, w, requires_grad=True)
+    dist = likelihood(params)
+    assert tuple(dist.batch_shape) == (b,) and tuple(dist.event_shape) == (c, h, w)
+    x = torch.randint(0, 2, (b, c, h, w)).float()  # 0/1 is valid data for all of them
+    log_p = dist.log_prob(x)
+    assert log_p.shape == (b,) and torch.isfinite(log_p).all()
+    log_p.sum().backward()
+    assert params.grad is not None and params.grad.abs().sum() > 0
+    assert dist.mean.shape == (b, c, h, w)
+
+
+def test_bernoulli_nll_is_binary_cross_entropy_and_scipy_logpmf():
+    logits = torch.randn(4, 1, 6, 6, dtype=torch.float64)
+    x = torch.randint(0, 2, logits.shape).double()
+    log_p = BernoulliLikelihood()(logits).log_prob(x)
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
+    torch.testing.assert_close(-log_p, bce)
+    reference = stats.bernoulli.logpmf(x.numpy(), torch.sigmoid(logits).numpy()).sum((1, 2, 3))
+    np.testing.assert_allclose(log_p.numpy(), reference, rtol=1e-10)
+
+
+def test_gaussian_fixed_scale_matches_scipy_logpdf():
+    loc = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+    x = torch.rand(3, 2, 4, 4, dtype=torch.float64)
+    likelihood = GaussianLikelihood(scale=0.2).double()
+    log_p = likelihood(loc).log_prob(x)
+    reference = stats.norm.logpdf(x.numpy(), loc.numpy(), 0.2).sum((1, 2, 3))
+    np.testing.assert_allclose(log_p.numpy(), reference, rtol=1e-10)
+    assert list(likelihood.parameters()) == []  # fixed means nothing to train
+
+
+def test_gaussian_learned_scale_starts_at_scale_and_is_trained():
+    likelihood = GaussianLikelihood(scale=0.3, scale_mode="learned")
+    dist = likelihood(torch.zeros(2, 1, 3, 3))
+    torch.testing.assert_close(dist.base_dist.scale, torch.full((2, 1, 3, 3), 0.3))
+    dist.log_prob(torch.rand(2, 1, 3, 3)).sum().backward()
+    assert likelihood.raw_scale.grad is not None and likelihood.raw_scale.grad != 0
+
+
+def test_gaussian_predicted_scale_reads_two_params_per_channel_in_order():
+    # channel-major: params[:, 2i] is channel i's mean, params[:, 2i + 1] its raw scale
+    likelihood = GaussianLikelihood(scale_mode="predicted", min_scale=1e-3).double()
+    params = torch.randn(2, 6, 3, 3, dtype=torch.float64)
+    x = torch.rand(2, 3, 3, 3, dtype=torch.float64)
+    log_p = likelihood(params).log_prob(x)
+    loc, raw = params[:, 0::2].numpy(), params[:, 1::2].numpy()
+    scale = 1e-3 + np.log1p(np.exp(raw))  # softplus
+    reference = stats.norm.logpdf(x.numpy(), loc, scale).sum((1, 2, 3))
+    np.testing.assert_allclose(log_p.numpy(), reference, rtol=1e-10)
+
+
+def test_params_with_the_wrong_channel_count_are_refused():
+    with pytest.raises(ValueError, match="2 numbers per data channel"):
+        DiscretizedLogisticLikelihood()(torch.zeros(1, 3, 4, 4))
+
+
+@pytest.mark.parametrize("num_bins", [256, 17, 2])
+def test_discretized_logistic_sums_to_one_over_its_levels(num_bins):
+    # extreme cases included: far outside [0, 1], tiny scales (mass within one bin), huge scales
+    loc = torch.tensor([0.5, -3.0, 4.0, 0.0, 1.0, 0.123, 0.5, 0.77], dtype=torch.float64)
+    log_scale = torch.tensor([-2.0, 0.0, 1.0, -7.0, -7.0, -9.0, 5.0, -4.5], dtype=torch.float64)
+    levels = torch.arange(num_bins, dtype=torch.float64) / (num_bins - 1)  # (k,)
+    dist = DiscretizedLogistic(
+        loc[:, None].expand(-1, num_bins), log_scale[:, None].expand(-1, num_bins), num_bins
+    )
+    log_p = dist.log_prob(levels.expand(len(loc), -1))  # (cases, k)
+    assert torch.isfinite(log_p).all()
+    torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(len(loc), dtype=torch.float64))
+
+
+def test_discretized_logistic_bins_are_logistic_cdf_differences():
+    num_bins, loc, scale = 256, 0.4, 0.05
+    half = 0.5 / (num_bins - 1)
+    levels = torch.tensor([0, 1, 77, 102, 254, 255])
+    x = levels.double() / (num_bins - 1)
+    dist = DiscretizedLogistic(
+        torch.full((6,), loc, dtype=torch.float64), torch.full((6,), math.log(scale), dtype=torch.float64)
+    )
+    cdf = lambda v: stats.logistic.cdf(v, loc=loc, scale=scale)
+    expected = cdf(x.numpy() + half) - cdf(x.numpy() - half)
+    expected[0] = cdf(x[0].item() + half)  # the first level takes the whole lower tail
+    expected[-1] = 1 - cdf(x[-1].item() - half)  # the last the whole upper tail
+    np.testing.assert_allclose(dist.log_prob(x).exp().numpy(), expected, rtol=1e-9, atol=1e-300)
+
+
+def test_discretized_logistic_likelihood_centres_its_location_and_gives_finite_gradients():
+    likelihood = DiscretizedLogisticLikelihood(num_bins=256)
+    params = torch.zeros(2, 2, 4, 4)  # zero head output: loc 0.5, scale 1
+    torch.testing.assert_close(likelihood(params).mean, torch.full((2, 1, 4, 4), 0.5))
+    params = torch.tensor([[-50.0, -20.0], [50.0, -20.0], [0.0, 30.0]]).reshape(3, 2, 1, 1).requires_grad_()
+    x = torch.tensor([0.0, 1.0, 0.5]).reshape(3, 1, 1, 1)
+    likelihood(params).log_prob(x).sum().backward()
+    assert torch.isfinite(params.grad).all()
+
+
+def test_discretized_logistic_samples_lie_on_the_levels():
+    dist = DiscretizedLogistic(torch.rand(1000), torch.full((1000,), -2.0), num_bins=17)
+    x = dist.sample()
+    assert x.min() >= 0 and x.max() <= 1
+    torch.testing.assert_close(x * 16, torch.round(x * 16))
+
+
+@pytest.mark.parametrize("entry", zoo.list_components("likelihood"), ids=lambda e: e.name)
+def test_half_precision_params_are_scored_in_float32(entry):
+    # a decoder under bf16 autocast hands over bf16 params; summing thousands of pixels needs float32
+    likelihood = entry.obj()
+    params = torch.randn(2, likelihood.params_per_channel, 16, 16).bfloat16()
+    x = torch.randint(0, 2, (2, 1, 16, 16)).float()
+    expected = likelihood(params.float()).log_prob(x)
+    got = likelihood(params).log_prob(x)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected)

@@ -1,0 +1,167 @@
+"""zoo.metrics against closed forms: a linear-Gaussian model whose log p(x) is known, hand-computed bits/dim,
+scikit-image's PSNR."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from scipy import stats
+from skimage.metrics import peak_signal_noise_ratio
+from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, kl_divergence
+
+from zoo.metrics import bits_per_dim, elbo, iwae_bound, nats_from_bits_per_dim, psnr
+
+# --- the toy model: p(z) = N(0, I_d), p(x|z) = N(W z + c, σ² I_D), so p(x) = N(c, W Wᵀ + σ² I) ---------
+
+D, d, SIGMA = 4, 2, 0.5
+
+
+@pytest.fixture
+def toy():
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(D, d, generator=g, dtype=torch.float64)
+    c = torch.randn(D, generator=g, dtype=torch.float64)
+    marginal = W @ W.T + SIGMA**2 * torch.eye(D, dtype=torch.float64)
+    x = (
+        c + torch.randn(64, D, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(marginal).T
+    )  # x ~ p(x)
+
+    def decode(z):  # (n, d) -> p(x|z), batch (n,), event (D,)
+        return Independent(Normal(z @ W.T + c, SIGMA), 1)
+
+    prior = Independent(Normal(torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64)), 1)
+    log_px = torch.from_numpy(stats.multivariate_normal(c.numpy(), marginal.numpy()).logpdf(x.numpy()))
+    # the exact posterior: S = (I + WᵀW / σ²)⁻¹, m = S Wᵀ (x - c) / σ²
+    S = torch.linalg.inv(torch.eye(d, dtype=torch.float64) + W.T @ W / SIGMA**2)
+    m = (x - c) @ W @ S / SIGMA**2  # S is symmetric
+    exact = MultivariateNormal(m, covariance_matrix=S.expand(len(x), d, d))
+    # a mean-field approximation, shifted and twice too wide: its ELBO is almost 2 nats below log p(x),
+    # while its heavier-than-posterior tails keep the importance weights well behaved
+    sd = S.diagonal().sqrt()
+    approx = Independent(Normal(m + 0.5 * sd, 2 * sd), 1)
+    return x, decode, prior, log_px, exact, approx
+
+
+def test_with_the_exact_posterior_elbo_and_iwae_equal_log_px(toy):
+    # log w = log p(x, z) - log p(z|x) = log p(x) for every z: both bounds are tight, sample by sample
+    x, decode, prior, log_px, exact, _ = toy
+    torch.manual_seed(0)
+    torch.testing.assert_close(elbo(x, exact, decode, prior, num_samples=3)["elbo"], log_px)
+    torch.testing.assert_close(iwae_bound(x, exact, decode, prior, num_samples=50, chunk_size=7), log_px)
+
+
+def test_elbo_is_log_px_minus_the_kl_to_the_true_posterior(toy):
+    x, decode, prior, log_px, exact, approx = toy
+    torch.manual_seed(0)
+    bound = elbo(x, approx, decode, prior, num_samples=20000)["elbo"]
+    as_full = MultivariateNormal(approx.base_dist.loc, scale_tril=torch.diag_embed(approx.base_dist.scale))
+    gap = kl_divergence(as_full, exact)  # log p(x) - ELBO, in closed form
+    assert (gap > 1.5).all()  # poor enough an approximation for the ordering test below to mean something
+    torch.testing.assert_close(bound, log_px - gap, atol=0.1, rtol=0)  # Monte Carlo reconstruction term
+    assert float((bound - (log_px - gap)).mean()) == pytest.approx(0.0, abs=0.02)
+
+
+def test_elbo_below_iwae_below_log_px_and_iwae_close(toy):
+    x, decode, prior, log_px, _, approx = toy
+    torch.manual_seed(0)
+    bound = elbo(x, approx, decode, prior, num_samples=1000)["elbo"]
+    iwae = iwae_bound(x, approx, decode, prior, num_samples=1000, chunk_size=64)
+    assert (bound < iwae - 1.0).all()  # every example: the ELBO is far below IWAE ...
+    assert (iwae - log_px).abs().max() < 0.25  # ... and IWAE close to log p(x) (K = 1000 estimates are noisy)
+    # on average over 64 examples: IWAE ≤ log p(x) up to the estimate's noise, within a few hundredths
+    assert bound.mean() < iwae.mean() <= log_px.mean() + 0.03
+    assert float(log_px.mean() - iwae.mean()) == pytest.approx(0.0, abs=0.03)
+
+
+class Replay(Distribution):
+    """Serves pre-drawn samples in order (chunked and unchunked runs see the same z), scored by ``base``."""
+
+    has_rsample = True
+
+    def __init__(self, base: Distribution, samples: torch.Tensor):
+        self.base, self.samples, self.position = base, samples, 0
+        super().__init__(base.batch_shape, base.event_shape, validate_args=False)
+
+    def rsample(self, sample_shape=(1,)):
+        k = sample_shape[0]
+        out = self.samples[self.position : self.position + k]
+        self.position += k
+        return out
+
+    def log_prob(self, value):
+        return self.base.log_prob(value)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 1000])
+def test_iwae_chunks_combine_to_the_one_shot_formula(toy, chunk_size):
+    x, decode, prior, _, _, approx = toy
+    K = 64
+    z = approx.sample((K,))  # (K, b, d)
+    log_w = (
+        decode(z.flatten(0, 1)).log_prob(x.repeat(K, 1)).view(K, -1) + prior.log_prob(z) - approx.log_prob(z)
+    )
+    expected = torch.logsumexp(log_w, 0) - math.log(K)
+    torch.testing.assert_close(
+        iwae_bound(x, Replay(approx, z), decode, prior, num_samples=K, chunk_size=chunk_size), expected
+    )
+
+
+def test_iwae_rejects_a_nonpositive_sample_count(toy):
+    x, decode, prior, _, _, approx = toy
+    with pytest.raises(ValueError, match="num_samples"):
+        iwae_bound(x, approx, decode, prior, num_samples=0)
+
+
+def test_kl_term_is_the_analytic_gaussian_kl(toy):
+    x, decode, prior, _, _, approx = toy
+    mu, sigma = approx.base_dist.loc, approx.base_dist.scale
+    by_hand = 0.5 * (sigma**2 + mu**2 - 1 - 2 * torch.log(sigma)).sum(-1)  # KL(N(μ, σ²) ‖ N(0, 1)), summed
+    terms = elbo(x, approx, decode, prior)
+    torch.testing.assert_close(terms["kl"], by_hand)
+    torch.testing.assert_close(terms["elbo"], -(terms["reconstruction"] + terms["kl"]))
+
+
+def test_elbo_gradients_flow_through_the_reparameterised_samples(toy):
+    x, decode, prior, _, _, approx = toy
+    loc = approx.base_dist.loc.clone().requires_grad_()
+    log_scale = approx.base_dist.scale.log().clone().requires_grad_()
+    q = Independent(Normal(loc, log_scale.exp()), 1)
+    terms = elbo(x, q, decode, prior)
+    terms["reconstruction"].sum().backward()  # the reconstruction reaches q's parameters only through z
+    assert loc.grad.abs().sum() > 0 and log_scale.grad.abs().sum() > 0
+
+
+# --- bits/dim and PSNR -----------------------------------------------------------------------------------
+
+
+def test_bits_per_dim_by_hand():
+    assert bits_per_dim(100.0, 64) == pytest.approx(2.2542110013890055)  # 100 / (64 ln 2)
+    assert nats_from_bits_per_dim(3.0, 3 * 32 * 32) == pytest.approx(6388.044416040456)  # 3 · 3072 · ln 2
+    assert bits_per_dim(64 * math.log(2), 64) == pytest.approx(1.0)  # one bit per dimension
+    nll = torch.tensor([12.5, 800.0])
+    torch.testing.assert_close(nats_from_bits_per_dim(bits_per_dim(nll, 784), 784), nll)
+
+
+def test_psnr_by_hand_and_against_scikit_image():
+    x = torch.zeros(2, 3, 8, 8)
+    assert float(psnr(x, x + 0.1)) == pytest.approx(20.0, abs=1e-4)  # MSE 0.01 at range 1
+    assert float(psnr(x, x + 0.1, data_range=2.0)) == pytest.approx(20.0 + 20 * math.log10(2), abs=1e-4)
+    assert psnr(x, x) == float("inf")
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(3, 1, 16, 16, generator=g), torch.rand(3, 1, 16, 16, generator=g)
+    assert float(psnr(a, b)) == pytest.approx(
+        peak_signal_noise_ratio(a.numpy(), b.numpy(), data_range=1.0), rel=1e-5
+    )
+    per = psnr(a, b, per_example=True)
+    assert per.shape == (3,)
+    for i in range(3):
+        assert float(per[i]) == pytest.approx(
+            peak_signal_noise_ratio(a[i].numpy(), b[i].numpy(), data_range=1.0), rel=1e-5
+        )
+
+
+def test_psnr_refuses_different_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        psnr(torch.zeros(1, 4, 4), torch.zeros(1, 4, 5))

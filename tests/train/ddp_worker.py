@@ -1,0 +1,36 @@
+"""Run by test_distributed.py under ``torchrun`` (or called in-process): the same toy run, three ways.
+
+``ddp_worker.py OUT``: ``straight`` trains 6 steps into OUT/straight; ``stop`` trains the same run into
+OUT/resumed but stops at step 3; ``resume`` continues OUT/resumed to step 6 from other initial weights.
+Each rank saves its final weights and last evaluation of each to OUT/MODE-RANK.pt.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_toys import make_denoiser, toy_data
+
+from zoo.train import TrainSettings, fit
+
+SETTINGS = TrainSettings(steps=6, batch_size=8, lr=1e-2, warmup_steps=1, eval_every=3, checkpoint_every=0,
+                         log_every=1, device="cpu")
+
+
+def main(out: Path) -> None:
+    data, held_out = toy_data(40), toy_data(16, seed=1)
+    rank = int(os.environ.get("RANK", "0"))
+    for mode in ("straight", "stop", "resume"):
+        model = make_denoiser(seed=5 if mode == "resume" else 0, noise=0.0)
+        result = fit(model, data, held_out, SETTINGS, out / ("straight" if mode == "straight" else "resumed"),
+                     stop_at=3 if mode == "stop" else None, resume=mode == "resume", quiet=True)
+        torch.save({"weights": model.state_dict(), "eval": result.eval_metrics}, out / f"{mode}-{rank}.pt")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

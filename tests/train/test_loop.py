@@ -1,0 +1,206 @@
+"""What ``fit`` does to the weights, checked against hand-written references and identities."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_toys import make_denoiser, toy_data
+
+from zoo.errors import ZooError
+from zoo.train import TrainSettings, fit, learning_rate
+from zoo.train.checkpoint import list_checkpoints, load_trainer_state
+from zoo.train.loop import make_optimizer
+
+
+def quick(**overrides) -> TrainSettings:
+    base = {"steps": 6, "batch_size": 8, "lr": 1e-2, "eval_every": 0, "checkpoint_every": 0, "log_every": 1,
+            "device": "cpu"}
+    return TrainSettings(**{**base, **overrides})
+
+
+def records(run_dir: Path, split: str = "train") -> list[dict]:
+    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["split"] == split]
+
+
+def weights_at(run_dir: Path) -> dict[int, dict[str, torch.Tensor]]:
+    """{step: model weights} of every checkpoint of a run."""
+    return {int(p.name[5:]): load_file(p / "model.safetensors") for p in list_checkpoints(run_dir)}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_lowers_the_held_out_loss(tmp_path):
+    model = make_denoiser(noise=0.0)
+    result = fit(model, toy_data(), toy_data(16, seed=1), quick(steps=60, eval_every=60), tmp_path, quiet=True)
+    assert result.step == 60 and result.skipped == 0
+    untrained = make_denoiser(noise=0.0).eval()
+    before = sum(untrained.loss(toy_data(16, seed=1).x).values()).item()
+    assert result.eval_metrics["loss"] < 0.2 * before
+
+
+def test_fit_takes_the_same_steps_as_a_hand_written_adamw_loop_with_clipping(tmp_path):
+    """One batch = the whole dataset (in a new order each step), so the reference needs no sampler."""
+    data = toy_data(16)
+    settings = quick(steps=4, batch_size=16, lr=0.05, warmup_steps=1, grad_clip=0.05, weight_decay=0.1)
+    model = make_denoiser(noise=0.0)
+    fit(model, data, None, settings, tmp_path, quiet=True)
+
+    def reference(clip: bool) -> dict[str, torch.Tensor]:
+        ref = make_denoiser(noise=0.0)
+        optimizer = make_optimizer(ref, settings, torch.device("cpu"))
+        for step in range(settings.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, settings)
+            sum(ref.loss(data.x).values()).backward()
+            if clip:
+                norm = torch.cat([p.grad.flatten() for p in ref.parameters()]).norm()
+                for p in ref.parameters():
+                    p.grad *= min(1.0, settings.grad_clip / (norm.item() + 1e-6))
+            optimizer.step()
+            optimizer.zero_grad()
+        return ref.state_dict()
+
+    trained = model.state_dict()
+    clipped, unclipped = reference(clip=True), reference(clip=False)
+    for name in trained:  # equal up to the order of the float sums over a reshuffled batch
+        torch.testing.assert_close(trained[name], clipped[name], rtol=1e-5, atol=1e-6)
+    assert not all(torch.allclose(trained[n], unclipped[n], atol=1e-4) for n in trained)  # clipping mattered
+    assert all(r["grad_norm"] > settings.grad_clip for r in records(tmp_path))
+
+
+def test_accumulation_splits_the_batch_without_changing_the_update(tmp_path):
+    data = toy_data(32)
+    whole, split = make_denoiser(noise=0.0), make_denoiser(noise=0.0)
+    fit(whole, data, None, quick(batch_size=8), tmp_path / "whole", quiet=True)
+    fit(split, data, None, quick(batch_size=8, accumulate=4), tmp_path / "split", quiet=True)
+    for (name, a), b in zip(whole.state_dict().items(), split.state_dict().values()):
+        # mean of 4 micro-batch means == batch mean, up to float summation order
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    assert records(tmp_path / "whole")[-1]["metrics"]["loss"] == pytest.approx(
+        records(tmp_path / "split")[-1]["metrics"]["loss"], rel=1e-5)
+
+
+def test_a_nan_loss_skips_that_update_and_counts_it(tmp_path):
+    settings = quick(steps=5, checkpoint_every=1, keep_last=0, ema=0.5)
+    result = fit(make_denoiser(nan_at=3), toy_data(), None, settings, tmp_path, quiet=True)
+    weights = weights_at(tmp_path)
+    assert same(weights[2], weights[3])  # step 3's update was skipped: weights as after step 2
+    assert not same(weights[3], weights[4])  # and training went on afterwards
+    ema = {k: load_file(tmp_path / f"checkpoints/step_{k:08d}/ema.safetensors") for k in (2, 3)}
+    assert same(ema[2], ema[3])
+    optimizer = {k: load_trainer_state(tmp_path / f"checkpoints/step_{k:08d}")["optimizer"]["state"] for k in (2, 3)}
+    assert all(torch.equal(optimizer[2][i]["exp_avg"], optimizer[3][i]["exp_avg"]) for i in optimizer[2])
+    assert result.skipped == 1
+    assert [r["skipped"] for r in records(tmp_path)] == [0, 0, 1, 1, 1]
+    assert all(torch.isfinite(w).all() for step in weights.values() for w in step.values())
+
+
+def test_updates_above_the_skip_threshold_are_skipped(tmp_path):
+    model = make_denoiser()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = fit(model, toy_data(), None, quick(skip_threshold=1e-9), tmp_path / "all", quiet=True)
+    assert result.skipped == 6 and same(before, model.state_dict())
+    result = fit(make_denoiser(), toy_data(), None, quick(skip_threshold=1e9), tmp_path / "none", quiet=True)
+    assert result.skipped == 0
+
+
+def test_ema_follows_the_weights_by_its_recurrence(tmp_path):
+    decay = 0.8
+    model = make_denoiser()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    fit(model, toy_data(), None, quick(steps=4, ema=decay, checkpoint_every=1, keep_last=0), tmp_path, quiet=True)
+    weights = weights_at(tmp_path)
+    expected = initial  # ema_0 = w_0; ema_k = decay * ema_{k-1} + (1 - decay) * w_k
+    for step in range(1, 5):
+        expected = {k: decay * expected[k] + (1 - decay) * weights[step][k] for k in expected}
+        ema = load_file(tmp_path / f"checkpoints/step_{step:08d}/ema.safetensors")
+        for k in expected:
+            torch.testing.assert_close(ema[k], expected[k], rtol=1e-6, atol=1e-7)
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        model = make_denoiser()  # same initial weights: only the training seed (noise, data order) varies
+        fit(model, toy_data(), None, quick(seed=seed), tmp_path / name, quiet=True)
+        runs[name] = model.state_dict()
+    assert same(runs["a"], runs["b"])
+    assert not same(runs["a"], runs["c"])
+
+
+def test_metrics_log_has_train_and_eval_records(tmp_path):
+    settings = quick(steps=6, log_every=2, eval_every=3, lr=1e-3, warmup_steps=2)
+    fit(make_denoiser(), toy_data(), toy_data(16, seed=1), settings, tmp_path, quiet=True)
+    train, evals = records(tmp_path), records(tmp_path, "eval")
+    assert [r["step"] for r in train] == [2, 4, 6]
+    assert [r["step"] for r in evals] == [3, 6]
+    assert set(train[0]["metrics"]) == {"recon", "weights", "loss"} == set(evals[0]["metrics"])
+    for r in train:  # the lr used by the last step of each logged stretch
+        assert r["lr"] == pytest.approx(learning_rate(r["step"] - 1, settings))
+        assert r["metrics"]["loss"] == pytest.approx(r["metrics"]["recon"] + r["metrics"]["weights"])
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_exactly(tmp_path):
+    interrupted = fit(make_denoiser(interrupt_at=4), toy_data(), None, quick(steps=10), tmp_path / "run", quiet=True)
+    assert interrupted.interrupted and interrupted.step == 4  # the step in progress was finished, then saved
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000004"]
+    resumed, straight = make_denoiser(seed=3), make_denoiser()
+    fit(resumed, toy_data(), None, quick(steps=10), tmp_path / "run", resume=True, quiet=True)
+    fit(straight, toy_data(), None, quick(steps=10), tmp_path / "straight", quiet=True)
+    assert same(resumed.state_dict(), straight.state_dict())
+
+
+def test_progress_lines_and_summary_on_a_console(tmp_path, capsys):
+    fit(make_denoiser(), toy_data(), toy_data(16, seed=1), quick(steps=4, log_every=2, eval_every=4), tmp_path)
+    err = capsys.readouterr().err
+    assert "step 2/4" in err and "step 4/4" in err and "items/s" in err
+    assert "eval @ step 4" in err and "skipped updates" in err and "best" in err
+
+
+def test_records_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
+    scalars = []
+
+    class Writer:  # stands in for torch.utils.tensorboard.SummaryWriter (tensorboard is optional)
+        def add_scalar(self, tag, value, step):
+            scalars.append((tag, step))
+
+        def close(self):
+            scalars.append("closed")
+
+    monkeypatch.setattr("zoo.train.report._tensorboard_writer", lambda run_dir: Writer())
+    fit(make_denoiser(), toy_data(), toy_data(16, seed=1), quick(steps=2, log_every=2, eval_every=2), tmp_path,
+        quiet=True)
+    assert ("train/loss", 2) in scalars and ("train/recon", 2) in scalars and ("eval/loss", 2) in scalars
+    assert scalars[-1] == "closed"
+
+
+def test_progress_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich treats the captured stream as a terminal
+    monkeypatch.setenv("COLUMNS", "80")
+    fit(make_denoiser(), toy_data(), None, quick(steps=4, log_every=2), tmp_path)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "ETA" in err and "items/s" in err and "recon" in err
+
+
+def test_loss_terms_must_be_scalars(tmp_path):
+    model = make_denoiser()
+    model.loss = lambda batch: {"recon": (batch**2).mean(dim=1)}
+    with pytest.raises(ZooError, match="term 'recon' of shape"):
+        fit(model, toy_data(), None, quick(), tmp_path, quiet=True)
+
+
+@pytest.mark.slow
+def test_compiled_loss_trains_like_eager(tmp_path):
+    eager, compiled = make_denoiser(noise=0.0), make_denoiser(noise=0.0)
+    fit(eager, toy_data(), None, quick(steps=3), tmp_path / "eager", quiet=True)
+    fit(compiled, toy_data(), None, quick(steps=3, compile=True), tmp_path / "compiled", quiet=True)
+    for name, value in eager.state_dict().items():
+        torch.testing.assert_close(compiled.state_dict()[name], value, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,57 @@
+"""zoo.viz: image grids with known pixels, and the metrics plot (optional matplotlib)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from zoo.viz import plot_metrics, save_image_grid
+
+
+def test_grid_layout_and_pixels(tmp_path):
+    # six constant 8x8 images with values 0, 0.2, ..., 1.0 -> tiles of 64 px (x8 nearest), 3 per row, 2 px gaps
+    images = torch.linspace(0, 1, 6)[:, None, None, None].expand(6, 1, 8, 8)
+    image = Image.open(save_image_grid(images, tmp_path / "grid.png")).convert("L")
+    assert image.size == (3 * 64 + 4 * 2, 2 * 64 + 3 * 2)
+    for k in range(6):
+        row, col = divmod(k, 3)
+        x, y = 2 + col * 66, 2 + row * 66  # each tile's top-left pixel
+        assert image.getpixel((x, y)) == image.getpixel((x + 63, y + 63)) == round(255 * k / 5)
+    assert image.getpixel((0, 0)) == 255  # the padding is white
+
+
+def test_grid_maps_the_value_range_and_accepts_missing_channels(tmp_path):
+    images = torch.tensor([-1.0, 0.0, 1.0, 3.0])[:, None, None].expand(4, 2, 2)  # (n, h, w), in [-1, 1]
+    image = Image.open(save_image_grid(images, tmp_path / "g.png", nrow=4, value_range=(-1, 1), min_tile=0))
+    values = [image.convert("L").getpixel((2 + 4 * k, 2)) for k in range(4)]
+    assert values == [0, 128, 255, 255]  # -1 -> 0, 0 -> 0.5, 1 -> 1, and 3 is clipped
+
+
+def test_grid_rejects_what_is_not_an_image_batch(tmp_path):
+    with pytest.raises(ValueError, match=r"not images"):
+        save_image_grid(torch.zeros(4, 64), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"c = 1 or 3"):
+        save_image_grid(torch.zeros(4, 5, 8, 8), tmp_path / "x.png")
+
+
+def _write_metrics(path):
+    records = [{"step": s, "split": "train", "metrics": {"loss": 1.0 / s}} for s in (1, 2, 3)]
+    records.append({"step": 3, "split": "eval", "metrics": {"loss": 0.5, "psnr": 20.0}})
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_metrics_plot(tmp_path):
+    _write_metrics(tmp_path / "metrics.jsonl")
+    out = plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "curves.png")
+    assert Image.open(out).size == (1200, 400)  # two panels of 6x4 inches at 100 dpi
+
+
+def test_metrics_plot_is_skipped_without_matplotlib(tmp_path, monkeypatch):
+    _write_metrics(tmp_path / "metrics.jsonl")
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
+    assert plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "curves.png") is None
+    assert not (tmp_path / "curves.png").exists()

@@ -1,0 +1,374 @@
+"""The training loop: ``fit``, one function that reads top to bottom like nanoGPT's train.py.
+
+Processes and device, model + EMA + AdamW, resume, data, then the loop: learning rate, forward/backward
+over accumulation micro-steps, gradient norm (clip, or skip the update when it is not finite or too
+large), EMA, log, evaluate, checkpoint. No callbacks and no trainer hierarchy: to change what training
+does, read this file and change it.
+
+Determinism: on a given machine a run is a pure function of the initial weights and the settings (seed
+included). Everything random that training draws comes from the global RNGs, which checkpoints capture;
+the data order is a function of (seed, position) (``StreamSampler``); evaluation runs in a forked RNG, so
+evaluating (or not) never changes the training. Hence a run stopped at any step (or by Ctrl-C) and
+resumed ends bitwise equal to the uninterrupted run on CPU (tests/train/test_checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import signal
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+import zoo
+from zoo import viz
+from zoo.errors import ZooError
+from zoo.interfaces import Model, PosthocPrior
+from zoo.train import checkpoint, distributed, runtime
+from zoo.train.report import RunLog
+from zoo.train.sampler import StreamSampler
+from zoo.train.settings import TrainSettings
+
+__all__ = ["FitResult", "LossForward", "estimate_metrics", "fit", "fit_posthoc_prior", "learning_rate", "make_optimizer"]
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` did: where, how far, and the last numbers."""
+
+    run_dir: Path
+    step: int  # the step the run ended at (== settings.steps unless stopped or interrupted)
+    skipped: int  # updates skipped because the gradient norm was not finite or above skip_threshold
+    interrupted: bool  # stopped by Ctrl-C (a checkpoint was saved)
+    eval_metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation
+    best: dict[str, Any] | None = None  # {"metric", "mode", "value", "step"} of the best evaluation
+
+
+def learning_rate(step: int, s: TrainSettings) -> float:
+    """Linear warmup to ``lr``, then a cosine from ``lr`` down to ``lr * min_lr_ratio`` at the last step."""
+    if step < s.warmup_steps:
+        return s.lr * (step + 1) / (s.warmup_steps + 1)
+    if s.schedule == "constant":
+        return s.lr
+    progress = min(1.0, (step - s.warmup_steps) / max(1, s.steps - 1 - s.warmup_steps))
+    min_lr = s.lr * s.min_lr_ratio
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (s.lr - min_lr)
+
+
+def make_optimizer(model: nn.Module, s: TrainSettings, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; weight decay on weight matrices and kernels (dim >= 2) only, not on biases and norms."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ZooError(f"{type(model).__name__} has no trainable parameters: there is nothing to train")
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": s.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=s.lr, betas=s.betas,
+                             fused=True if device.type == "cuda" else None)
+
+
+class LossForward(nn.Module):
+    """``model.loss`` as a module's forward, so that DDP's gradient sync and torch.compile see the call."""
+
+    def __init__(self, model: Model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        return self.model.loss(batch)
+
+
+def _batch_len(batch: Any) -> int:
+    if isinstance(batch, dict):
+        batch = next(iter(batch.values()))
+    elif isinstance(batch, (list, tuple)):
+        batch = batch[0]
+    return len(batch)
+
+
+@torch.no_grad()
+def estimate_metrics(model: Model, loader: DataLoader, *, device: torch.device, precision: str = "fp32",
+                     max_batches: int = 0, procs: distributed.Processes | None = None) -> dict[str, float]:
+    """``model.metrics`` averaged over examples of up to ``max_batches`` batches (0: all), over all processes.
+
+    Runs in eval mode and in a forked RNG with a fixed seed: every evaluation of a run sees the same noise,
+    and evaluating leaves the training's random stream untouched.
+    """
+    was_training = model.training
+    model.eval()
+    sums: dict[str, Tensor] = {}
+    count = 0
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device.index or 0]):
+        batches = iter(loader)  # before seeding: making a DataLoader iterator draws a random number
+        torch.manual_seed(0)
+        for i, batch in enumerate(batches):
+            if max_batches and i >= max_batches:
+                break
+            batch = runtime.to_device(batch, device)
+            with runtime.autocast(device, precision):
+                metrics = model.metrics(batch)
+            n = _batch_len(batch)
+            for name, value in metrics.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().float() * n
+            count += n
+    model.train(was_training)
+    if not sums:
+        return {}
+    totals = torch.stack([*sums.values(), torch.tensor(float(count), device=device)])
+    if procs is not None:
+        totals = distributed.mean_across(totals, procs)  # mean / mean == sum / sum
+    return {name: (total / totals[-1]).item() for name, total in zip(sums, totals)}
+
+
+class _CtrlC:
+    """First Ctrl-C: finish the step, save a checkpoint and return. A second one aborts at once."""
+
+    def __enter__(self):
+        self.pressed, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+@torch.no_grad()
+def fit_posthoc_prior(models: list[Model], dataset: Dataset, *, device: torch.device, batch_size: int) -> None:
+    """Fit each model's sampling prior to the codes of the whole training set (``PosthocPrior``, e.g. an AE)."""
+    loader = DataLoader(dataset, batch_size=batch_size)
+    for model in models:
+        was_training = model.training
+        model.eval()
+        model.fit_prior(torch.cat([model.encode(runtime.to_device(x, device)) for x in loader]))
+        model.train(was_training)
+
+
+def _ignore_sigint(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the training process, which stops them after saving."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _check_terms(terms: Any, model: Model) -> None:
+    if not isinstance(terms, dict) or not terms:
+        raise ZooError(f"{type(model).__name__}.loss must return a non-empty dict of scalar terms, got {type(terms).__name__}")
+    for name, value in terms.items():
+        if not isinstance(value, Tensor) or value.dim() != 0:
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ZooError(f"{type(model).__name__}.loss returned term {name!r} of shape {shape}; terms must be "
+                           "scalar tensors (average over the batch inside loss)")
+
+
+def fit(
+    model: Model,
+    train_set: Dataset,
+    eval_set: Dataset | None,
+    settings: TrainSettings,
+    run_dir: str | Path,
+    *,
+    recipe: dict | None = None,
+    provenance: list[dict] | None = None,
+    resume: bool = False,
+    stop_at: int | None = None,
+    quiet: bool = False,
+) -> FitResult:
+    """Train ``model`` on ``train_set``, evaluating on ``eval_set``, writing checkpoints and logs to ``run_dir``.
+
+    ``recipe`` and ``provenance`` are stored in every checkpoint, so the run can be rebuilt from its
+    directory (``zoo.train.load``). ``resume`` continues from the newest checkpoint in ``run_dir``
+    (``settings.steps`` may be larger than before). ``stop_at`` ends the run early at that step (with a
+    checkpoint) as if it had been interrupted; the schedule still spans ``settings.steps``. Under torchrun
+    every process calls ``fit``; only rank 0 writes.
+    """
+    s, run_dir = settings, Path(run_dir)
+
+    # -- processes, device, precision ------------------------------------------------------------------------
+    procs = distributed.start(s.device)
+    device = procs.device
+    precision = runtime.resolve_precision(device, s.precision)
+    micro_batch = s.micro_batch_size(procs.world_size)
+    if not resume and checkpoint.list_checkpoints(run_dir):
+        raise ZooError(f"{run_dir} already holds a run ({checkpoint.list_checkpoints(run_dir)[-1].name}): continue it "
+                       f"with `zoo resume {run_dir}`, or train into another directory (--out)")
+    if procs.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- model, EMA, optimizer -------------------------------------------------------------------------------
+    model.to(device).train()
+    ema = copy.deepcopy(model).requires_grad_(False).eval() if s.ema else None
+    optimizer = make_optimizer(model, s, device)
+
+    # -- resume: weights, optimizer, counters (the RNG states are restored last, just before the loop) ------
+    step, skipped, best, samples_seen, rng_states = 0, 0, None, 0, None
+    if resume:
+        found = checkpoint.find_checkpoint(run_dir)
+        checkpoint.load_weights(found, model)
+        state = checkpoint.load_trainer_state(found)
+        if ema is not None:
+            checkpoint.load_weights(found, ema, ema=(found / "ema.safetensors").exists())
+        kernels = [{k: g[k] for k in ("foreach", "fused")} for g in optimizer.param_groups]
+        optimizer.load_state_dict(state["optimizer"])
+        for group, kernel in zip(optimizer.param_groups, kernels):  # this machine's choice, not the saver's
+            group.update(kernel)
+        step, skipped, best, samples_seen = state["step"], state["skipped"], state["best"], state["samples_seen"]
+        rng_states = state["rng"]
+    else:
+        runtime.seed_everything(s.seed + procs.rank)
+
+    # -- data: an endless seeded stream from where the checkpoint left off; evaluation in a fixed order ------
+    loader_options = {"batch_size": micro_batch, "num_workers": s.num_workers, "pin_memory": device.type == "cuda",
+                      "worker_init_fn": _ignore_sigint, "persistent_workers": s.num_workers > 0}
+    stream = StreamSampler(train_set, seed=s.seed, rank=procs.rank, world_size=procs.world_size,
+                           start=samples_seen // procs.world_size)
+    # the loader's own generator seeds its workers, so making an iterator never draws from the global RNG
+    train_loader = DataLoader(train_set, sampler=stream, generator=torch.Generator().manual_seed(s.seed + step),
+                              **loader_options)
+    eval_loader = None
+    if eval_set is not None and s.eval_every:
+        shards = DistributedSampler(eval_set, procs.world_size, procs.rank, shuffle=False) if procs.is_distributed else None
+        eval_loader = DataLoader(eval_set, sampler=shards, **loader_options)
+    batches = iter(train_loader)
+
+    # -- what a step calls: model.loss, through DDP (gradient all-reduce) and torch.compile when asked -------
+    forward: nn.Module = LossForward(model)
+    ddp = None
+    if procs.is_distributed:
+        forward = ddp = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+    if s.compile:
+        forward = torch.compile(forward)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if ema is not None:
+        ema_params, model_params = list(ema.parameters()), list(model.parameters())
+        ema_buffers, model_buffers = list(ema.buffers()), list(model.buffers())
+
+    if rng_states is not None:
+        if len(rng_states) == procs.world_size:
+            runtime.set_rng_state(rng_states[procs.rank])
+        else:
+            warnings.warn(f"the checkpoint was written by {len(rng_states)} process(es), this run has "
+                          f"{procs.world_size}: random draws are reseeded, so the run will not replay exactly")
+            runtime.seed_everything(s.seed + procs.rank + step)
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    end = s.steps if stop_at is None else min(stop_at, s.steps)
+    start_step, interrupted, eval_metrics = step, False, {}
+    log = RunLog(run_dir, start_step=step, total_steps=s.steps, items_per_step=s.batch_size,
+                 enabled=procs.is_main, quiet=quiet)
+    n_params = sum(p.numel() for p in params)
+    log.note(f"training {type(model).__name__} ({n_params:,} parameters) on {device} x {procs.world_size} | "
+             f"batch {s.batch_size} = {procs.world_size} process(es) x {s.accumulate} micro-step(s) x "
+             f"{micro_batch} | {precision}{' | compiled' if s.compile else ''} | step {step} -> {end}")
+    if step >= end:
+        log.note(f"{run_dir} is already at step {step} of {end}: nothing to do (raise the total with --steps)")
+    # the terms (and their total) summed over the updates since the last log step, as one tensor on the
+    # device: adding them up costs one op per micro-step and reading them one sync per log step
+    names: list[str] = []
+    running, counted, norm_sum = 0.0, 0, 0.0
+    try:
+        with _CtrlC() as ctrl_c:
+            while step < end:
+                lr = learning_rate(step, s)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+
+                # forward and backward over the micro-steps; DDP all-reduces gradients on the last one only
+                step_values: Tensor | float = 0.0
+                for micro in range(s.accumulate):
+                    batch = runtime.to_device(next(batches), device)
+                    sync = ddp is None or micro == s.accumulate - 1
+                    with contextlib.nullcontext() if sync else ddp.no_sync():
+                        with runtime.autocast(device, precision):
+                            terms = forward(batch)
+                        if step == start_step and micro == 0:
+                            _check_terms(terms, model)
+                            names = [*terms, "loss"]
+                        loss = sum(terms.values())
+                        (loss / s.accumulate).backward()
+                    step_values = step_values + torch.stack([*terms.values(), loss]).detach().float()  # (terms + 1,)
+
+                # the gradient norm (clipped when grad_clip > 0) decides whether this update happens at all:
+                # VDVAE's rule, so a NaN or a spike never reaches the weights. Identical on every process
+                # (gradients are already all-reduced), so all processes skip together.
+                if s.grad_clip > 0:
+                    grad_norm = torch.nn.utils.clip_grad_norm_(params, s.grad_clip).item()
+                else:
+                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]).item()
+                if not math.isfinite(grad_norm) or (s.skip_threshold > 0 and grad_norm > s.skip_threshold):
+                    skipped += 1
+                else:
+                    optimizer.step()
+                    if ema is not None:
+                        torch._foreach_lerp_(ema_params, model_params, 1.0 - s.ema)
+                        if ema_buffers:
+                            torch._foreach_copy_(ema_buffers, model_buffers)
+                    running, counted, norm_sum = running + step_values, counted + 1, norm_sum + grad_norm
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+
+                if step % s.log_every == 0 or step == end:
+                    means = {}
+                    if counted:
+                        averaged = distributed.mean_across(running / (counted * s.accumulate), procs)
+                        means = dict(zip(names, averaged.tolist()))
+                    log.train(step, means, lr=lr, grad_norm=norm_sum / counted if counted else math.nan, skipped=skipped)
+                    running, counted, norm_sum = 0.0, 0, 0.0
+
+                is_best = False
+                if eval_loader is not None and (step % s.eval_every == 0 or step == s.steps):
+                    eval_metrics = estimate_metrics(ema if ema is not None else model, eval_loader, device=device,
+                                                    precision=precision, max_batches=s.eval_batches, procs=procs)
+                    if s.best_metric not in eval_metrics:
+                        raise ZooError(f"best_metric={s.best_metric!r} is not among the eval metrics of "
+                                       f"{type(model).__name__}: {', '.join(eval_metrics)} (set train.best_metric)")
+                    value = eval_metrics[s.best_metric]
+                    better = best is None or (value < best["value"] if s.best_mode == "min" else value > best["value"])
+                    is_best = math.isfinite(value) and better
+                    if is_best:
+                        best = {"metric": s.best_metric, "mode": s.best_mode, "value": value, "step": step}
+                    log.eval(step, eval_metrics, best=is_best)
+
+                if step == s.steps and isinstance(model, PosthocPrior):  # an AE samples through a fitted prior
+                    fit_posthoc_prior([m for m in (model, ema) if m is not None], train_set, device=device,
+                                      batch_size=micro_batch)
+
+                interrupted = distributed.any_across(ctrl_c.pressed, procs)
+                periodic = s.checkpoint_every and step % s.checkpoint_every == 0
+                if interrupted or periodic or is_best or step == end:
+                    # every process's RNG state, so that each resumes its own random stream
+                    rng = distributed.gather_objects(runtime.rng_state(), procs)
+                    if procs.is_main:
+                        checkpoint.save_checkpoint(
+                            run_dir, step, model=model, ema=ema, keep_last=s.keep_last,
+                            best=best if is_best else None,
+                            trainer_state={"step": step, "optimizer": optimizer.state_dict(), "rng": rng,
+                                           "samples_seen": samples_seen + (step - start_step) * s.batch_size,
+                                           "skipped": skipped, "best": best},
+                            info={"recipe": recipe, "provenance": provenance or [], "settings": s.to_dict(),
+                                  "eval_metrics": eval_metrics, "world_size": procs.world_size,
+                                  "versions": {"genzoo": zoo.__version__, "torch": torch.__version__}},
+                        )
+                if interrupted:
+                    log.note(f"interrupted at step {step}: checkpoint saved; continue with `zoo resume {run_dir}`")
+                    break
+    finally:
+        log.stop()
+
+    plot = viz.plot_metrics(log.path, run_dir / "curves.png") if procs.is_main and log.path.exists() else None
+    log.summary(step=step, skipped=skipped, best=best, run_dir=run_dir, plot=plot)
+    distributed.stop(procs)
+    return FitResult(run_dir, step, skipped, interrupted, eval_metrics, best)

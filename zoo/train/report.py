@@ -1,0 +1,161 @@
+"""Where a run's numbers go: metrics.jsonl, TensorBoard (when installed), the console, the final summary.
+
+``metrics.jsonl`` gets one record per log step and per evaluation::
+
+    {"step": 20, "split": "train", "metrics": {"recon": 0.41, "kl": 0.07, "loss": 0.48},
+     "lr": 0.00098, "grad_norm": 1.7, "skipped": 0, "items_per_s": 51200.0, "elapsed_s": 3.1}
+    {"step": 20, "split": "eval", "metrics": {"recon": 0.43, "kl": 0.07, "loss": 0.50}}
+
+On a terminal (or in Jupyter) the console shows a rich progress bar with the step, the loss terms,
+items/s and the ETA; elsewhere (CI, cluster logs) it prints one plain line per log step. Only rank 0
+keeps a log; the other processes' ``RunLog`` is silent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from zoo.train.checkpoint import atomic_write_bytes
+
+__all__ = ["RunLog", "format_metrics"]
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``loss 0.4812  kl 0.0701``: compact, for one line."""
+    return "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
+
+
+def _keep_records_until(path: Path, step: int) -> None:
+    """Drop records after ``step``: a resumed run rewrites the steps its predecessor ran past its checkpoint."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+
+
+def _tensorboard_writer(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is an optional dependency: pip install genzoo[tensorboard]
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+class _ProgressWithNumbers(Progress):
+    """A progress bar line (step, bar, items/s, ETA) with the loss terms on a line of their own below it."""
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            numbers = Text.from_markup(task.fields["numbers"], overflow="ellipsis")
+            numbers.no_wrap = True
+            yield numbers
+
+
+class RunLog:
+    """The log of one run: records, progress display and summary. A no-op when ``enabled`` is False."""
+
+    def __init__(self, run_dir: Path, *, start_step: int, total_steps: int, items_per_step: int,
+                 enabled: bool = True, quiet: bool = False):
+        self.enabled = enabled
+        if not enabled:
+            return
+        self.path = run_dir / "metrics.jsonl"
+        _keep_records_until(self.path, start_step)
+        self.file = open(self.path, "a")  # noqa: SIM115 (open for the whole run; stop() closes it)
+        self.tensorboard = _tensorboard_writer(run_dir)
+        self.console = Console(stderr=True, quiet=quiet)
+        self.items_per_step = items_per_step
+        self.total_steps = total_steps
+        self.start_time = self.last_time = time.perf_counter()
+        self.start_step = self.last_step = start_step
+        self.last_train: dict[str, Any] = {}
+        self.last_eval: dict[str, float] = {}
+        self.progress = None
+        if not quiet and (self.console.is_terminal or self.console.is_jupyter):
+            self.progress = _ProgressWithNumbers(
+                TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[speed]}"),
+                TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+            )
+            self.task = self.progress.add_task("train", total=total_steps, completed=start_step, numbers="", speed="")
+            self.progress.start()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.tensorboard is not None:
+            for name, value in record["metrics"].items():
+                self.tensorboard.add_scalar(f"{record['split']}/{name}", value, record["step"])
+
+    def train(self, step: int, metrics: dict[str, float], *, lr: float, grad_norm: float, skipped: int) -> None:
+        """Record the train terms averaged since the last log step; update the display."""
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        items_per_s = (step - self.last_step) * self.items_per_step / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_step = now, step
+        self.last_train = {"metrics": metrics, "lr": lr, "grad_norm": grad_norm, "skipped": skipped,
+                           "items_per_s": items_per_s}
+        self._write({"step": step, "split": "train", **self.last_train, "elapsed_s": now - self.start_time})
+        numbers = f"{format_metrics(metrics)}  lr {lr:.3g}" + (f"  [yellow]skipped {skipped}[/]" if skipped else "")
+        speed = f"{items_per_s:,.0f} items/s"
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, numbers=numbers, speed=speed)
+        else:
+            self.console.print(f"step {step}/{self.total_steps}  {numbers}  {speed}", highlight=False, soft_wrap=True)
+
+    def eval(self, step: int, metrics: dict[str, float], *, best: bool) -> None:
+        """Record an evaluation and print it."""
+        if not self.enabled:
+            return
+        self.last_eval = metrics
+        self._write({"step": step, "split": "eval", "metrics": metrics})
+        mark = "  [green]best[/]" if best else ""
+        self.note(f"eval @ step {step}: {format_metrics(metrics)}{mark}")
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(text, highlight=False, soft_wrap=True)
+
+    def stop(self) -> None:
+        """Stop the display and close the files (also after an error)."""
+        if not self.enabled:
+            return
+        self.end_time = time.perf_counter()
+        if self.progress is not None:
+            self.progress.stop()
+        self.file.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+    def summary(self, *, step: int, skipped: int, best: dict[str, Any] | None, run_dir: Path,
+                plot: Path | None) -> None:
+        """The one-screen table at the end of a run."""
+        if not self.enabled:
+            return
+        elapsed = self.end_time - self.start_time
+        table = Table(title=f"run {run_dir}", title_justify="left", show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("steps", f"{step} / {self.total_steps} ({step - self.start_step} this session, {elapsed:.1f} s)")
+        if step > self.start_step:
+            table.add_row("throughput", f"{(step - self.start_step) * self.items_per_step / elapsed:,.0f} items/s")
+        table.add_row("skipped updates", str(skipped))
+        if self.last_train:
+            table.add_row("train (last log)", format_metrics(self.last_train["metrics"]))
+        if self.last_eval:
+            table.add_row("eval (last)", format_metrics(self.last_eval))
+        if best:
+            table.add_row("best", f"{best['metric']} {best['value']:.4g} at step {best['step']}")
+        table.add_row("metrics", str(self.path))
+        if plot is not None:
+            table.add_row("curves", str(plot))
+        self.console.print(table)
