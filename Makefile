@@ -24,9 +24,11 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/__init__.py)
 	$(PIP) install -q -e '.[test]'
 	@touch $@
 
+# The demo: SIREN fits the cameraman; the run directory gets the PSNR curve, the fit and a 4x render.
+RECIPE ?= siren-camera
 run: $(STAMP)
 	$(VENV)/bin/zoo list
-	$(VENV)/bin/zoo train $(or $(RECIPE),siren-camera) --out runs/demo
+	$(VENV)/bin/zoo train $(RECIPE) --out runs/$(RECIPE)-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -137,6 +137,9 @@ def test_render_keeps_the_aspect_ratio_of_the_data(tmp_path, toys):
     assert row == [round(255 * k / 11) for k in range(12)]
     with pytest.raises(ZooError, match="can't sample .* it can: render"):
         zoo.train.sample(run, 4, device="cpu")
+    # training wrote the fit at the data's resolution and at 4x, and no samples (it can't sample)
+    assert Image.open(run / "render.png").size == (6, 4) and Image.open(run / "render-4x.png").size == (24, 16)
+    assert not (run / "samples.png").exists()
 
 
 def test_a_run_without_a_recipe_says_how_to_resume_it(tmp_path):

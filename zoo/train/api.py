@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from zoo.recipes import build_dataset, build_model, load_recipe, provenance, tra
 from zoo.train import checkpoint, runtime
 from zoo.train.loop import estimate_metrics, fit
 
-__all__ = ["evaluate", "load", "render", "resume", "sample", "train"]
+__all__ = ["evaluate", "load", "render", "resume", "sample", "train", "write_pictures"]
 
 
 def _with_steps(recipe: dict, steps: int | None) -> dict:
@@ -49,10 +50,11 @@ def _recipe_of(info: dict[str, Any], where: Path) -> dict:
 
 
 def train(recipe: dict | str, out: str | Path, *, steps: int | None = None, device: str | None = None,
-          quiet: bool = False) -> Path:
+          quiet: bool = False, pictures: bool = True) -> Path:
     """Build the recipe's model and data, train into the run directory ``out``, and return it.
 
     ``steps`` replaces ``train.steps`` (the schedule spans it); ``device`` replaces ``train.device``.
+    With ``pictures``, the finished run's samples or renders are written as PNGs (``write_pictures``).
     """
     if isinstance(recipe, str):
         recipe = load_recipe(recipe)
@@ -62,13 +64,15 @@ def train(recipe: dict | str, out: str | Path, *, steps: int | None = None, devi
         settings = dataclasses.replace(settings, device=device)
     runtime.seed_everything(settings.seed)  # the initial weights are part of the run
     model = build_model(recipe)
-    fit(model, build_dataset(recipe, "train"), build_dataset(recipe, "test"), settings, out,
-        recipe=recipe, provenance=provenance(recipe), quiet=quiet)
+    result = fit(model, build_dataset(recipe, "train"), build_dataset(recipe, "test"), settings, out,
+                 recipe=recipe, provenance=provenance(recipe), quiet=quiet)
+    if pictures and not result.interrupted:
+        write_pictures(out, recipe, quiet=quiet)
     return Path(out)
 
 
 def resume(run_dir: str | Path, *, steps: int | None = None, device: str | None = None,
-           quiet: bool = False) -> Path:
+           quiet: bool = False, pictures: bool = True) -> Path:
     """Continue a run from its newest checkpoint, to ``steps`` in total if given (else the run's own total)."""
     run_dir = Path(run_dir)
     info = checkpoint.read_info(checkpoint.find_checkpoint(run_dir))
@@ -79,8 +83,10 @@ def resume(run_dir: str | Path, *, steps: int | None = None, device: str | None 
     settings = dataclasses.replace(train_settings({"train": saved}), device=device or "auto")
     runtime.seed_everything(settings.seed)
     model = build_model(recipe)
-    fit(model, build_dataset(recipe, "train"), build_dataset(recipe, "test"), settings, run_dir,
-        recipe=recipe, provenance=info["provenance"], resume=True, quiet=quiet)
+    result = fit(model, build_dataset(recipe, "train"), build_dataset(recipe, "test"), settings, run_dir,
+                 recipe=recipe, provenance=info["provenance"], resume=True, quiet=quiet)
+    if pictures and not result.interrupted:
+        write_pictures(run_dir, recipe, quiet=quiet)
     return run_dir
 
 
@@ -132,12 +138,7 @@ def sample(run_dir: str | Path, n: int = 64, out: str | Path | None = None, *, w
            device: str = "auto", seed: int = 0) -> Path:
     """Draw ``n`` samples from a run's model (EMA weights when kept) into a PNG grid; returns its path."""
     model, _ = load(run_dir, which=which, device=device)
-    if not isinstance(model, Sampler):
-        raise ZooError(f"{type(model).__name__} can't sample (it is not a zoo.interfaces.Sampler); {_capabilities(model)}")
-    runtime.seed_everything(seed)
-    with torch.no_grad():
-        images = model.sample(n)
-    return viz.save_image_grid(images, out if out is not None else Path(run_dir) / "samples.png")
+    return _sample_png(model, n, out if out is not None else Path(run_dir) / "samples.png", seed=seed)
 
 
 def render(run_dir: str | Path, size: int = 1024, out: str | Path | None = None, *, offset: float = 0.0,
@@ -147,14 +148,54 @@ def render(run_dir: str | Path, size: int = 1024, out: str | Path | None = None,
     ``offset`` (a fraction of a pixel) shifts the sampling grid.
     """
     model, recipe = load(run_dir, which=which, device=device)
-    if not isinstance(model, Renderer):
-        raise ZooError(f"{type(model).__name__} can't render (it is not a zoo.interfaces.Renderer); {_capabilities(model)}")
+    out = out if out is not None else Path(run_dir) / f"render-{size}.png"
+    return _render_png(model, _image_shape(recipe), size, out, offset=offset)
+
+
+def write_pictures(run_dir: str | Path, recipe: dict, *, quiet: bool = False) -> list[Path]:
+    """What a person wants to look at after training: samples of a Sampler, renders of a Renderer.
+
+    A Renderer's fitted image is rendered at the data's resolution and at 4x (``render.png``,
+    ``render-4x.png``); a Sampler's samples go to ``samples.png``. Only the main process writes.
+    """
+    if int(os.environ.get("RANK", "0")) != 0:
+        return []
+    model, _ = load(run_dir, device="auto")
+    run_dir, written = Path(run_dir), []
+    if isinstance(model, Sampler):
+        written.append(_sample_png(model, 64, run_dir / "samples.png"))
+    shape = tuple(build_dataset(recipe, "train").shape) if isinstance(model, Renderer) else ()
+    if len(shape) == 3:  # a Renderer of images; other signals (audio) have no picture
+        size = max(shape[1:])
+        written.append(_render_png(model, shape, size, run_dir / "render.png"))
+        written.append(_render_png(model, shape, 4 * size, run_dir / "render-4x.png"))
+    if written and not quiet:
+        print("wrote " + ", ".join(str(p) for p in written))
+    return written
+
+
+def _sample_png(model: Model, n: int, out: str | Path, *, seed: int = 0) -> Path:
+    if not isinstance(model, Sampler):
+        raise ZooError(f"{type(model).__name__} can't sample (it is not a zoo.interfaces.Sampler); {_capabilities(model)}")
+    runtime.seed_everything(seed)
+    with torch.no_grad():
+        images = model.sample(n)
+    return viz.save_image_grid(images, out)
+
+
+def _image_shape(recipe: dict) -> tuple[int, ...]:
     shape = tuple(build_dataset(recipe, "train").shape)  # every zoo dataset knows its item shape
     if len(shape) != 3:
         raise ZooError(f"render writes images, but this run's data items have shape {shape}, not (c, h, w)")
+    return shape
+
+
+def _render_png(model: Model, shape: tuple[int, ...], size: int, out: str | Path, *, offset: float = 0.0) -> Path:
+    """The fitted image with its longest side ``size`` pixels (the data's aspect ratio) as a PNG."""
+    if not isinstance(model, Renderer):
+        raise ZooError(f"{type(model).__name__} can't render (it is not a zoo.interfaces.Renderer); {_capabilities(model)}")
     h, w = shape[1:]
     target = (max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w))))
     with torch.no_grad():
         image = model.render(target, offset=offset)
-    return viz.save_image_grid(image[None], out if out is not None else Path(run_dir) / f"render-{size}.png",
-                               min_tile=0)
+    return viz.save_image_grid(image[None], out, min_tile=0)
