@@ -21,7 +21,6 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import ImplicitField
 from zoo.nn import MLP
 from zoo.nn.encodings import FourierFeatures, PositionalEncoding

@@ -41,9 +41,11 @@ class SignalFit(Model, Renderer):
       ``metrics`` removes by least squares before computing the PSNR.
 
     ``points_per_step`` samples that many random points per step (0: all of them, the paper's setup).
-    ``chunk_size`` evaluates the field that many points at a time (0: at once); it changes no result,
-    only speed and memory (on CPU, activations small enough to stay in the allocator's heap and caches
-    are much faster than 64 MB ones that are page-faulted in afresh every step).
+    ``chunk_size`` evaluates the field that many points at a time (0: all at once); it changes no result,
+    only speed and memory. On a CPU small chunks are much faster (4096 points: 0.68 s a step for the
+    256² camera against 1.03 s at once; activations that fit in the caches and the allocator's heap, not
+    64 MB ones page-faulted in afresh every step, see benchmarks/RESULTS.md); on a GPU use large chunks
+    or 0, keeping chunks only to bound the memory of big renders.
     """
 
     def __init__(
@@ -53,7 +55,7 @@ class SignalFit(Model, Renderer):
         supervision: str = "values",
         points_per_step: int = 0,
         value_range: tuple[float, float] = (0.0, 1.0),
-        chunk_size: int = 16384,
+        chunk_size: int = 4096,
     ):
         super().__init__()
         channels, *spatial = shape

@@ -1,6 +1,17 @@
 """Shared layers any plugin may use: MLPs, coordinate grids, encodings, differential operators."""
 
 from zoo.nn.coords import coordinate_grid
+from zoo.nn.diff import divergence, gradient, jacobian, laplacian
+from zoo.nn.encodings import FourierFeatures, PositionalEncoding
 from zoo.nn.mlp import MLP
 
-__all__ = ["MLP", "coordinate_grid"]
+__all__ = [
+    "MLP",
+    "coordinate_grid",
+    "PositionalEncoding",
+    "FourierFeatures",
+    "gradient",
+    "jacobian",
+    "divergence",
+    "laplacian",
+]
