@@ -104,6 +104,10 @@ def test_vae_digits_trains_resumes_evaluates_and_samples(tmp_path):
     with_nll = zoo.train.evaluate(run, device="cpu", iwae_samples=50)
     assert with_nll["iwae_nll"] < -with_nll["elbo"]
 
+    # training left the pictures: 64 samples, and 8 test digits over their reconstructions
+    assert Image.open(run / "samples.png").size == (8 * 64 + 9 * 2,) * 2
+    assert Image.open(run / "reconstructions.png").size == (8 * 64 + 9 * 2, 2 * 64 + 3 * 2)
+
     png = zoo.train.sample(run, 16, tmp_path / "samples.png", device="cpu")
     image = Image.open(png)
     assert image.size == (4 * 64 + 5 * 2, 4 * 64 + 5 * 2)  # 4x4 grid of 8x8 digits enlarged to 64 px, 2 px gaps

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from einops import rearrange
 from torch.utils.data import DataLoader
 
 from zoo import viz
@@ -153,10 +154,11 @@ def render(run_dir: str | Path, size: int = 1024, out: str | Path | None = None,
 
 
 def write_pictures(run_dir: str | Path, recipe: dict, *, quiet: bool = False) -> list[Path]:
-    """What a person wants to look at after training: samples of a Sampler, renders of a Renderer.
+    """What a person wants to look at after training: samples, reconstructions, renders.
 
-    A Renderer's fitted image is rendered at the data's resolution and at 4x (``render.png``,
-    ``render-4x.png``); a Sampler's samples go to ``samples.png``. Only the main process writes.
+    A Sampler's samples go to ``samples.png``; a Reconstructor's held-out inputs over their
+    reconstructions to ``reconstructions.png``; a Renderer's fitted image is rendered at the data's
+    resolution and at 4x (``render.png``, ``render-4x.png``). Only the main process writes.
     """
     if int(os.environ.get("RANK", "0")) != 0:
         return []
@@ -164,6 +166,12 @@ def write_pictures(run_dir: str | Path, recipe: dict, *, quiet: bool = False) ->
     run_dir, written = Path(run_dir), []
     if isinstance(model, Sampler):
         written.append(_sample_png(model, 64, run_dir / "samples.png"))
+    if isinstance(model, Reconstructor):  # held-out inputs (odd rows) over their reconstructions (even rows)
+        test = build_dataset(recipe, "test")
+        x = torch.stack([test[i] for i in range(min(8, len(test)))]).to(next(model.parameters()).device)
+        with torch.no_grad():
+            pairs = rearrange([x, model.reconstruct(x)], "two n ... -> (two n) ...")
+        written.append(viz.save_image_grid(pairs, run_dir / "reconstructions.png", nrow=len(x)))
     shape = tuple(build_dataset(recipe, "train").shape) if isinstance(model, Renderer) else ()
     if len(shape) == 3:  # a Renderer of images; other signals (audio) have no picture
         size = max(shape[1:])
