@@ -141,7 +141,28 @@ class Siren(ImplicitField):
         return self.head(x)
 
 
-class ReluField(ImplicitField):
+class _EncodedReluField(ImplicitField):
+    """A ReLU MLP on ``encoding(coords)`` (+ the latent): the three baselines differ only in the encoding.
+
+    Subclasses pick the encoding in their constructor (whose typed arguments recipes validate); the
+    forward pass is this one.
+    """
+
+    def __init__(
+        self, encoding: nn.Module, encoded_dim: int, in_dim: int, out_dim: int, latent_dim: int,
+        hidden_dim: int, num_layers: int,
+    ):
+        super().__init__()
+        self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
+        self.encoding = encoding
+        self.mlp = MLP(encoded_dim + latent_dim, out_dim, hidden_dim=hidden_dim, num_layers=num_layers)
+
+    def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
+        """``(..., in_dim)`` [, ``(b, latent_dim)``] -> ``(..., out_dim)``."""
+        return self.mlp(_append_latent(self.encoding(coords), latent, self.latent_dim))
+
+
+class ReluField(_EncodedReluField):
     """A ReLU MLP on raw coordinates: the baseline that cannot fit high frequencies (spectral bias)."""
 
     def __init__(
@@ -153,16 +174,10 @@ class ReluField(ImplicitField):
         hidden_dim: int = 256,
         num_layers: int = 4,
     ):
-        super().__init__()
-        self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
-        self.mlp = MLP(in_dim + latent_dim, out_dim, hidden_dim=hidden_dim, num_layers=num_layers)
-
-    def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
-        """``(..., in_dim)`` [, ``(b, latent_dim)``] -> ``(..., out_dim)``."""
-        return self.mlp(_append_latent(coords, latent, self.latent_dim))
+        super().__init__(nn.Identity(), in_dim, in_dim, out_dim, latent_dim, hidden_dim, num_layers)
 
 
-class ReluPEField(ImplicitField):
+class ReluPEField(_EncodedReluField):
     """A ReLU MLP on NeRF's positional encoding (the SIREN paper's "ReLU P.E." baseline).
 
     The paper picks ``num_frequencies`` from the Nyquist rate of the signal: 6 octaves for a 256-pixel
@@ -179,18 +194,11 @@ class ReluPEField(ImplicitField):
         num_layers: int = 4,
         num_frequencies: int = 6,
     ):
-        super().__init__()
-        self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
-        self.encoding = PositionalEncoding(in_dim, num_frequencies)
-        features = self.encoding.out_dim + latent_dim
-        self.mlp = MLP(features, out_dim, hidden_dim=hidden_dim, num_layers=num_layers)
-
-    def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
-        """``(..., in_dim)`` [, ``(b, latent_dim)``] -> ``(..., out_dim)``."""
-        return self.mlp(_append_latent(self.encoding(coords), latent, self.latent_dim))
+        encoding = PositionalEncoding(in_dim, num_frequencies)
+        super().__init__(encoding, encoding.out_dim, in_dim, out_dim, latent_dim, hidden_dim, num_layers)
 
 
-class FourierFeatureField(ImplicitField):
+class FourierFeatureField(_EncodedReluField):
     """A ReLU MLP on random Gaussian Fourier features (Tancik et al. 2020).
 
     ``sigma`` is the standard deviation of the frequencies for coordinates on ``[-1, 1]`` (the paper's
@@ -208,12 +216,5 @@ class FourierFeatureField(ImplicitField):
         num_features: int = 256,
         sigma: float = 5.0,
     ):
-        super().__init__()
-        self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
-        self.encoding = FourierFeatures(in_dim, num_features, sigma=sigma)
-        features = self.encoding.out_dim + latent_dim
-        self.mlp = MLP(features, out_dim, hidden_dim=hidden_dim, num_layers=num_layers)
-
-    def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
-        """``(..., in_dim)`` [, ``(b, latent_dim)``] -> ``(..., out_dim)``."""
-        return self.mlp(_append_latent(self.encoding(coords), latent, self.latent_dim))
+        encoding = FourierFeatures(in_dim, num_features, sigma=sigma)
+        super().__init__(encoding, encoding.out_dim, in_dim, out_dim, latent_dim, hidden_dim, num_layers)
