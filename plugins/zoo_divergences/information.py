@@ -141,7 +141,21 @@ def entropy(q: Distribution, *, analytic: bool = True, num_samples: int = 1) -> 
 # --- components --------------------------------------------------------------------------------------
 
 
-class KLDivergence(Divergence):
+class _ClosedFormOrMonteCarlo(Divergence):
+    """What KL and cross entropy share: closed form when known (``analytic``), else ``num_samples`` draws."""
+
+    def __init__(self, *, analytic: bool = True, num_samples: int = 1):
+        super().__init__()
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        self.analytic = analytic
+        self.num_samples = num_samples
+
+    def extra_repr(self) -> str:
+        return f"analytic={self.analytic}, num_samples={self.num_samples}"
+
+
+class KLDivergence(_ClosedFormOrMonteCarlo):
     """Kullback-Leibler divergence KL(q ‖ p) per example, closed form where known, else Monte Carlo.
 
     Args:
@@ -153,21 +167,11 @@ class KLDivergence(Divergence):
     -> ``(b,)``.
     """
 
-    def __init__(self, *, analytic: bool = True, num_samples: int = 1):
-        super().__init__()
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        self.analytic = analytic
-        self.num_samples = num_samples
-
     def forward(self, q: Distribution, p: Distribution) -> Tensor:
         return kl_divergence(q, p, analytic=self.analytic, num_samples=self.num_samples)
 
-    def extra_repr(self) -> str:
-        return f"analytic={self.analytic}, num_samples={self.num_samples}"
 
-
-class CrossEntropy(Divergence):
+class CrossEntropy(_ClosedFormOrMonteCarlo):
     """Cross entropy H(q, p) = -E_q[log p] per example: KL(q ‖ p) + H(q), closed form where known.
 
     Not zero at q = p (it is H(q) there); as a prior term it is KL plus the posterior's entropy, the
@@ -180,15 +184,5 @@ class CrossEntropy(Divergence):
     ``forward(q, p)``: distributions with batch shapes broadcasting to ``(b,)`` -> ``(b,)``.
     """
 
-    def __init__(self, *, analytic: bool = True, num_samples: int = 1):
-        super().__init__()
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        self.analytic = analytic
-        self.num_samples = num_samples
-
     def forward(self, q: Distribution, p: Distribution) -> Tensor:
         return cross_entropy(q, p, analytic=self.analytic, num_samples=self.num_samples)
-
-    def extra_repr(self) -> str:
-        return f"analytic={self.analytic}, num_samples={self.num_samples}"
