@@ -98,19 +98,23 @@ def _any_conditioned_field(in_dim: int, out_dim: int):
 
 
 def check_field(obj: Any) -> None:
-    """Shapes with and without a latent, and gradients with respect to the coordinates."""
+    """Shapes without and (when it takes ``latent_dim``) with a latent; gradients in the coordinates."""
     import torch
 
-    field = _example("field", obj, in_dim=2, out_dim=3)
-    assert (field.in_dim, field.out_dim) == (2, 3)
-    coords = torch.rand(5, 7, 2, requires_grad=True) * 2 - 1
-    latent = torch.randn(5, EXAMPLE_LATENT) if field.latent_dim else None
-    if latent is not None:
-        field = _example("field", obj, in_dim=2, out_dim=3, latent_dim=EXAMPLE_LATENT)
-    values = field(coords, latent)
-    assert values.shape == (5, 7, 3), f"field output {tuple(values.shape)}, expected (5, 7, 3)"
-    (grad,) = torch.autograd.grad(values.sum(), coords)
-    assert grad.shape == coords.shape and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    from zoo.recipes import parameters
+
+    conditionings = [0, EXAMPLE_LATENT] if "latent_dim" in parameters(obj)[0] else [None]
+    for latent_dim in conditionings:
+        field = _example("field", obj, in_dim=2, out_dim=3, latent_dim=latent_dim)
+        assert (field.in_dim, field.out_dim) == (2, 3)
+        coords = (torch.rand(5, 7, 2) * 2 - 1).requires_grad_()
+        latent = torch.randn(5, EXAMPLE_LATENT) if latent_dim else None
+        values = field(coords, latent)
+        assert values.shape == (5, 7, 3), f"field output {tuple(values.shape)}, expected (5, 7, 3)"
+        (grad,) = torch.autograd.grad(values.sum(), coords)
+        assert grad.shape == coords.shape and torch.isfinite(grad).all() and grad.abs().sum() > 0
+        if latent is not None:  # the latent must matter
+            assert not torch.allclose(values, field(coords, latent + 1.0)), "the field ignores its latent"
 
 
 def check_divergence(obj: Any) -> None:
