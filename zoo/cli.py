@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from zoo.errors import ZooError
+from zoo.interfaces import KINDS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -94,7 +95,8 @@ def cmd_info(args: argparse.Namespace) -> None:
     if not entries:
         from zoo.registry import did_you_mean
 
-        raise ZooError(f"nothing is registered as {args.name!r}{did_you_mean(args.name, registry.names())}; see: zoo list")
+        hint = did_you_mean(args.name, registry.names())
+        raise ZooError(f"nothing is registered as {args.name!r}{hint}; see: zoo list")
     infos = [_component_info(e) for e in entries]
     if args.json:
         _print_json(infos if len(infos) > 1 else infos[0])
@@ -196,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list registered components and recipes")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on names, e.g. 'vae-*'")
-    p.add_argument("--kind", "-k", help="only this kind: divergence, encoder, decoder, field, likelihood, model, dataset, recipe")
+    p.add_argument("--kind", "-k", help=f"only this kind: {', '.join(KINDS)}")
     p.add_argument("--json", action="store_true", help="print JSON: one object per component")
     p.set_defaults(func=cmd_list)
 

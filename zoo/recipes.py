@@ -71,7 +71,9 @@ def _deep_merge(base: dict, update: dict) -> dict:
     merged = copy.deepcopy(base)
     for key, value in update.items():
         old = merged.get(key)
-        same_component = isinstance(old, dict) and isinstance(value, dict) and value.get("name") in (None, old.get("name"))
+        same_component = (
+            isinstance(old, dict) and isinstance(value, dict) and value.get("name") in (None, old.get("name"))
+        )
         merged[key] = _deep_merge(old, value) if same_component else copy.deepcopy(value)
     return merged
 
@@ -248,7 +250,8 @@ def _arguments(entry: Entry, spec: dict, path: str, *, build: bool, skip: tuple[
             kwargs[key] = _check_value(value, annotation, where)
     missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs and n not in skip]
     if missing:
-        raise RecipeError(path, f"{entry.kind} {entry.name!r} needs {', '.join(map(repr, missing))} (see: zoo info {entry.name})")
+        needed = ", ".join(map(repr, missing))
+        raise RecipeError(path, f"{entry.kind} {entry.name!r} needs {needed} (see: zoo info {entry.name})")
     return kwargs
 
 
@@ -282,7 +285,8 @@ def train_settings(recipe: dict):
     values = {}
     for key, value in section.items():
         if key not in fields:
-            raise RecipeError(f"train.{key}", f"unknown training setting{did_you_mean(key, list(fields))}; settings: {', '.join(fields)}")
+            hint = did_you_mean(key, list(fields))
+            raise RecipeError(f"train.{key}", f"unknown training setting{hint}; settings: {', '.join(fields)}")
         values[key] = _check_value(value, hints[key], f"train.{key}")
     return TrainSettings(**values)
 
@@ -292,7 +296,8 @@ def validate_recipe(recipe: dict) -> None:
     unknown = set(recipe) - {*SECTIONS, "name", "summary", "paper"}
     if unknown:
         key = sorted(unknown)[0]
-        raise RecipeError(key, f"unknown recipe section{did_you_mean(key, list(SECTIONS))}; sections: {', '.join(SECTIONS)}")
+        hint = did_you_mean(key, list(SECTIONS))
+        raise RecipeError(key, f"unknown recipe section{hint}; sections: {', '.join(SECTIONS)}")
     if "model" not in recipe:
         raise RecipeError("model", "a recipe needs a model: {name: ..., <arguments>}")
     _component("model", recipe["model"], "model", build=False)

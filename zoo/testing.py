@@ -127,7 +127,7 @@ def check_divergence(obj: Any) -> None:
     if div.batch_level:
         x = torch.randn(64, 1, requires_grad=True)  # (n, d) with d = 1: every batch-level divergence takes it
         same, far = div(x, x.detach().clone()), div(x, x.detach() + 3)
-        assert same.shape == () and far.shape == (), f"batch-level divergence must return a scalar, got {tuple(far.shape)}"
+        assert same.shape == far.shape == (), f"a batch-level divergence returns a scalar, got {tuple(far.shape)}"
         assert same <= far
         (grad,) = torch.autograd.grad(far, x)
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0

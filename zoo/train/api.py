@@ -129,10 +129,18 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
     return metrics
 
 
-def _capabilities(model: Model) -> str:
-    can = [name for cls, name in ((Sampler, "sample"), (Reconstructor, "reconstruct"), (Renderer, "render"))
-           if isinstance(model, cls)]
-    return f"it can: {', '.join(can)}" if can else "it has none of the optional capabilities (sample, reconstruct, render)"
+CAPABILITIES = {"sample": Sampler, "reconstruct": Reconstructor, "render": Renderer}
+
+
+def _require(model: Model, verb: str) -> None:
+    """A clear error when ``model`` lacks the capability ``verb`` ("sample", "render"), naming what it can do."""
+    if isinstance(model, CAPABILITIES[verb]):
+        return
+    can = [name for name, cls in CAPABILITIES.items() if isinstance(model, cls)]
+    none = f"it has none of the optional capabilities ({', '.join(CAPABILITIES)})"
+    what = f"it can: {', '.join(can)}" if can else none
+    raise ZooError(f"{type(model).__name__} can't {verb} (it is not a zoo.interfaces.{CAPABILITIES[verb].__name__}); "
+                   f"{what}")
 
 
 def sample(run_dir: str | Path, n: int = 64, out: str | Path | None = None, *, which: str = "latest",
@@ -183,8 +191,7 @@ def write_pictures(run_dir: str | Path, recipe: dict, *, quiet: bool = False) ->
 
 
 def _sample_png(model: Model, n: int, out: str | Path, *, seed: int = 0) -> Path:
-    if not isinstance(model, Sampler):
-        raise ZooError(f"{type(model).__name__} can't sample (it is not a zoo.interfaces.Sampler); {_capabilities(model)}")
+    _require(model, "sample")
     runtime.seed_everything(seed)
     with torch.no_grad():
         images = model.sample(n)
@@ -200,8 +207,7 @@ def _image_shape(recipe: dict) -> tuple[int, ...]:
 
 def _render_png(model: Model, shape: tuple[int, ...], size: int, out: str | Path, *, offset: float = 0.0) -> Path:
     """The fitted image with its longest side ``size`` pixels (the data's aspect ratio) as a PNG."""
-    if not isinstance(model, Renderer):
-        raise ZooError(f"{type(model).__name__} can't render (it is not a zoo.interfaces.Renderer); {_capabilities(model)}")
+    _require(model, "render")
     h, w = shape[1:]
     target = (max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w))))
     with torch.no_grad():

@@ -38,7 +38,9 @@ from zoo.train.report import RunLog
 from zoo.train.sampler import StreamSampler
 from zoo.train.settings import TrainSettings
 
-__all__ = ["FitResult", "LossForward", "estimate_metrics", "fit", "fit_posthoc_prior", "learning_rate", "make_optimizer"]
+__all__ = [
+    "FitResult", "LossForward", "estimate_metrics", "fit", "fit_posthoc_prior", "learning_rate", "make_optimizer",
+]
 
 
 @dataclass
@@ -166,7 +168,8 @@ def _ignore_sigint(worker_id: int) -> None:
 
 def _check_terms(terms: Any, model: Model) -> None:
     if not isinstance(terms, dict) or not terms:
-        raise ZooError(f"{type(model).__name__}.loss must return a non-empty dict of scalar terms, got {type(terms).__name__}")
+        raise ZooError(f"{type(model).__name__}.loss must return a non-empty dict of scalar terms, "
+                       f"got {type(terms).__name__}")
     for name, value in terms.items():
         if not isinstance(value, Tensor) or value.dim() != 0:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
@@ -240,7 +243,9 @@ def fit(
                               **loader_options)
     eval_loader = None
     if eval_set is not None and s.eval_every:
-        shards = DistributedSampler(eval_set, procs.world_size, procs.rank, shuffle=False) if procs.is_distributed else None
+        shards = None
+        if procs.is_distributed:
+            shards = DistributedSampler(eval_set, procs.world_size, procs.rank, shuffle=False)
         eval_loader = DataLoader(eval_set, sampler=shards, **loader_options)
     batches = iter(train_loader)
 
@@ -325,7 +330,8 @@ def fit(
                     if counted:
                         averaged = distributed.mean_across(running / (counted * s.accumulate), procs)
                         means = dict(zip(names, averaged.tolist()))
-                    log.train(step, means, lr=lr, grad_norm=norm_sum / counted if counted else math.nan, skipped=skipped)
+                    mean_grad_norm = norm_sum / counted if counted else math.nan
+                    log.train(step, means, lr=lr, grad_norm=mean_grad_norm, skipped=skipped)
                     running, counted, norm_sum = 0.0, 0, 0.0
 
                 is_best = False
