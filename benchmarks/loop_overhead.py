@@ -1,4 +1,4 @@
-"""What the shared training loop costs: steps/s of a tiny MLP through ``zoo.train.fit`` vs a bare loop.
+"""What the shared training loop costs: steps/s of a tiny MLP through ``zoo.training.fit`` vs a bare loop.
 
 Both do the same work per step: a DataLoader batch of 256 from the same in-memory dataset, the model's
 loss, backward, gradient-norm clipping, AdamW (same parameter groups), zero_grad. ``fit`` adds what makes it
@@ -27,8 +27,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.interfaces import Model
-from zoo.train import TrainSettings, fit
-from zoo.train.loop import make_optimizer
+from zoo.training import TrainSettings, fit
+from zoo.training.loop import make_optimizer
 
 
 class Items(Dataset):

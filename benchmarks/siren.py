@@ -13,7 +13,7 @@ or on random Fourier features (``fourier-features``). Anchor: the official noteb
         --set train.warmup_steps=0 --set train.steps=500 --json official.json   # the anchor, at its speed
     python benchmarks/siren.py compare --extra official.json --json compare.json   # + benchmarks/siren.png
 
-The training loop here is a minimal copy of the shared loop's step (``zoo.train.loop``'s AdamW,
+The training loop here is a minimal copy of the shared loop's step (``zoo.training.loop``'s AdamW,
 ``learning_rate`` schedule and gradient clipping, reused, not re-implemented), with a PSNR evaluation
 every ``eval_every`` steps (``--set train.eval_every=10`` for a finer curve). Wall times include those
 evaluations. Results go to stdout as markdown and, with ``--json``, to a file; ``compare`` (and
@@ -38,8 +38,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 import zoo  # noqa: E402
 from zoo.interfaces import ImplicitField  # noqa: E402
-from zoo.recipes import apply_overrides, build_dataset, build_model, load_recipe, train_settings  # noqa: E402
-from zoo.train.loop import learning_rate, make_optimizer  # noqa: E402
+from zoo.recipes import apply_overrides, build_dataset, build_model, load_recipe  # noqa: E402
+from zoo.training import TrainSettings  # noqa: E402
+from zoo.training.loop import learning_rate, make_optimizer  # noqa: E402
 
 
 class NotebookSiren(ImplicitField):
@@ -65,7 +66,7 @@ def load(recipe: str, overrides: list[str]) -> tuple[torch.nn.Module, Tensor, ob
     spec = apply_overrides(load_recipe(recipe), overrides)
     dataset = build_dataset(spec)
     batch = dataset[0][None]  # (1, c, h, w): what a DataLoader with batch_size 1 yields
-    return build_model(spec), batch, train_settings(spec)
+    return build_model(spec), batch, TrainSettings.from_recipe(spec)
 
 
 def step_fn(model, settings):
@@ -162,7 +163,7 @@ def cmd_speed(args) -> dict:
     processes hits them alike; the minimum over rounds is the unloaded speed, the median is reported too."""
     spec = apply_overrides(load_recipe(args.recipe), args.set)
     batch = build_dataset(spec)[0][None]
-    settings = train_settings(spec)
+    settings = TrainSettings.from_recipe(spec)
     one_batch = ["model.chunk_size=0"]
     # name -> (overrides, wrap the field in the notebook's form, threads, torch.compile the loss)
     variants = {

@@ -5,7 +5,7 @@
     PYTHONPATH=.:plugins python benchmarks/vae.py vae-digits --record benchmarks/RESULTS.md --grid /tmp/s.png
 
 Builds the recipe's model and data through ``zoo.recipes``, trains for the recipe's ``train.steps``
-through the shared loop (``zoo.train.fit``, into ``--out`` or a temporary run directory), then evaluates
+through the shared loop (``zoo.training.fit``, into ``--out`` or a temporary run directory), then evaluates
 the whole test split: the ELBO terms and the IWAE bound with ``--iwae-samples`` (default 1000, Burda et
 al. 2016) as the test NLL, in nats and bits/dim. An ``ae`` gets its sampling prior fitted to the
 training codes after training. Throughput is training examples per second of wall time of the whole
@@ -29,9 +29,10 @@ from zoo_vae import AE
 
 from zoo.interfaces import LikelihoodEstimator, PointMass
 from zoo.metrics import estimate_nll
-from zoo.recipes import build_dataset, build_model, load_recipe, provenance, train_settings
-from zoo.train import fit
-from zoo.train.runtime import seed_everything
+from zoo.recipes import load_recipe
+from zoo.training import build
+from zoo.training import fit
+from zoo.training.runtime import seed_everything
 
 
 def stack(dataset) -> Tensor:
@@ -83,10 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     overrides = list(args.overrides) + ([f"train.steps={args.steps}"] if args.steps else [])
     recipe = load_recipe(args.recipe, overrides=overrides)
-    settings = dataclasses.replace(train_settings(recipe), device="cpu")
-    seed_everything(settings.seed)
-    model = build_model(recipe)
-    train_set, test_set = build_dataset(recipe, "train"), build_dataset(recipe, "test")
+    run = build(recipe, device="cpu")
+    model, train_set, test_set, settings = run.model, run.train_set, run.test_set, run.settings
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
         fit(
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
             settings,
             args.out or Path(scratch) / "run",
             recipe=recipe,
-            provenance=provenance(recipe),
+            provenance=run.provenance,
             quiet=True,
         )
         seconds = time.perf_counter() - start

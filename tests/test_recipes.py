@@ -144,8 +144,10 @@ def test_string_override_swaps_a_whole_component():
     ],
 )
 def test_validation_errors_name_the_recipe_path(override, path, message):
-    with pytest.raises(RecipeError) as info:
-        load_recipe("toy-recipe", overrides=[override])
+    from zoo.training import TrainSettings
+
+    with pytest.raises(RecipeError) as info:  # the model and data are the recipe's, train the loop's settings
+        TrainSettings.from_recipe(load_recipe("toy-recipe", overrides=[override]))
     assert info.value.path == path
     assert message in str(info.value)
 

@@ -20,15 +20,23 @@ _LAZY = {
     "create": "zoo.registry",
     "list_components": "zoo.registry",
     "get_registry": "zoo.registry",
-    "load": "zoo.train",
+    "load": "zoo.training",
 }
+
+
+def train(recipe, out, **options):
+    """Train a recipe (a name, a YAML path or a recipe dict) into the run directory ``out``; returns it.
+
+    The CLI's ``zoo train``; ``options`` are those of ``zoo.training.train`` (steps, device, quiet, pictures).
+    """
+    from zoo.training import train as train_recipe
+
+    return train_recipe(recipe, out, **options)
 
 
 def __getattr__(name: str):
     import importlib
 
-    if name == "train":  # the package, callable as zoo.train(recipe, out)
-        return importlib.import_module("zoo.train")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

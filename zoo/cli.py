@@ -1,4 +1,4 @@
-"""The ``zoo`` command: list | info | plugins | train | resume | eval | sample | render.
+"""The ``zoo`` command: list | info | plugins | train | resume | eval | sample | interpolate | render.
 
 Listing commands print rich tables for people and ``--json`` for scripts. Errors the zoo knows about
 (unknown names, bad recipes, missing data) print one clear message and exit with status 2.
@@ -144,23 +144,23 @@ def cmd_plugins(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from zoo import recipes, train
+    from zoo import recipes, training
 
     recipe = recipes.load_recipe(args.recipe, config=args.config, overrides=args.set)
     out = Path(args.out) if args.out else Path("runs") / recipe["name"]
-    train.train(recipe, out, steps=args.steps, device=args.device)
+    training.train(recipe, out, steps=args.steps, device=args.device)
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
-    from zoo import train
+    from zoo import training
 
-    train.resume(args.run_dir, steps=args.steps)
+    training.resume(args.run_dir, steps=args.steps)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from zoo import train
+    from zoo import training
 
-    metrics = train.evaluate(args.run_dir, iwae_samples=args.iwae_samples)
+    metrics = training.evaluate(args.run_dir, iwae_samples=args.iwae_samples)
     if args.json:
         _print_json(metrics)
         return
@@ -171,16 +171,23 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from zoo import train
+    from zoo import training
 
-    path = train.sample(args.run_dir, args.n, args.out or Path(args.run_dir) / "samples.png")
+    path = training.sample(args.run_dir, args.n, args.out or Path(args.run_dir) / "samples.png", size=args.size)
+    console.print(f"wrote {path}")
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from zoo import training
+
+    path = training.interpolate(args.run_dir, args.pairs, args.steps, args.out, size=args.size, seed=args.seed)
     console.print(f"wrote {path}")
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    from zoo import train
+    from zoo import training
 
-    path = train.render(args.run_dir, args.size, args.out or Path(args.run_dir) / f"render-{args.size}.png",
+    path = training.render(args.run_dir, args.size, args.out or Path(args.run_dir) / f"render-{args.size}.png",
                         offset=args.offset)
     console.print(f"wrote {path}")
 
@@ -238,8 +245,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw samples from a run's model into a PNG grid")
     p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("--size", type=int, help="decode at this resolution (longest side) instead of the data's; "
+                   "needs a resizable decoder, e.g. a field decoder")
     p.add_argument("--out", help="PNG path (default: RUN_DIR/samples.png)")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("interpolate", help="decode the lines between the codes of held-out pairs into a PNG grid")
+    p.add_argument("run_dir", help=RUN_DIR_HELP)
+    p.add_argument("--pairs", type=int, default=8, help="number of held-out pairs (rows)")
+    p.add_argument("--steps", type=int, default=10, help="points per line (columns), both ends included")
+    p.add_argument("--size", type=int, help="decode at this resolution (longest side); needs a resizable decoder")
+    p.add_argument("--seed", type=int, default=0, help="which held-out pairs are drawn")
+    p.add_argument("--out", help="PNG path (default: RUN_DIR/interpolations.png)")
+    p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("render", help="render a fitted implicit field at any resolution into a PNG")
     p.add_argument("run_dir", help=RUN_DIR_HELP)

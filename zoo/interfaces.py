@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
@@ -29,6 +30,8 @@ __all__ = [
     "Reconstructor",
     "Renderer",
     "LikelihoodEstimator",
+    "LatentModel",
+    "Annealed",
     "PosthocPrior",
     "PointMass",
     "KINDS",
@@ -93,9 +96,14 @@ class Decoder(nn.Module, ABC):
 
     The negative ``log_prob`` of this distribution is the reconstruction term of a VAE, the loss of an
     autoencoder and the inner loss L(x, F(z)) of a Gradient Origin Network: any Decoder serves all three.
+
+    A ``resizable`` decoder also decodes at other spatial sizes than the data's: its forward takes
+    ``spatial=(h, w)`` and returns p(x|z) over ``(c, h, w)`` (the field decoder does; ``zoo sample --size``
+    checks this flag).
     """
 
     latent_dim: int
+    resizable: ClassVar[bool] = False
 
     @abstractmethod
     def forward(self, z: Tensor) -> Distribution:
@@ -124,33 +132,76 @@ class Model(nn.Module, ABC):
     """A paper-level objective: ``loss(batch)`` returns the named terms that the training loop sums.
 
     Terms are scalars (already averaged over the batch). Extra entries that should be logged but not
-    optimised go in ``metrics(batch)``. Optional capabilities are separate small interfaces
-    (``Sampler``, ``Reconstructor``, ``Renderer``) that a model also inherits when it can do them.
+    optimised go in ``metrics(batch)`` (by default the terms and their sum, ``loss``; a run picks its best
+    checkpoint by ``train.best_metric``, checked against these names before training starts). Optional capabilities are separate small interfaces (``Sampler``, ``Reconstructor``,
+    ``Renderer``, ``LatentModel``, ...) that a model also inherits when it can do them.
+
+    The core never wraps these methods in ``torch.no_grad()``: a model whose evaluation needs autograd
+    (a GON's latent is a gradient) must be able to use it. A model that can run without gradients
+    decorates its own ``metrics``, ``sample``, ... with ``@torch.no_grad()``.
     """
 
     @abstractmethod
     def loss(self, batch: Tensor) -> dict[str, Tensor]:
         """A batch from the recipe's dataset -> ``{term_name: scalar}``; the loop minimises the sum."""
 
-    @torch.no_grad()
     def metrics(self, batch: Tensor) -> dict[str, Tensor]:
         """Evaluation numbers on a held-out batch (scalars). By default, the loss terms and their total."""
-        terms = self.loss(batch)
+        terms = {name: value.detach() for name, value in self.loss(batch).items()}
         return {**terms, "loss": sum(terms.values())}
 
 
 class Sampler(ABC):
-    """A model that can draw new data: ``sample(n)`` -> ``(n, ...)``."""
+    """A model that can draw new data: ``sample(n)`` -> ``(n, ...)``.
+
+    A Sampler that is also a ``LatentModel`` with a resizable decoder takes ``spatial=(h, w)`` too.
+    """
 
     @abstractmethod
     def sample(self, n: int) -> Tensor: ...
 
 
 class Reconstructor(ABC):
-    """A model that can reconstruct its input: ``reconstruct(x (b, ...))`` -> ``(b, ...)``."""
+    """A model that can reconstruct its input: ``reconstruct(x (b, ...))`` -> ``(b, ...)``.
+
+    A Reconstructor that is also a ``LatentModel`` with a resizable decoder takes ``spatial=(h, w)`` too
+    (super-resolved reconstructions).
+    """
 
     @abstractmethod
     def reconstruct(self, x: Tensor) -> Tensor: ...
+
+
+class LatentModel(ABC):
+    """A model with one code per example and a ``decoder`` (a ``Decoder``) from codes back to data.
+
+    ``encode(x (b, ...))`` -> codes ``(b, d)``: the posterior mean of a VAE, an autoencoder's code, a GON's
+    gradient latent. With it come ``decode`` (the mean of p(x|z), at another size where the decoder is
+    resizable) and latent ``interpolate``, which ``zoo interpolate`` draws for every such model.
+    """
+
+    decoder: Decoder
+
+    @abstractmethod
+    def encode(self, x: Tensor) -> Tensor:
+        """``(b, ...)`` -> codes ``(b, d)``."""
+
+    def decode(self, z: Tensor, *, spatial: tuple[int, ...] | None = None) -> Tensor:
+        """Codes ``(b, d)`` -> the mean of p(x|z), ``(b, c, *spatial)`` (the data's size by default)."""
+        if spatial is None:
+            return self.decoder(z).mean
+        if not self.decoder.resizable:
+            raise ValueError(f"{type(self.decoder).__name__} decodes only at the data's size (it is not resizable)")
+        return self.decoder(z, spatial=spatial).mean
+
+    def interpolate(self, x_start: Tensor, x_end: Tensor, steps: int = 8, *,
+                    spatial: tuple[int, ...] | None = None) -> Tensor:
+        """Decode ``steps`` evenly spaced points between the codes of x_start and x_end: ``(b, steps, ...)``."""
+        z_start, z_end = self.encode(x_start), self.encode(x_end)  # (b, d)
+        t = torch.linspace(0.0, 1.0, steps, device=z_start.device, dtype=z_start.dtype)[None, :, None]
+        z = torch.lerp(z_start[:, None], z_end[:, None], t)  # (b, steps, d)
+        decoded = self.decode(rearrange(z, "b s d -> (b s) d"), spatial=spatial)
+        return rearrange(decoded, "(b s) ... -> b s ...", s=steps)
 
 
 class Renderer(ABC):
@@ -172,6 +223,18 @@ class LikelihoodEstimator(ABC):
 
     @abstractmethod
     def log_likelihood(self, x: Tensor, *, num_samples: int = 1000) -> Tensor: ...
+
+
+class Annealed(ABC):
+    """A model whose objective follows the training's progress (a KL weight warmed up from 0, ...).
+
+    Before every step the loop calls ``anneal(updates)`` with the number of optimizer updates applied so
+    far: skipped updates and gradient-accumulation micro-steps don't count, and a resumed run goes on
+    where it stopped. Keep what it sets in a buffer, so a loaded model evaluates with the same weight.
+    """
+
+    @abstractmethod
+    def anneal(self, updates: int) -> None: ...
 
 
 class PosthocPrior(ABC):

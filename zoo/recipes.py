@@ -7,7 +7,7 @@ A recipe is data::
       encoder: {name: mlp, latent_dim: 16}      # nested component: its kind is the type annotation
       decoder: {name: field, field: {name: siren}, likelihood: {name: bernoulli}, shape: [1, 8, 8]}
     data: {name: digits}                # a dataset factory and its options
-    train: {steps: 2000, lr: 1.0e-3}    # zoo.train.TrainSettings fields
+    train: {steps: 2000, lr: 1.0e-3}    # zoo.training.TrainSettings fields (checked there)
 
 A mapping with a ``name`` key fills a constructor parameter; the parameter's annotation (``Encoder``,
 ``ImplicitField``, ...) says which registry kind the name is looked up in, so any plugin's component can
@@ -38,10 +38,10 @@ __all__ = [
     "load_recipe",
     "apply_overrides",
     "validate_recipe",
+    "check_value",
     "build_model",
     "build_dataset",
     "build_component",
-    "train_settings",
     "provenance",
     "slots",
 ]
@@ -174,7 +174,7 @@ def describe_type(annotation: Any) -> str:
     return str(annotation).replace("typing.", "").replace("zoo.interfaces.", "")
 
 
-def _check_value(value: Any, annotation: Any, path: str) -> Any:
+def check_value(value: Any, annotation: Any, path: str) -> Any:
     """``value`` converted to ``annotation`` (YAML lists -> tuples, ints -> floats), or a RecipeError."""
     if annotation in (inspect.Parameter.empty, Any):
         return value
@@ -182,7 +182,7 @@ def _check_value(value: Any, annotation: Any, path: str) -> Any:
     if origin in (Union, types.UnionType):
         for arg in args:
             try:
-                return _check_value(value, arg, path)
+                return check_value(value, arg, path)
             except RecipeError:
                 continue
         raise RecipeError(path, f"expected {describe_type(annotation)}, got {value!r}")
@@ -207,10 +207,10 @@ def _check_value(value: Any, annotation: Any, path: str) -> Any:
             if container is tuple and args and args[-1] is not Ellipsis:
                 if len(args) != len(value):
                     raise RecipeError(path, f"expected {len(args)} values ({describe_type(annotation)}), got {value!r}")
-                items = [_check_value(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+                items = [check_value(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
             else:
                 item_type = args[0] if args else Any
-                items = [_check_value(v, item_type, f"{path}[{i}]") for i, v in enumerate(value)]
+                items = [check_value(v, item_type, f"{path}[{i}]") for i, v in enumerate(value)]
             return container(items)
     elif origin is dict or annotation is dict:
         if isinstance(value, dict):
@@ -247,7 +247,7 @@ def _arguments(entry: Entry, spec: dict, path: str, *, build: bool, skip: tuple[
         if kind is not None and isinstance(value, (dict, str)):
             kwargs[key] = _component(kind, value, where, build=build)
         else:
-            kwargs[key] = _check_value(value, annotation, where)
+            kwargs[key] = check_value(value, annotation, where)
     missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs and n not in skip]
     if missing:
         needed = ", ".join(map(repr, missing))
@@ -275,24 +275,11 @@ def _component(kind: str, spec: Any, path: str, *, build: bool) -> Any:
         raise RecipeError(path, f"building {kind} {entry.name!r} failed: {exc}") from exc
 
 
-def train_settings(recipe: dict):
-    """The recipe's ``train`` section as ``zoo.train.TrainSettings`` (checked field by field)."""
-    from zoo.train.settings import TrainSettings
-
-    section = recipe.get("train") or {}
-    fields = {f.name: f for f in dataclasses.fields(TrainSettings)}
-    hints = typing.get_type_hints(TrainSettings)
-    values = {}
-    for key, value in section.items():
-        if key not in fields:
-            hint = did_you_mean(key, list(fields))
-            raise RecipeError(f"train.{key}", f"unknown training setting{hint}; settings: {', '.join(fields)}")
-        values[key] = _check_value(value, hints[key], f"train.{key}")
-    return TrainSettings(**values)
-
-
 def validate_recipe(recipe: dict) -> None:
-    """Check a recipe tree without building it: sections, names, arguments and their types."""
+    """Check a recipe tree without building it: sections, names, arguments and their types.
+
+    The ``train`` section is the training loop's: ``zoo.training.TrainSettings.from_recipe`` checks it.
+    """
     unknown = set(recipe) - {*SECTIONS, "name", "summary", "paper"}
     if unknown:
         key = sorted(unknown)[0]
@@ -303,7 +290,8 @@ def validate_recipe(recipe: dict) -> None:
     _component("model", recipe["model"], "model", build=False)
     if "data" in recipe:
         _dataset_spec(recipe, build=False)
-    train_settings(recipe)
+    if not isinstance(recipe.get("train") or {}, dict):
+        raise RecipeError("train", f"expected the training settings as a mapping, got {recipe['train']!r}")
 
 
 def _dataset_spec(recipe: dict, *, build: bool, split: str = "train") -> Any:

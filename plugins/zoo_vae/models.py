@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 
 import torch
-from einops import rearrange, repeat
+from einops import repeat
 from torch import Tensor
 from torch.distributions import (
     Categorical,
@@ -40,9 +40,11 @@ from torch.distributions import (
 
 from zoo.errors import IncompatibleComponentsError, ZooError
 from zoo.interfaces import (
+    Annealed,
     Decoder,
     Divergence,
     Encoder,
+    LatentModel,
     LikelihoodEstimator,
     Model,
     PointMass,
@@ -115,21 +117,12 @@ def _check_batch(batch: Tensor, shape: tuple[int, ...], model: str) -> Tensor:
     return batch
 
 
-@torch.no_grad()
-def _interpolate(encoder: Encoder, decoder: Decoder, x_start: Tensor, x_end: Tensor, steps: int) -> Tensor:
-    """Decode evenly spaced points between the codes of ``x_start`` and ``x_end``: ``(b, steps, ...)``."""
-    z_start, z_end = encoder(x_start).mean, encoder(x_end).mean  # (b, d)
-    t = torch.linspace(0.0, 1.0, steps, device=z_start.device, dtype=z_start.dtype)[None, :, None]
-    z = z_start[:, None] * (1 - t) + z_end[:, None] * t  # (b, steps, d)
-    decoded = decoder(rearrange(z, "b s d -> (b s) d")).mean
-    return rearrange(decoded, "(b s) ... -> b s ...", s=steps)
-
-
-class VAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
+class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annealed):
     """A VAE: reconstruction NLL + β · D(q(z|x) ‖ N(0, I)), for any encoder, decoder and divergence.
 
     ``beta`` weights the prior term; with ``warmup_steps > 0`` the weight grows linearly from 0 to
-    ``beta`` over that many training steps (counted in the ``step`` buffer, so it survives a resume).
+    ``beta`` over that many optimizer updates (the loop's ``anneal``; kept in the ``updates`` buffer, so a
+    loaded model evaluates with the weight it was trained with).
     ``binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
     (nats per example) and ``prior`` (the weighted divergence).
@@ -155,7 +148,7 @@ class VAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         d = encoder.latent_dim
         self.register_buffer("prior_loc", torch.zeros(d))
         self.register_buffer("prior_scale", torch.ones(d))
-        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
         q, self.shape = probe_components(encoder, decoder)
         self.num_dims = math.prod(self.shape)
         self._probe_divergence(q)
@@ -190,11 +183,15 @@ class VAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         """p(z) = N(0, I), batch ``()``, event ``(latent_dim,)``."""
         return Independent(Normal(self.prior_loc, self.prior_scale), 1)
 
-    def prior_weight(self) -> float:
-        """β, ramped linearly from 0 over the first ``warmup_steps`` training steps."""
+    def anneal(self, updates: int) -> None:
+        """The loop's count of optimizer updates so far: it sets the prior term's weight."""
+        self.updates.fill_(updates)
+
+    def prior_weight(self) -> Tensor | float:
+        """β, ramped linearly from 0 over the first ``warmup_steps`` updates (a tensor: no device sync)."""
         if self.warmup_steps == 0:
             return self.beta
-        return self.beta * min(1.0, self.step.item() / self.warmup_steps)
+        return self.beta * torch.clamp(self.updates / self.warmup_steps, max=1.0)
 
     def _prior_term(self, q: Distribution, z: Tensor) -> Tensor:
         """D(q ‖ p) as a scalar: per example and averaged, or between the batch's codes and prior samples."""
@@ -209,8 +206,6 @@ class VAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         z = q.rsample()  # (b, d), reparameterised: gradients reach the encoder
         reconstruction = -self.decoder(z).log_prob(x)  # (b,)
         prior = self.prior_weight() * self._prior_term(q, z)
-        if self.training:
-            self.step += 1
         return {"reconstruction": reconstruction.mean(), "prior": prior}
 
     @torch.no_grad()
@@ -255,21 +250,23 @@ class VAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         return iwae_bound(x, q, self.decoder, self.prior, num_samples=num_samples, chunk_size=chunk_size)
 
     @torch.no_grad()
-    def sample(self, n: int) -> Tensor:
+    def sample(self, n: int, *, spatial: tuple[int, ...] | None = None) -> Tensor:
         """``n`` draws z ~ N(0, I), decoded to the mean of p(x|z): ``(n, *shape)``."""
-        return self.decoder(self.prior.sample((n,))).mean
+        return self.decode(self.prior.sample((n,)), spatial=spatial)
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor) -> Tensor:
+        """x ``(b, *shape)`` -> the posterior mean ``(b, latent_dim)``."""
+        return self.encoder(_check_batch(x, self.shape, "vae")).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, *, spatial: tuple[int, ...] | None = None) -> Tensor:
         """x ``(b, *shape)`` -> the mean of p(x | z = mean of q(z|x)), ``(b, *shape)``."""
-        return self.decoder(self.encoder(_check_batch(x, self.shape, "vae")).mean).mean
-
-    def interpolate(self, x_start: Tensor, x_end: Tensor, steps: int = 8) -> Tensor:
-        """Decode ``steps`` points on the line between the posterior means: ``(b, steps, *shape)``."""
-        return _interpolate(self.encoder, self.decoder, x_start, x_end, steps)
+        return self.decode(self.encode(x), spatial=spatial)
 
 
-class AE(Model, Sampler, Reconstructor, PosthocPrior):
+
+class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     """A plain autoencoder: deterministic code, reconstruction loss, a prior fitted after training to sample.
 
     z = mean of q(z|x); loss = -log p(x|z) (``"nll"``) or the MSE of its mean (``"mse"``).
@@ -376,7 +373,7 @@ class AE(Model, Sampler, Reconstructor, PosthocPrior):
         )
 
     @torch.no_grad()
-    def sample(self, n: int, *, standard_normal: bool = False) -> Tensor:
+    def sample(self, n: int, *, standard_normal: bool = False, spatial: tuple[int, ...] | None = None) -> Tensor:
         """Decode ``n`` codes from the fitted prior: ``(n, *shape)``.
 
         ``standard_normal=True`` draws them from N(0, I) instead, which an autoencoder was never trained
@@ -386,13 +383,10 @@ class AE(Model, Sampler, Reconstructor, PosthocPrior):
             z = torch.randn(n, self.prior_means.shape[1], device=self.prior_means.device)
         else:
             z = self.prior.sample((n,)).to(self.prior_means.dtype)
-        return self.decoder(z).mean
+        return self.decode(z, spatial=spatial)
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
+    def reconstruct(self, x: Tensor, *, spatial: tuple[int, ...] | None = None) -> Tensor:
         """x ``(b, *shape)`` -> the mean of p(x | encode(x)), ``(b, *shape)``."""
-        return self.decoder(self.encode(x)).mean
+        return self.decode(self.encode(x), spatial=spatial)
 
-    def interpolate(self, x_start: Tensor, x_end: Tensor, steps: int = 8) -> Tensor:
-        """Decode ``steps`` points on the line between the two codes: ``(b, steps, *shape)``."""
-        return _interpolate(self.encoder, self.decoder, x_start, x_end, steps)

@@ -341,14 +341,15 @@ RECIPES = ["siren-camera", "relu-pe-camera", "fourier-camera", "siren-poisson-ca
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipes_build_and_match_their_data(name):
-    from zoo.recipes import build_dataset, build_model, load_recipe, train_settings, validate_recipe
+    from zoo.recipes import build_dataset, build_model, load_recipe, validate_recipe
+    from zoo.training import TrainSettings
 
     recipe = load_recipe(name)
     validate_recipe(recipe)
     model, data = build_model(recipe), build_dataset(recipe)
     batch = data[0][None]
     assert isinstance(model, SignalFit) and tuple(batch.shape[1:]) == model.shape
-    settings = train_settings(recipe)
+    settings = TrainSettings.from_recipe(recipe)
     assert settings.batch_size == 1 and settings.best_metric == "psnr" and settings.best_mode == "max"
     metrics = model.metrics(batch)
     assert set(metrics) == {"psnr", "mse"} and np.isfinite(metrics["psnr"].item())

@@ -184,15 +184,29 @@ def test_reparameterised_gradients_reach_the_posterior_mean_and_scale():
     assert mu_grad.abs().sum() > 0 and sigma_grad.abs().sum() > 0
 
 
-def test_kl_warmup_ramps_beta_over_training_steps_only():
+def test_kl_warmup_ramps_beta_over_updates():
     model = _vae(beta=2.0, warmup_steps=4)
     x = torch.rand(3, *SHAPE).round()
     kl = _hand_kl(model.encoder(x)).mean().detach()
-    weights = [float(model.loss(x)["prior"].detach() / kl) for _ in range(6)]
+    weights = []
+    for updates in range(6):
+        model.anneal(updates)
+        weights.append(float(model.loss(x)["prior"].detach() / kl))
     assert weights == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.0], abs=1e-5)
-    model.eval()
     model.loss(x)
-    assert int(model.step) == 6 and int(model.state_dict()["step"]) == 6  # eval does not count; resumes do
+    assert int(model.state_dict()["updates"]) == 5  # forward calls don't count; the buffer is saved
+
+
+def test_kl_warmup_counts_optimizer_updates_in_the_loop(tmp_path):
+    """With 4 accumulation micro-steps per update, 6 updates are 24 forward calls: the ramp sees 6."""
+    from zoo.training import TrainSettings, fit
+
+    model = _vae(beta=1.0, warmup_steps=10)
+    data = torch.rand(64, *SHAPE).round()
+    settings = TrainSettings(steps=6, batch_size=16, accumulate=4, eval_every=0, device="cpu", log_every=1)
+    fit(model, data, None, settings, tmp_path, quiet=True)
+    assert int(model.updates) == 5  # set before the 6th update: 5 applied so far
+    assert float(model.prior_weight()) == pytest.approx(0.5)
 
 
 class Spy(Divergence):
@@ -409,4 +423,4 @@ def test_ae_run_samples_through_the_prior_fitted_at_the_end_of_training(tmp_path
     # after EM's M-step the mixture's mean is the codes' mean, whatever the components converged to
     mixture_mean = (model.prior_weights[:, None].double() * model.prior_means.double()).sum(0)
     torch.testing.assert_close(mixture_mean, codes.mean(0), atol=1e-4, rtol=1e-4)
-    assert zoo.train.sample(run, 16, tmp_path / "s.png", device="cpu").exists()
+    assert zoo.training.sample(run, 16, tmp_path / "s.png", device="cpu").exists()

@@ -12,13 +12,13 @@ from torch import Tensor
 from train_toys import Denoiser, Items, toy_data
 
 import zoo
-import zoo.train
+import zoo.training
 from zoo import hookimpl
 from zoo.errors import ZooError
 from zoo.interfaces import Model, Renderer
 from zoo.recipes import build_dataset, load_recipe
 from zoo.testing import registry_with, use_registry
-from zoo.train.checkpoint import find_checkpoint, read_info
+from zoo.training.checkpoint import find_checkpoint, read_info
 
 
 def toy_points(n: int = 40, split: str = "train") -> Items:
@@ -70,26 +70,26 @@ def toys():
 def test_vae_digits_trains_resumes_evaluates_and_samples(tmp_path):
     recipe = load_recipe("vae-digits", overrides=[f"train.{k}={v}" for k, v in
                                                    {**SHORT, "batch_size": 32, "ema": 0.9}.items()])
-    run = zoo.train.train(recipe, tmp_path / "vae", quiet=True)
+    run = zoo.training.train(recipe, tmp_path / "vae", quiet=True)
     assert find_checkpoint(run).name == "step_00000004"
     info = read_info(find_checkpoint(run))
     assert info["recipe"]["name"] == "vae-digits"
     assert {(p["kind"], p["name"]) for p in info["provenance"]} >= {("model", "vae"), ("dataset", "digits")}
 
-    zoo.train.resume(run, steps=6, quiet=True)
+    zoo.training.resume(run, steps=6, quiet=True)
     assert read_info(find_checkpoint(run))["step"] == 6
     assert read_info(find_checkpoint(run))["recipe"]["train"]["steps"] == 6
 
     # load gives the EMA weights by default, the raw ones on request
-    model, loaded_recipe = zoo.train.load(run)
+    model, loaded_recipe = zoo.training.load(run)
     assert loaded_recipe == read_info(find_checkpoint(run))["recipe"] and not model.training
     ema = load_file(find_checkpoint(run) / "ema.safetensors")
     assert all(torch.equal(model.state_dict()[k], v) for k, v in ema.items())
-    raw, _ = zoo.train.load(run, ema=False)
+    raw, _ = zoo.training.load(run, ema=False)
     assert not all(torch.equal(raw.state_dict()[k], v) for k, v in ema.items())
 
     # evaluate == the model's own metrics averaged by hand over the whole test split, same seed
-    metrics = zoo.train.evaluate(run, device="cpu", iwae_samples=0)
+    metrics = zoo.training.evaluate(run, device="cpu", iwae_samples=0)
     test = build_dataset(loaded_recipe, "test")
     torch.manual_seed(0)
     sums, n = {}, 0
@@ -101,14 +101,14 @@ def test_vae_digits_trains_resumes_evaluates_and_samples(tmp_path):
     assert metrics == pytest.approx({name: total / n for name, total in sums.items()}, rel=1e-5)
     assert {"loss", "elbo", "bits_per_dim"} <= set(metrics)
     # with importance samples, the test NLL: the IWAE bound is tighter than the ELBO's
-    with_nll = zoo.train.evaluate(run, device="cpu", iwae_samples=50)
+    with_nll = zoo.training.evaluate(run, device="cpu", iwae_samples=50)
     assert with_nll["iwae_nll"] < -with_nll["elbo"]
 
     # training left the pictures: 64 samples, and 8 test digits over their reconstructions
     assert Image.open(run / "samples.png").size == (8 * 64 + 9 * 2,) * 2
     assert Image.open(run / "reconstructions.png").size == (8 * 64 + 9 * 2, 2 * 64 + 3 * 2)
 
-    png = zoo.train.sample(run, 16, tmp_path / "samples.png", device="cpu")
+    png = zoo.training.sample(run, 16, tmp_path / "samples.png", device="cpu")
     image = Image.open(png)
     assert image.size == (4 * 64 + 5 * 2, 4 * 64 + 5 * 2)  # 4x4 grid of 8x8 digits enlarged to 64 px, 2 px gaps
 
@@ -121,33 +121,33 @@ def test_toy_recipe_through_the_api(tmp_path, toys):
     assert read_info(find_checkpoint(run))["recipe"]["train"]["steps"] == 6  # --steps is part of the recipe
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     last_eval = [r for r in evals if r["split"] == "eval"][-1]["metrics"]
-    assert zoo.train.evaluate(run, device="cpu") == pytest.approx(last_eval, rel=1e-6)  # 16 test points, 2 batches
+    assert zoo.training.evaluate(run, device="cpu") == pytest.approx(last_eval, rel=1e-6)  # 16 test points, 2 batches
 
     with pytest.raises(ZooError, match="can't sample .* none of the optional capabilities"):
-        zoo.train.sample(run, 4, tmp_path / "x.png", device="cpu")
+        zoo.training.sample(run, 4, tmp_path / "x.png", device="cpu")
     with pytest.raises(ZooError, match="zoo resume"):
-        zoo.train.train(recipe, run, quiet=True)
-    zoo.train.resume(run, quiet=True)  # already at its total: nothing to do, no error
+        zoo.training.train(recipe, run, quiet=True)
+    zoo.training.resume(run, quiet=True)  # already at its total: nothing to do, no error
     assert read_info(find_checkpoint(run))["step"] == 6
 
 
 def test_render_keeps_the_aspect_ratio_of_the_data(tmp_path, toys):
     recipe = {"name": "ramp", "model": {"name": "ramp"}, "data": {"name": "ramp-image"},
               "train": {"steps": 1, "batch_size": 1, "eval_every": 0}}
-    run = zoo.train.train(recipe, tmp_path / "run", device="cpu", quiet=True)
-    image = Image.open(zoo.train.render(run, 12, device="cpu"))
+    run = zoo.training.train(recipe, tmp_path / "run", device="cpu", quiet=True)
+    image = Image.open(zoo.training.render(run, 12, device="cpu"))
     assert image.size == (12, 8)  # data is 4x6: longest side 12 -> 8x12
     row = [image.convert("L").getpixel((x, 0)) for x in range(12)]
     assert row == [round(255 * k / 11) for k in range(12)]
     with pytest.raises(ZooError, match="can't sample .* it can: render"):
-        zoo.train.sample(run, 4, device="cpu")
+        zoo.training.sample(run, 4, device="cpu")
     # training wrote the fit at the data's resolution and at 4x, and no samples (it can't sample)
     assert Image.open(run / "render.png").size == (6, 4) and Image.open(run / "render-4x.png").size == (24, 16)
     assert not (run / "samples.png").exists()
 
 
 def test_a_run_without_a_recipe_says_how_to_resume_it(tmp_path):
-    zoo.train.fit(Denoiser(), toy_data(), None, zoo.train.TrainSettings(steps=1, batch_size=8, device="cpu"),
+    zoo.training.fit(Denoiser(), toy_data(), None, zoo.training.TrainSettings(steps=1, batch_size=8, device="cpu"),
                   tmp_path, quiet=True)
     with pytest.raises(ZooError, match=r"fit\(\.\.\., resume=True\)"):
-        zoo.train.resume(tmp_path)
+        zoo.training.resume(tmp_path)

@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file
 from train_toys import make_denoiser, toy_data
 
-import zoo.train
+import zoo.training
 from zoo.errors import ZooError
 from zoo.registry import get_registry
-from zoo.train import CheckpointError, MissingPluginError, TrainSettings, fit
-from zoo.train.checkpoint import (
+from zoo.training import CheckpointError, MissingPluginError, TrainSettings, fit
+from zoo.training.checkpoint import (
     check_provenance,
     find_checkpoint,
     list_checkpoints,
@@ -179,7 +179,7 @@ def test_a_missing_plugin_is_named_with_its_install_line(tmp_path):
     fit(make_denoiser(), toy_data(), None, quick(steps=2), tmp_path, quiet=True,
         recipe={"model": {"name": "no-such-field"}}, provenance=[MISSING])
     with pytest.raises(MissingPluginError, match="zoo-imaginary"):
-        zoo.train.load(tmp_path)
+        zoo.training.load(tmp_path)
 
 
 def test_installed_components_pass_and_a_changed_version_warns():

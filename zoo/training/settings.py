@@ -1,18 +1,20 @@
 """The training settings: the ``train:`` section of a recipe, as one flat dataclass.
 
-Every field has a plain type and a comment, like nanoGPT's config, so the recipe code
-(``zoo.recipes.train_settings``) can check a recipe's ``train:`` mapping against the fields before anything
-is built; the values are checked here. ``batch_size`` is the number of
+Every field has a plain type and a comment, like nanoGPT's config; ``TrainSettings.from_recipe`` checks a
+recipe's ``train:`` mapping against the fields (names and types), and ``__post_init__`` the values. ``batch_size`` is the number of
 examples per optimizer update, whatever the hardware: the loop splits it over processes (DDP) and
 accumulation micro-steps, so the same recipe optimises the same objective on one CPU or eight GPUs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from zoo.errors import RecipeError
+from zoo.registry import did_you_mean
 
 __all__ = ["TrainSettings"]
 
@@ -85,6 +87,24 @@ class TrainSettings:
             problems.append(f"device={self.device!r} is not one of {', '.join(map(repr, DEVICES))} (or 'cuda:N')")
         if problems:
             raise RecipeError("train", "; ".join(problems))
+
+    @classmethod
+    def from_recipe(cls, recipe: dict) -> TrainSettings:
+        """The recipe's ``train`` section, checked name by name and type by type (errors name the setting)."""
+        from zoo.recipes import check_value
+
+        section = recipe.get("train") or {}
+        if not isinstance(section, dict):
+            raise RecipeError("train", f"expected the training settings as a mapping, got {section!r}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for key, value in section.items():
+            if key not in fields:
+                hint = did_you_mean(key, list(fields))
+                raise RecipeError(f"train.{key}", f"unknown training setting{hint}; settings: {', '.join(fields)}")
+            values[key] = check_value(value, hints[key], f"train.{key}")
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (tuples become lists)."""

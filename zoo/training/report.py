@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from zoo.train.checkpoint import atomic_write_bytes
+from zoo.training.checkpoint import atomic_write_bytes
 
 __all__ = ["RunLog", "format_metrics"]
 

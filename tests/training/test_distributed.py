@@ -25,7 +25,7 @@ import torch
 from train_toys import make_denoiser
 
 import zoo
-from zoo.train.checkpoint import find_checkpoint, load_trainer_state
+from zoo.training.checkpoint import find_checkpoint, load_trainer_state
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 MODES = ("straight", "stop", "resume")

@@ -11,9 +11,9 @@ from safetensors.torch import load_file
 from train_toys import make_denoiser, toy_data
 
 from zoo.errors import ZooError
-from zoo.train import TrainSettings, fit, learning_rate
-from zoo.train.checkpoint import list_checkpoints, load_trainer_state
-from zoo.train.loop import make_optimizer
+from zoo.training import TrainSettings, fit, learning_rate
+from zoo.training.checkpoint import list_checkpoints, load_trainer_state
+from zoo.training.loop import make_optimizer
 
 
 def quick(**overrides) -> TrainSettings:
@@ -175,7 +175,7 @@ def test_records_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
         def close(self):
             scalars.append("closed")
 
-    monkeypatch.setattr("zoo.train.report._tensorboard_writer", lambda run_dir: Writer())
+    monkeypatch.setattr("zoo.training.report._tensorboard_writer", lambda run_dir: Writer())
     fit(make_denoiser(), toy_data(), toy_data(16, seed=1), quick(steps=2, log_every=2, eval_every=2), tmp_path,
         quiet=True)
     assert ("train/loss", 2) in scalars and ("train/recon", 2) in scalars and ("eval/loss", 2) in scalars

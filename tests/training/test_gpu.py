@@ -6,8 +6,8 @@ import pytest
 import torch
 from train_toys import make_denoiser, toy_data
 
-from zoo.train import TrainSettings, fit
-from zoo.train.runtime import resolve_precision
+from zoo.training import TrainSettings, fit
+from zoo.training.runtime import resolve_precision
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

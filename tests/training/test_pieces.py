@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from zoo.errors import RecipeError
-from zoo.train import TrainSettings, learning_rate
-from zoo.train.runtime import (
+from zoo.training import TrainSettings, learning_rate
+from zoo.training.runtime import (
     autocast,
     pick_device,
     resolve_precision,
@@ -21,7 +21,7 @@ from zoo.train.runtime import (
     seed_everything,
     set_rng_state,
 )
-from zoo.train.sampler import StreamSampler
+from zoo.training.sampler import StreamSampler
 
 # -- settings ------------------------------------------------------------------------------------------------
 
@@ -43,12 +43,11 @@ def test_settings_batch_must_split_over_processes_and_micro_steps():
 
 
 def test_settings_come_from_a_recipe_through_the_recipe_checker():
-    from zoo.recipes import train_settings
 
-    s = train_settings({"train": {"steps": 10, "betas": [0.5, 0.9], "lr": 1}})
+    s = TrainSettings.from_recipe({"train": {"steps": 10, "betas": [0.5, 0.9], "lr": 1}})
     assert s.steps == 10 and s.betas == (0.5, 0.9) and s.lr == 1.0
     with pytest.raises(RecipeError, match="did you mean 'warmup_steps'"):
-        train_settings({"train": {"warmup_step": 10}})
+        TrainSettings.from_recipe({"train": {"warmup_step": 10}})
     assert TrainSettings(**s.to_dict()) == s  # JSON round trip (checkpoints store the dict)
 
 

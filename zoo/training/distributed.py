@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from zoo.train.runtime import pick_device
+from zoo.training.runtime import pick_device
 
 __all__ = ["Processes", "any_across", "gather_objects", "mean_across", "start", "stop"]
 

@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_toys import make_denoiser, toy_data
 
-from zoo.train import TrainSettings, fit
+from zoo.training import TrainSettings, fit
 
 SETTINGS = TrainSettings(steps=6, batch_size=8, lr=1e-2, warmup_steps=1, eval_every=3, checkpoint_every=0,
                          log_every=1, device="cpu")

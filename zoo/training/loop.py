@@ -9,7 +9,7 @@ Determinism: on a given machine a run is a pure function of the initial weights 
 included). Everything random that training draws comes from the global RNGs, which checkpoints capture;
 the data order is a function of (seed, position) (``StreamSampler``); evaluation runs in a forked RNG, so
 evaluating (or not) never changes the training. Hence a run stopped at any step (or by Ctrl-C) and
-resumed ends bitwise equal to the uninterrupted run on CPU (tests/train/test_checkpoint.py).
+resumed ends bitwise equal to the uninterrupted run on CPU (tests/training/test_checkpoint.py).
 """
 
 from __future__ import annotations
@@ -20,27 +20,41 @@ import math
 import signal
 import threading
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 import zoo
 from zoo import viz
 from zoo.errors import ZooError
-from zoo.interfaces import Model, PosthocPrior
-from zoo.train import checkpoint, distributed, runtime
-from zoo.train.report import RunLog
-from zoo.train.sampler import StreamSampler
-from zoo.train.settings import TrainSettings
+from zoo.registry import did_you_mean
+from zoo.interfaces import Annealed, Model, PosthocPrior
+from zoo.training import checkpoint, distributed, runtime
+from zoo.training.report import RunLog
+from zoo.training.sampler import StreamSampler
+from zoo.training.settings import TrainSettings
 
 __all__ = [
-    "FitResult", "LossForward", "estimate_metrics", "fit", "fit_posthoc_prior", "learning_rate", "make_optimizer",
+    "DivergedError", "FitResult", "LossForward", "estimate_metrics", "fit", "fit_posthoc_prior", "learning_rate",
+    "make_optimizer",
 ]
+
+# A run stops when more than half of its last SKIP_WINDOW updates were skipped (once it has made at least
+# SKIP_MIN_STEPS): a few skipped spikes are VDVAE's rule at work, a storm of them is a diverged run that
+# would otherwise "finish" with the weights it had when the storm began and an infinite loss.
+SKIP_WINDOW, SKIP_MIN_STEPS = 50, 10
+
+
+class DivergedError(ZooError):
+    """Training diverged: most recent updates had a non-finite (or too large) gradient norm."""
 
 
 @dataclass
@@ -53,6 +67,7 @@ class FitResult:
     interrupted: bool  # stopped by Ctrl-C (a checkpoint was saved)
     eval_metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation
     best: dict[str, Any] | None = None  # {"metric", "mode", "value", "step"} of the best evaluation
+    eval_model: Model | None = None  # the weights to evaluate and draw from: the EMA when kept, else the model
 
 
 def learning_rate(step: int, s: TrainSettings) -> float:
@@ -98,13 +113,13 @@ def _batch_len(batch: Any) -> int:
     return len(batch)
 
 
-@torch.no_grad()
 def estimate_metrics(model: Model, loader: DataLoader, *, device: torch.device, precision: str = "fp32",
                      max_batches: int = 0, procs: distributed.Processes | None = None) -> dict[str, float]:
     """``model.metrics`` averaged over examples of up to ``max_batches`` batches (0: all), over all processes.
 
     Runs in eval mode and in a forked RNG with a fixed seed: every evaluation of a run sees the same noise,
-    and evaluating leaves the training's random stream untouched.
+    and evaluating leaves the training's random stream untouched. Autograd stays on: a model whose metrics
+    need no gradients decorates its own ``metrics`` with ``torch.no_grad()``.
     """
     was_training = model.training
     model.eval()
@@ -150,15 +165,36 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self.previous)
 
 
-@torch.no_grad()
 def fit_posthoc_prior(models: list[Model], dataset: Dataset, *, device: torch.device, batch_size: int) -> None:
     """Fit each model's sampling prior to the codes of the whole training set (``PosthocPrior``, e.g. an AE)."""
     loader = DataLoader(dataset, batch_size=batch_size)
     for model in models:
         was_training = model.training
         model.eval()
-        model.fit_prior(torch.cat([model.encode(runtime.to_device(x, device)) for x in loader]))
+        model.fit_prior(torch.cat([model.encode(runtime.to_device(x, device)).detach() for x in loader]))
         model.train(was_training)
+
+
+def _check_best_metric(model: Model, loader: DataLoader, s: TrainSettings, *, device: torch.device,
+                       precision: str) -> None:
+    """Fail before training when ``best_metric`` is not among the model's eval metrics (one held-out batch)."""
+    names = estimate_metrics(model, loader, device=device, precision=precision, max_batches=1)
+    if s.best_metric not in names:
+        hint = did_you_mean(s.best_metric, list(names))
+        raise ZooError(f"train.best_metric={s.best_metric!r} is not among the eval metrics of {type(model).__name__}"
+                       f"{hint}: {', '.join(names)} (set train.best_metric to one of them)")
+
+
+@contextlib.contextmanager
+def _distribution_checks(enabled: bool):
+    """Turn torch.distributions' argument checks off while training: a diverging step's NaN parameters then
+    reach the gradient norm and the step is skipped, instead of a ValueError from a constructor."""
+    previous = Distribution._validate_args
+    Distribution.set_default_validate_args(enabled)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(previous)
 
 
 def _ignore_sigint(worker_id: int) -> None:
@@ -193,7 +229,7 @@ def fit(
     """Train ``model`` on ``train_set``, evaluating on ``eval_set``, writing checkpoints and logs to ``run_dir``.
 
     ``recipe`` and ``provenance`` are stored in every checkpoint, so the run can be rebuilt from its
-    directory (``zoo.train.load``). ``resume`` continues from the newest checkpoint in ``run_dir``
+    directory (``zoo.training.load``). ``resume`` continues from the newest checkpoint in ``run_dir``
     (``settings.steps`` may be larger than before). ``stop_at`` ends the run early at that step (with a
     checkpoint) as if it had been interrupted; the schedule still spans ``settings.steps``. Under torchrun
     every process calls ``fit``; only rank 0 writes.
@@ -258,8 +294,11 @@ def fit(
         forward = torch.compile(forward)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     if ema is not None:
+        update_ema = get_ema_multi_avg_fn(s.ema)  # ema <- decay * ema + (1 - decay) * model, in place
         ema_params, model_params = list(ema.parameters()), list(model.parameters())
         ema_buffers, model_buffers = list(ema.buffers()), list(model.buffers())
+    if s.best_metric and eval_loader is not None:  # a misspelt best_metric fails now, not at the first eval
+        _check_best_metric(model, eval_loader, s, device=device, precision=precision)
 
     if rng_states is not None:
         if len(rng_states) == procs.world_size:
@@ -284,12 +323,15 @@ def fit(
     # device: adding them up costs one op per micro-step and reading them one sync per log step
     names: list[str] = []
     running, counted, norm_sum = 0.0, 0, 0.0
+    recent_skips: deque[bool] = deque(maxlen=SKIP_WINDOW)
     try:
-        with _CtrlC() as ctrl_c:
+        with _CtrlC() as ctrl_c, _distribution_checks(False):
             while step < end:
                 lr = learning_rate(step, s)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
+                if isinstance(model, Annealed):
+                    model.anneal(step - skipped)  # the updates applied so far, not forward calls
 
                 # forward and backward over the micro-steps; DDP all-reduces gradients on the last one only
                 step_values: Tensor | float = 0.0
@@ -313,17 +355,25 @@ def fit(
                     grad_norm = torch.nn.utils.clip_grad_norm_(params, s.grad_clip).item()
                 else:
                     grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]).item()
-                if not math.isfinite(grad_norm) or (s.skip_threshold > 0 and grad_norm > s.skip_threshold):
+                skip = not math.isfinite(grad_norm) or (s.skip_threshold > 0 and grad_norm > s.skip_threshold)
+                if skip:
                     skipped += 1
                 else:
                     optimizer.step()
                     if ema is not None:
-                        torch._foreach_lerp_(ema_params, model_params, 1.0 - s.ema)
-                        if ema_buffers:
-                            torch._foreach_copy_(ema_buffers, model_buffers)
+                        update_ema(ema_params, model_params, None)
+                        for ema_buffer, buffer in zip(ema_buffers, model_buffers):  # BatchNorm statistics, ...
+                            ema_buffer.copy_(buffer)
                     running, counted, norm_sum = running + step_values, counted + 1, norm_sum + grad_norm
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
+                recent_skips.append(skip)
+                if step - start_step >= SKIP_MIN_STEPS and 2 * sum(recent_skips) > len(recent_skips):
+                    raise DivergedError(
+                        f"training diverged: {sum(recent_skips)} of the last {len(recent_skips)} updates were skipped "
+                        f"(gradient norm {grad_norm:.3g}; {skipped} skipped in all) at step {step} with lr={lr:.3g}. "
+                        f"The newest checkpoint in {run_dir} holds the last good weights; lower train.lr, raise "
+                        f"train.warmup_steps or set train.grad_clip")
 
                 if step % s.log_every == 0 or step == end:
                     means = {}
@@ -338,9 +388,6 @@ def fit(
                 if eval_loader is not None and (step % s.eval_every == 0 or step == s.steps):
                     eval_metrics = estimate_metrics(ema if ema is not None else model, eval_loader, device=device,
                                                     precision=precision, max_batches=s.eval_batches, procs=procs)
-                    if s.best_metric not in eval_metrics:
-                        raise ZooError(f"best_metric={s.best_metric!r} is not among the eval metrics of "
-                                       f"{type(model).__name__}: {', '.join(eval_metrics)} (set train.best_metric)")
                     value = eval_metrics[s.best_metric]
                     better = best is None or (value < best["value"] if s.best_mode == "min" else value > best["value"])
                     is_best = math.isfinite(value) and better
@@ -377,4 +424,4 @@ def fit(
     plot = viz.plot_metrics(log.path, run_dir / "curves.png") if procs.is_main and log.path.exists() else None
     log.summary(step=step, skipped=skipped, best=best, run_dir=run_dir, plot=plot)
     distributed.stop(procs)
-    return FitResult(run_dir, step, skipped, interrupted, eval_metrics, best)
+    return FitResult(run_dir, step, skipped, interrupted, eval_metrics, best, ema if ema is not None else model)
