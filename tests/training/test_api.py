@@ -151,3 +151,39 @@ def test_a_run_without_a_recipe_says_how_to_resume_it(tmp_path):
                   tmp_path, quiet=True)
     with pytest.raises(ZooError, match=r"fit\(\.\.\., resume=True\)"):
         zoo.training.resume(tmp_path)
+
+
+@pytest.mark.slow
+def test_latent_models_interpolate_and_a_field_decoder_samples_at_any_size(tmp_path):
+    from zoo import cli
+
+    run = zoo.train("vae-siren-digits", tmp_path / "siren", steps=2, device="cpu", quiet=True)
+    assert Image.open(run / "interpolations.png").size == (10 * 64 + 11 * 2, 8 * 64 + 9 * 2)  # 8 pairs, 10 steps
+    assert cli.main(["sample", str(run), "-n", "4", "--size", "16", "--out", str(tmp_path / "s16.png")]) == 0
+    assert Image.open(tmp_path / "s16.png").size == (2 * 64 + 3 * 2,) * 2  # 16 px tiles enlarged to 64
+    assert cli.main(["sample", str(run), "-n", "4", "--size", "128", "--out", str(tmp_path / "s128.png")]) == 0
+    assert Image.open(tmp_path / "s128.png").size == (2 * 128 + 3 * 2,) * 2  # decoded at 128 x 128
+    out = tmp_path / "lerp.png"
+    assert cli.main(["interpolate", str(run), "--pairs", "3", "--steps", "5", "--size", "96", "--out", str(out)]) == 0
+    assert Image.open(out).size == (5 * 96 + 6 * 2, 3 * 96 + 4 * 2)
+
+    # an MLP decoder has one resolution: --size is refused with the reason, interpolation still works
+    mlp = zoo.train("vae-digits", tmp_path / "mlp", steps=2, device="cpu", quiet=True, pictures=False)
+    with pytest.raises(ZooError, match="decodes only at its data's size: its decoder \\(MLPDecoder\\) is not resizable"):
+        zoo.training.sample(mlp, 4, tmp_path / "x.png", size=32, device="cpu")
+    lerp = zoo.training.interpolate(mlp, pairs=2, steps=3, device="cpu")
+    assert lerp == mlp / "interpolations.png" and Image.open(lerp).size == (3 * 64 + 4 * 2, 2 * 64 + 3 * 2)
+
+
+def test_interpolation_ends_are_the_reconstructions():
+    from zoo.recipes import build_component
+
+    part = {"shape": [1, 8, 8], "latent_dim": 4}
+    model = build_component("model", {"name": "vae", "encoder": {"name": "mlp", **part}, "divergence": "kl",
+                                      "decoder": {"name": "mlp", "likelihood": "bernoulli", **part}}).eval()
+    x, y = torch.rand(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
+    path = model.interpolate(x, y, steps=5)
+    assert path.shape == (3, 5, 1, 8, 8)
+    torch.testing.assert_close(path[:, 0], model.reconstruct(x))
+    torch.testing.assert_close(path[:, -1], model.reconstruct(y))
+    torch.testing.assert_close(path[:, 2], model.decode((model.encode(x) + model.encode(y)) / 2))

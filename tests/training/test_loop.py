@@ -204,3 +204,60 @@ def test_compiled_loss_trains_like_eager(tmp_path):
     fit(compiled, toy_data(), None, quick(steps=3, compile=True), tmp_path / "compiled", quiet=True)
     for name, value in eager.state_dict().items():
         torch.testing.assert_close(compiled.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+
+
+class DivergesAfter(type(make_denoiser())):
+    """The toy denoiser whose loss turns NaN from its ``start``-th training call on: a diverged run."""
+
+    def __init__(self, start: int):
+        super().__init__(noise=0.0)
+        self.start = start
+
+    def loss(self, batch):
+        terms = super().loss(batch)
+        if self.training and self.calls >= self.start:
+            terms["recon"] = terms["recon"] * float("nan")
+        return terms
+
+
+def test_a_storm_of_skipped_updates_stops_the_run_and_keeps_the_last_good_weights(tmp_path):
+    from zoo.training.loop import DivergedError
+
+    torch.manual_seed(0)
+    model = DivergesAfter(start=15)
+    with pytest.raises(DivergedError, match="diverged: .* updates were skipped .* lower train.lr"):
+        fit(model, toy_data(), None, quick(steps=200, checkpoint_every=5, keep_last=0), tmp_path, quiet=True)
+    saved = weights_at(tmp_path)
+    assert max(saved) < 40  # stopped soon after the storm began, not at step 200
+    assert all(torch.isfinite(w).all() for weights in saved.values() for w in weights.values())
+    assert same(saved[max(saved)], saved[15])  # nothing after the 14th update reached the weights
+
+
+def test_a_few_skipped_updates_do_not_stop_the_run(tmp_path):
+    model = make_denoiser(noise=0.0, nan_at=3)
+    result = fit(model, toy_data(), None, quick(steps=20), tmp_path, quiet=True)
+    assert result.step == 20 and result.skipped == 1
+
+
+def test_best_metric_is_checked_before_the_first_step(tmp_path):
+    model = make_denoiser(noise=0.0)
+    with pytest.raises(ZooError, match="best_metric='los' .* did you mean 'loss'"):
+        fit(model, toy_data(), toy_data(16, seed=1), quick(eval_every=3, best_metric="los"), tmp_path, quiet=True)
+    assert model.calls == 0 and not list_checkpoints(tmp_path)
+
+
+class NeedsAutogradToEvaluate(type(make_denoiser())):
+    """Evaluation takes a gradient (as a GON's encode does): the core must not switch autograd off around it."""
+
+    def metrics(self, batch):
+        batch = batch.clone().requires_grad_(True)
+        recon = sum(self.loss(batch).values())
+        (input_gradient,) = torch.autograd.grad(recon, batch)
+        return {"loss": recon.detach(), "input_gradient": input_gradient.norm()}
+
+
+def test_evaluation_leaves_autograd_to_the_model(tmp_path):
+    torch.manual_seed(0)
+    result = fit(NeedsAutogradToEvaluate(noise=0.0), toy_data(), toy_data(16, seed=1), quick(eval_every=3), tmp_path,
+                 quiet=True)
+    assert result.eval_metrics["input_gradient"] > 0
