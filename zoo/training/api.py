@@ -168,14 +168,17 @@ def _require(model: Model, verb: str, *, spatial: tuple[int, ...] | None = None)
                        "resizable; a field decoder is (decoder: {name: field, ...}), or leave out --size")
 
 
-def _spatial(shape: tuple[int, ...], size: int | None) -> tuple[int, ...] | None:
-    """The data's spatial shape scaled so its longest side is ``size`` (None: the data's own size)."""
-    if size is None:
-        return None
+def _spatial(shape: tuple[int, ...], size: int) -> tuple[int, ...]:
+    """The data's spatial shape ``shape[1:]`` scaled so that its longest side is ``size``."""
     if size < 1:
         raise ZooError(f"size must be a positive number of pixels, got {size}")
     spatial = shape[1:]
     return tuple(max(1, round(n * size / max(spatial))) for n in spatial)
+
+
+def _resized(recipe: dict, size: int | None) -> tuple[int, ...] | None:
+    """``spatial`` for decoding at ``size`` (None: at the data's own size, without building the dataset)."""
+    return None if size is None else _spatial(_data_shape(recipe), size)
 
 
 def sample(run_dir: str | Path, n: int = 64, out: str | Path | None = None, *, size: int | None = None,
@@ -185,7 +188,7 @@ def sample(run_dir: str | Path, n: int = 64, out: str | Path | None = None, *, s
     ``size`` decodes them with their longest side ``size`` pixels, for a model whose decoder is resizable.
     """
     model, recipe = load(run_dir, which=which, device=device)
-    spatial = _spatial(_data_shape(recipe), size)
+    spatial = _resized(recipe, size)
     return _sample_png(model, n, out if out is not None else Path(run_dir) / "samples.png", seed=seed,
                        spatial=spatial)
 
@@ -198,7 +201,7 @@ def interpolate(run_dir: str | Path, pairs: int = 8, steps: int = 10, out: str |
     (``LatentModel.encode``): the first and last columns are their reconstructions.
     """
     model, recipe = load(run_dir, which=which, device=device)
-    spatial = _spatial(_data_shape(recipe), size)
+    spatial = _resized(recipe, size)
     _require(model, "interpolate", spatial=spatial)
     test = build_dataset(recipe, "test")
     order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[: 2 * pairs]
