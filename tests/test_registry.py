@@ -58,17 +58,57 @@ def test_name_registered_under_another_kind_is_pointed_out():
         registry.get("field", "kl")
 
 
-def test_duplicate_names_both_plugins():
+def refused(registry, plugin: str) -> str:
+    """The error of a plugin the registry refused (it must be listed as broken)."""
+    info = {p.name: p for p in registry.plugins}[plugin]
+    assert info.status == "broken", f"plugin {plugin!r} should have been refused"
+    return info.error
+
+
+def test_duplicate_names_both_plugins_and_disables_the_second_only(monkeypatch):
     one = fixture_plugin("one", lambda register: register("field", "const", ConstantField))
-    two = fixture_plugin("two", lambda register: register("field", "const", ConstantField))
+
+    def also_registers_const(register):
+        register("field", "other", ConstantField)
+        register("field", "const", ConstantField)
+
+    two = fixture_plugin("two", also_registers_const)
+    registry = registry_with(one, two)
+    error = refused(registry, "two")
+    assert "field 'const' is registered twice: by plugin 'one'" in error and "'two'" in error
+    assert "pip uninstall fixture-dist" in error
+    assert registry.get("field", "const").plugin == "one"
+    assert registry.list("field", "other") == []  # all of a plugin or nothing
+    assert registry.get("divergence", "kl")  # the rest of the zoo works
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
     with pytest.raises(DuplicateComponentError, match=r"'one'.*'two'"):
         registry_with(one, two)
 
 
-def test_registering_a_class_of_the_wrong_interface_fails_clearly():
-    bad = fixture_plugin("bad", lambda register: register("divergence", "const", ConstantField))
-    with pytest.raises(ZooError, match="does not subclass zoo.interfaces.Divergence"):
-        registry_with(bad)
+@pytest.mark.parametrize(("registration", "message"), [
+    (lambda register: register("divergence", "const", ConstantField), "does not subclass zoo.interfaces.Divergence"),
+    (lambda register: register("field", "Const", ConstantField), "names are lower-case"),
+    (lambda register: register("fields", "const", ConstantField), "unknown kind 'fields'"),
+])
+def test_a_refused_registration_disables_that_plugin_only(monkeypatch, registration, message):
+    registry = registry_with(fixture_plugin("bad", registration))
+    assert message in refused(registry, "bad")
+    assert registry.get("divergence", "kl") and registry.get("recipe", "vae-digits")
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(ZooError, match=message):
+        registry_with(fixture_plugin("bad", registration))
+
+
+def test_a_refused_plugin_leaves_every_command_working(capsys):
+    from zoo.cli import main
+    from zoo.testing import use_registry
+
+    bad = fixture_plugin("bad", lambda register: register("field", "siren", ConstantField))  # a built-in's name
+    with use_registry(registry_with(bad)):
+        assert main(["list", "--kind", "divergence"]) == 0
+        assert main(["plugins"]) == 0
+    out = capsys.readouterr()
+    assert "kl" in out.out and "bad" in out.out + out.err
 
 
 def test_plugin_whose_hook_raises_is_broken_and_the_rest_works(monkeypatch):
@@ -110,6 +150,13 @@ def test_zoo_load_plugins_restricts_which_plugins_load(monkeypatch, fresh_regist
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
     zoo.registry.reset_registry()
     assert fresh_registry().list("divergence") == []
+
+
+def test_zoo_load_plugins_says_when_a_name_matches_nothing(monkeypatch, fresh_registry):
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "zoo_divergences,zoo_divergence")
+    with pytest.warns(UserWarning, match="ZOO_LOAD_PLUGINS names 'zoo_divergence', which no installed plugin is "
+                                         "called.*plugin names: .*zoo_divergences"):
+        fresh_registry()
 
 
 def test_register_components_hook_takes_summary_and_paper():

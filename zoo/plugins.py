@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -66,11 +67,15 @@ def genzoo_version() -> str:
         return __version__
 
 
-def _wanted(name: str, module: str) -> bool:
+def _selection() -> set[str] | None:
+    """The plugin names ZOO_LOAD_PLUGINS asks for (None: it is unset, load every plugin)."""
     selection = os.environ.get("ZOO_LOAD_PLUGINS")
-    if selection is None or module.startswith("zoo."):
-        return True
-    return name in {s.strip() for s in selection.split(",") if s.strip()}
+    return None if selection is None else {s.strip() for s in selection.split(",") if s.strip()}
+
+
+def _wanted(name: str, module: str) -> bool:
+    selection = _selection()
+    return selection is None or module.startswith("zoo.") or name in selection
 
 
 def strict() -> bool:
@@ -100,14 +105,24 @@ def load_plugins() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
     """A fresh plugin manager with every wanted built-in and third-party plugin, and their infos."""
     pm, infos = new_manager(), []
     version = genzoo_version()
-    for module_name in builtin_config().get("plugins", []):
+    builtins = builtin_config().get("plugins", [])
+    entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    for module_name in builtins:
         if _wanted(module_name, module_name):
             info = PluginInfo(module_name, module_name, DISTRIBUTION, version, builtin=True)
             _load(pm, info, lambda m=module_name: importlib.import_module(m), infos)
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points:
         if not _wanted(ep.name, ep.value):
             continue
         dist = ep.dist.name if ep.dist else "?"
         info = PluginInfo(ep.name, ep.value, dist, ep.dist.version if ep.dist else "?", builtin=False)
         _load(pm, info, ep.load, infos)
+    known = {*builtins, *(ep.name for ep in entry_points)}
+    unmatched = sorted((_selection() or set()) - known)
+    if unmatched:  # a typo, or a distribution name where the entry-point name is meant, loads nothing
+        dists = {ep.dist.name: ep.name for ep in entry_points if ep.dist}
+        hints = [f"{name!r} is the distribution of plugin {dists[name]!r}" for name in unmatched if name in dists]
+        warnings.warn(f"ZOO_LOAD_PLUGINS names {', '.join(map(repr, unmatched))}, which no installed plugin is "
+                      f"called{' (' + '; '.join(hints) + ')' if hints else ''}; plugin names: "
+                      f"{', '.join(sorted(known - {b for b in builtins if b.startswith('zoo.')}))}", stacklevel=2)
     return pm, infos

@@ -59,6 +59,20 @@ class Registry:
         self.plugins: list[PluginInfo] = plugins or []
 
     def add(self, entry: Entry) -> None:
+        """Register ``entry``; a ZooError says why it is refused (bad kind or name, wrong class, duplicate)."""
+        self.check(entry)
+        self._entries[(entry.kind, entry.name)] = entry
+
+    def add_all(self, entries: list[Entry]) -> None:
+        """Register a plugin's entries all together or, when one is refused, none of them."""
+        staged = Registry()
+        staged._entries = dict(self._entries)
+        for entry in entries:
+            staged.add(entry)
+        self._entries = staged._entries
+
+    def check(self, entry: Entry) -> None:
+        """Raise a ZooError when ``entry`` can't be registered; otherwise do nothing."""
         key = (entry.kind, entry.name)
         if entry.kind not in KINDS:
             raise ZooError(
@@ -83,7 +97,10 @@ class Registry:
                 f"({first.distribution}) and by plugin {entry.plugin!r} ({entry.distribution}); "
                 f"uninstall one, or restrict loading with ZOO_LOAD_PLUGINS"
             )
-        self._entries[key] = entry
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every entry ``plugin`` registered (it turned out broken)."""
+        self._entries = {key: e for key, e in self._entries.items() if e.plugin != plugin}
 
     def get(self, kind: str, name: str) -> Entry:
         if kind not in KINDS:
@@ -134,9 +151,10 @@ def _collect(function: Callable, make_entry: Callable[..., Entry]) -> list[Entry
 def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Registry:
     """Fill a Registry from a plugin manager: components and recipes of every plugin, then registry.yaml's.
 
-    Each plugin's hooks are called separately, so each entry knows which plugin made it. A plugin whose
-    hook raises is marked broken and contributes nothing (or the error propagates with
-    ZOO_STRICT_PLUGINS=1); a duplicate (kind, name) always raises, naming both plugins.
+    Each plugin's hooks are called separately, so each entry knows which plugin made it. One plugin's
+    mistake disables that plugin only: a hook that raises, or a registration the registry refuses (a
+    (kind, name) an earlier plugin has, a class of the wrong interface, a bad name), marks it broken and
+    it contributes nothing, while the rest of the zoo works. With ZOO_STRICT_PLUGINS=1 the error is raised.
     """
     registry = Registry(plugins)
     infos = {p.name: p for p in plugins}
@@ -158,15 +176,24 @@ def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Regis
     for hook_name, make_entry in (("register_components", component), ("register_recipes", recipe)):
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = infos[impl.plugin_name]
+            if info.status != "ok":  # its other hook already failed: all of a plugin or nothing
+                continue
             try:
                 entries = _collect(impl.function, make_entry(info))
             except Exception as exc:
                 if strict():
                     raise PluginError(f"plugin {info.name!r}: {hook_name} failed: {exc!r}") from exc
                 info.status, info.error = "broken", f"{hook_name}: {type(exc).__name__}: {exc}"
+                registry.remove_plugin(info.name)
                 continue
-            for entry in entries:
-                registry.add(entry)
+            try:
+                registry.add_all(entries)
+            except ZooError as exc:
+                if strict():
+                    raise
+                info.status, info.error = "broken", f"refused: {exc}" + (
+                    "" if info.builtin else f" (to remove it: pip uninstall {info.distribution})")
+                registry.remove_plugin(info.name)
 
     shipped = PluginInfo("registry.yaml", "registry.yaml", DISTRIBUTION, genzoo_version(), builtin=True)
     for name, data in (builtin_config().get("recipes") or {}).items():
