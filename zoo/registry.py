@@ -63,14 +63,6 @@ class Registry:
         self.check(entry)
         self._entries[(entry.kind, entry.name)] = entry
 
-    def add_all(self, entries: list[Entry]) -> None:
-        """Register a plugin's entries all together or, when one is refused, none of them."""
-        staged = Registry()
-        staged._entries = dict(self._entries)
-        for entry in entries:
-            staged.add(entry)
-        self._entries = staged._entries
-
     def check(self, entry: Entry) -> None:
         """Raise a ZooError when ``entry`` can't be registered; otherwise do nothing."""
         key = (entry.kind, entry.name)
@@ -187,7 +179,8 @@ def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Regis
                 registry.remove_plugin(info.name)
                 continue
             try:
-                registry.add_all(entries)
+                for entry in entries:
+                    registry.add(entry)
             except ZooError as exc:
                 if strict():
                     raise
