@@ -8,9 +8,8 @@ from torch.distributions import Independent, Normal
 
 import zoo
 from zoo import hookimpl
-from zoo.data.core import DataNotFoundError
 from zoo.decoders import FieldDecoder
-from zoo.errors import IncompatibleComponentsError, RecipeError
+from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError
 from zoo.interfaces import Decoder, ImplicitField, Likelihood, Model
 from zoo.plugins import load_plugins
 from zoo.recipes import apply_overrides, build_dataset, build_model, load_recipe, provenance
