@@ -111,3 +111,29 @@ def test_readme_plugin_example_is_the_tested_fixture():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     example = (FIXTURES / "zoo-gabor" / "zoo_gabor.py").read_text()
     assert example.strip() in readme, "README's plugin example must be tests/fixtures/zoo-gabor/zoo_gabor.py"
+
+
+def test_every_argument_of_every_command_has_a_description():
+    """`zoo COMMAND --help` explains each argument, positionals included, and `zoo --help` each command."""
+    import argparse
+
+    from zoo.cli import build_parser
+
+    def undescribed(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            if isinstance(action, argparse._SubParsersAction):
+                described = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if not (described.get(name) or "").strip():
+                        missing.append(f"{prefix}{name}")
+                    missing += undescribed(sub, f"{prefix}{name} ")
+            elif not (action.help or "").strip():
+                missing.append(f"{prefix}{'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    parser = build_parser()
+    assert len(parser._subparsers._group_actions[0].choices) >= 8  # the walk reaches the commands
+    assert undescribed(parser, "zoo ") == []

@@ -133,6 +133,42 @@ def test_discretized_logistic_samples_lie_on_the_levels():
     torch.testing.assert_close(x * 16, torch.round(x * 16))
 
 
+def assert_moments(x: torch.Tensor, mean: float, var: float, fourth: float) -> None:
+    """The sample mean and variance of ``x`` (n independent draws) within six standard errors of ``mean``
+    and ``var``, from the exact central moments: se(mean)² = var / n, se(var)² ≈ (μ₄ - var²) / n."""
+    n = x.numel()
+    assert abs(x.double().mean().item() - mean) < 6 * math.sqrt(var / n)
+    assert abs(x.double().var().item() - var) < 6 * math.sqrt((fourth - var**2) / n)
+
+
+def test_discretized_logistic_samples_have_the_moments_of_its_level_probabilities():
+    # loc and scale chosen so that both edge bins carry mass: the clamping is part of the distribution
+    num_bins, loc, scale, n = 33, 0.3, 0.12, 200_000
+    levels = np.arange(num_bins) / (num_bins - 1)
+    upper = stats.logistic.cdf(levels + 0.5 / (num_bins - 1), loc=loc, scale=scale)
+    upper[-1] = 1.0  # the last level takes the whole upper tail, the first (below) the whole lower one
+    pmf = np.diff(upper, prepend=0.0)
+    mean = (pmf * levels).sum()
+    var, fourth = (pmf * (levels - mean) ** 2).sum(), (pmf * (levels - mean) ** 4).sum()
+    torch.manual_seed(0)
+    dist = DiscretizedLogistic(torch.full((n,), loc), torch.full((n,), math.log(scale)), num_bins=num_bins)
+    assert_moments(dist.sample(), mean, var, fourth)
+
+
+@pytest.mark.parametrize("scale_mode", GaussianLikelihood.modes)
+def test_gaussian_likelihood_samples_have_its_scale(scale_mode):
+    likelihood = GaussianLikelihood(scale=0.2, scale_mode=scale_mode, min_scale=0.01)
+    n = 100_000
+    if scale_mode == "predicted":  # a raw scale r per pixel: σ = min_scale + softplus(r)
+        raw = 0.5
+        params = torch.cat([torch.full((1, 1, n), 0.3), torch.full((1, 1, n), raw)], dim=1)
+        sigma = 0.01 + math.log1p(math.exp(raw))
+    else:  # fixed, and learned before any training: σ = scale
+        params, sigma = torch.full((1, 1, n), 0.3), 0.2
+    torch.manual_seed(0)
+    assert_moments(likelihood(params).sample(), 0.3, sigma**2, 3 * sigma**4)
+
+
 @pytest.mark.parametrize("entry", zoo.list_components("likelihood"), ids=lambda e: e.name)
 def test_half_precision_params_are_scored_in_float32(entry):
     # a decoder under bf16 autocast hands over bf16 params; summing thousands of pixels needs float32

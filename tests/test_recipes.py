@@ -6,12 +6,16 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
+import zoo
 from zoo import hookimpl
 from zoo.decoders import FieldDecoder
-from zoo.errors import IncompatibleComponentsError, RecipeError
+from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError
 from zoo.interfaces import Decoder, ImplicitField, Likelihood, Model
+from zoo.plugins import load_plugins
 from zoo.recipes import apply_overrides, build_dataset, build_model, load_recipe, provenance
+from zoo.registry import build_registry
 from zoo.testing import registry_with, use_registry
+from zoo.training import TrainSettings
 
 
 class AffineField(ImplicitField):
@@ -133,6 +137,7 @@ def test_string_override_swaps_a_whole_component():
         ("decoder.field.name=afine", "model.decoder.field.name", "did you mean 'affine'"),
         ("decoder.field.gian=2", "model.decoder.field.gian", "has no argument 'gian' — did you mean 'gain'"),
         ("latent_dim=four", "model.latent_dim", "expected int, got 'four'"),
+        ("latent_dim=true", "model.latent_dim", "expected int, got True"),  # bool is an int subclass in Python
         ("rate=true", "model.rate", "expected float"),
         ("tags=3", "model.tags", "expected tuple"),
         ("decoder.shape=[1, x]", "model.decoder.shape[1]", "expected int"),
@@ -144,8 +149,6 @@ def test_string_override_swaps_a_whole_component():
     ],
 )
 def test_validation_errors_name_the_recipe_path(override, path, message):
-    from zoo.training import TrainSettings
-
     with pytest.raises(RecipeError) as info:  # the model and data are the recipe's, train the loop's settings
         TrainSettings.from_recipe(load_recipe("toy-recipe", overrides=[override]))
     assert info.value.path == path
@@ -198,11 +201,29 @@ def test_provenance_names_every_component_and_its_plugin():
     assert found[0]["plugin"] == "recipe-fixtures" and found[1]["distribution"] == "genzoo"
 
 
-def test_shipped_recipes_validate():
-    """Every recipe in registry.yaml (and from plugins) is valid data against the installed components."""
-    from zoo.plugins import load_plugins
-    from zoo.registry import build_registry
+@pytest.fixture(scope="module")
+def installed():
+    """The registry of the installed plugins, beside this file's fixture registry."""
+    return build_registry(*load_plugins())
 
-    with use_registry(build_registry(*load_plugins())) as installed:
-        for entry in installed.list("recipe"):
-            load_recipe(entry.name)
+
+@pytest.mark.parametrize("name", [entry.name for entry in zoo.list_components("recipe")])
+def test_shipped_recipe_validates_builds_and_fits_its_data(name, installed, tmp_path, monkeypatch):
+    """Every recipe in registry.yaml (and from plugins) is valid against the installed components, and the
+    model it builds takes the items of the dataset it names."""
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))  # data users bring is absent here, not read from this machine
+    with use_registry(installed):
+        entry = installed.get("recipe", name)
+        assert entry.summary and "\n" not in entry.summary  # one line for `zoo list`
+        recipe = load_recipe(name)
+        assert recipe["name"] == name
+        settings = TrainSettings.from_recipe(recipe)
+        model = build_model(recipe)
+        assert isinstance(model, Model)
+        try:
+            train, test = build_dataset(recipe, "train"), build_dataset(recipe, "test")
+        except DataNotFoundError as error:  # MNIST, CIFAR-10: the message says where the files go
+            assert "data.root" in str(error)
+            return
+    assert len(test) > 0 and settings.batch_size <= len(train)
+    assert train.shape == test.shape == tuple(test[0].shape) == tuple(model.shape)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import scipy.integrate
+import scipy.optimize
 import scipy.stats
 import torch
 from hypothesis import given, settings
@@ -282,6 +283,41 @@ def test_wasserstein_p_of_unequal_sizes_is_the_sorted_difference_of_replicated_s
     torch.testing.assert_close(wasserstein_1d(u, v, p=2), by_hand)
 
 
+def assignment_wasserstein(u: np.ndarray, v: np.ndarray, p: float) -> float:
+    """W_p between n and m samples from scipy's assignment solver, without sorting: each u repeated m times
+    and each v n times are two sets of n*m equally weighted points, whose optimal plan is a permutation."""
+    u_big, v_big = np.repeat(u, len(v)), np.repeat(v, len(u))
+    cost = np.abs(u_big[:, None] - v_big[None, :]) ** p
+    rows, cols = scipy.optimize.linear_sum_assignment(cost)
+    return cost[rows, cols].mean() ** (1 / p)
+
+
+def test_wasserstein_1d_component_of_each_order_matches_the_optimal_assignment():
+    # a rescaled set, not a shifted one: the orders give different distances only when the gaps differ
+    g = torch.Generator().manual_seed(11)
+    u, v = torch.randn(7, generator=g, dtype=f64), 3 * torch.randn(5, generator=g, dtype=f64) + 0.5
+    expected = [assignment_wasserstein(u.numpy(), v.numpy(), p) for p in (1, 2, 3)]
+    assert expected[0] < 0.95 * expected[1] < 0.95**2 * expected[2]  # W_p grows with p here
+    for p, distance in zip((1, 2, 3), expected, strict=True):
+        assert Wasserstein1D(p=p)(u, v).item() == pytest.approx(distance, rel=1e-9)
+        assert wasserstein_1d(u, v, p=p).item() == pytest.approx(distance, rel=1e-9)
+
+
+def test_wasserstein_1d_of_gaussian_quantiles_matches_the_closed_forms():
+    # N(0, 1) against N(a, b²), each as its quantiles at the bin midpoints: the transport map is z -> a + bz,
+    # so W_2² = a² + (b - 1)² and W_1 = E|a + (b - 1) Z| (the folded normal's mean)
+    a, b = 0.5, 3.0
+    u = torch.tensor(scipy.stats.norm.ppf((np.arange(1000) + 0.5) / 1000), dtype=f64)
+    v = a + b * torch.tensor(scipy.stats.norm.ppf((np.arange(700) + 0.5) / 700), dtype=f64)
+    s = b - 1
+    w1 = s * math.sqrt(2 / math.pi) * math.exp(-(a**2) / (2 * s**2)) + a * (1 - 2 * scipy.stats.norm.cdf(-a / s))
+    w2 = math.sqrt(a**2 + s**2)
+    assert w1 < 0.85 * w2
+    # the quantile grids cut the tails: ~1e-3 relative error at these sizes
+    assert Wasserstein1D(p=1)(u, v).item() == pytest.approx(w1, rel=5e-3)
+    assert Wasserstein1D(p=2)(u, v).item() == pytest.approx(w2, rel=5e-3)
+
+
 def test_batched_wasserstein_1d_equals_looped():
     g = torch.Generator().manual_seed(3)
     u = torch.randn(3, 4, 9, generator=g, dtype=f64)
@@ -403,6 +439,23 @@ def test_sliced_wasserstein_in_one_dimension_is_the_exact_distance(p):
     torch.testing.assert_close(
         SlicedWasserstein(num_projections=16, p=p)(x, y), wasserstein_1d(x[:, 0], y[:, 0], p=p)
     )
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_sliced_wasserstein_of_a_rescaled_and_shifted_set_matches_its_closed_form(p):
+    # y_i = s x_i + c with s > 0 keeps the order along every direction θ, so W_p(θᵀx, θᵀy)^p is the mean of
+    # |θᵀw_i|^p with w_i = y_i - x_i. For θ uniform on the sphere in 3-D, θ_1 is uniform on [-1, 1]
+    # (Archimedes), so E(θᵀw)² = |w|²/3 and E|θᵀw| = |w|/2.
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn(32, 3, generator=g, dtype=f64)
+    y = 1.5 * x + torch.tensor([1.0, -2.0, 0.5], dtype=f64)
+    gaps = (y - x).norm(dim=-1)
+    expected = (gaps**2).mean() / 3 if p == 2 else gaps.mean() / 2  # SW_p^p
+    # each direction's value lies in [0, mean |w_i|^p], so its standard deviation is at most half that
+    num_projections = 20_000
+    tolerance = 6 * (gaps**p).mean() / (2 * math.sqrt(num_projections))  # six standard errors
+    estimate = SlicedWasserstein(num_projections=num_projections, p=p, seed=1)(x, y) ** p
+    assert abs(estimate - expected).item() < tolerance.item() < 0.1 * expected.item()
 
 
 def test_gradient_descent_on_sample_positions_reduces_sliced_wasserstein():

@@ -301,6 +301,27 @@ def test_vae_samples_reconstructions_and_interpolations():
     torch.testing.assert_close(path[:, -1], model.reconstruct(x.flip(0)))
 
 
+def test_vae_samples_decode_independent_standard_normal_codes():
+    model = _vae().eval()
+    codes = []
+    hook = model.decoder.register_forward_pre_hook(lambda module, args: codes.append(args[0]))
+    n = 2000
+    try:
+        samples = model.sample(n)
+    finally:
+        hook.remove()
+    (z,) = codes
+    assert z.shape == (n, model.decoder.latent_dim)
+    # n draws of N(0, I): mean, variances and covariances within six standard errors of 0, 1 and 0
+    d = z.shape[1]
+    torch.testing.assert_close(z.mean(0), torch.zeros(d), atol=6 / math.sqrt(n), rtol=0)
+    covariance = torch.cov(z.T)
+    torch.testing.assert_close(covariance.diagonal(), torch.ones(d), atol=6 * math.sqrt(2 / n), rtol=0)
+    torch.testing.assert_close(covariance, torch.diag(covariance.diagonal()), atol=6 / math.sqrt(n), rtol=0)
+    torch.testing.assert_close(samples, model.decode(z))  # each sample is its own code's decoded mean
+    assert len(samples.flatten(1).unique(dim=0)) == n
+
+
 def _ae(**options) -> AE:
     torch.manual_seed(0)
     likelihood = DiscretizedLogisticLikelihood(num_bins=17)

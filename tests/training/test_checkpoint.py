@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
+import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from zoo.training.checkpoint import (
     load_trainer_state,
     load_weights,
     read_info,
+    save_checkpoint,
 )
 
 
@@ -104,6 +108,62 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
     fit(straight, toy_data(), None, settings, tmp_path / "straight", quiet=True)
     assert same(resumed.state_dict(), straight.state_dict())
     assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))  # the debris was cleared
+
+
+class Killed(BaseException):
+    """The process dying mid-write: no ``except Exception`` in the code under test can swallow it."""
+
+
+class HalfThenKilled:
+    """A writable file whose first write stores half its data, then the process "dies"."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def write(self, data):
+        self.file.write(data[: len(data) // 2])
+        self.file.flush()
+        raise Killed("killed in the middle of a write")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+
+def test_a_crash_while_writing_the_index_keeps_the_previous_one(tmp_path, monkeypatch):
+    model = make_denoiser()
+
+    def save(step: int, loss: float) -> None:
+        save_checkpoint(tmp_path, step, model=model, ema=None, trainer_state={"step": step},
+                        info={"provenance": []}, keep_last=0, best={"metric": "loss", "mode": "min", "value": loss})
+
+    index = tmp_path / "checkpoints" / "index.json"
+    save(1, 0.5)
+    before = index.read_bytes()
+    assert json.loads(before)["best"] == "step_00000001"
+
+    real_open = io.open
+
+    def open_then_die_writing_the_index(file, mode="r", *args, **kwargs):
+        opened = real_open(file, mode, *args, **kwargs)
+        writes = any(c in mode for c in "wax+")
+        is_index = isinstance(file, (str, os.PathLike)) and "index.json" in os.path.basename(file)
+        return HalfThenKilled(opened) if writes and is_index else opened
+
+    monkeypatch.setattr(builtins, "open", open_then_die_writing_the_index)
+    monkeypatch.setattr(io, "open", open_then_die_writing_the_index)  # what pathlib's writers call
+    with pytest.raises(Killed):
+        save(2, 0.25)  # a new best: the index is rewritten
+    monkeypatch.undo()
+
+    assert index.read_bytes() == before  # not empty, not half of the new one
+    save(3, 0.125)  # the next write goes through, over whatever the crash left
+    assert json.loads(index.read_text())["best"] == "step_00000003"
 
 
 class CodePayload:

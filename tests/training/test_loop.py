@@ -125,6 +125,22 @@ def test_ema_follows_the_weights_by_its_recurrence(tmp_path):
             torch.testing.assert_close(ema[k], expected[k], rtol=1e-6, atol=1e-7)
 
 
+def test_ema_carries_the_models_buffers(tmp_path):
+    # BatchNorm's running statistics are buffers: not averaged, but the EMA model evaluates with them
+    steps = 4
+    model = make_denoiser(batch_norm=True)
+    result = fit(model, toy_data(), None, quick(steps=steps, ema=0.8), tmp_path, quiet=True)
+    buffers = dict(model.named_buffers())
+    assert set(buffers) == {"net.1.running_mean", "net.1.running_var", "net.1.num_batches_tracked"}
+    assert buffers["net.1.num_batches_tracked"].item() == steps  # one training batch per update
+    assert buffers["net.1.running_mean"].abs().min() > 0  # moved from its initial zeros
+    assert result.eval_model is not model
+    ema = dict(result.eval_model.named_buffers())
+    assert [name for name in buffers if not torch.equal(ema[name], buffers[name])] == []
+    saved = load_file(tmp_path / f"checkpoints/step_{steps:08d}/ema.safetensors")
+    assert [name for name in buffers if not torch.equal(saved[name], buffers[name])] == []
+
+
 def test_same_seed_same_run_other_seed_other_run(tmp_path):
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):

@@ -36,13 +36,16 @@ def toy_data(n: int = 40, dim: int = 8, seed: int = 0) -> Items:
 class Denoiser(Model):
     """An MLP that removes Gaussian input noise; two loss terms. ``noise=0`` makes it deterministic.
 
+    ``batch_norm`` puts a BatchNorm1d after the first layer: a model with buffers (its running statistics).
     Test hooks: ``nan_at`` makes the loss NaN at that (1-based) training call of ``loss``;
     ``interrupt_at`` sends this process SIGINT (a Ctrl-C) during that call.
     """
 
-    def __init__(self, dim: int = 8, hidden: int = 16, noise: float = 0.1, nan_at: int = 0, interrupt_at: int = 0):
+    def __init__(self, dim: int = 8, hidden: int = 16, noise: float = 0.1, nan_at: int = 0, interrupt_at: int = 0,
+                 batch_norm: bool = False):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, dim))
+        norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
+        self.net = nn.Sequential(nn.Linear(dim, hidden), *norm, nn.Tanh(), nn.Linear(hidden, dim))
         self.noise, self.nan_at, self.interrupt_at = noise, nan_at, interrupt_at
         self.calls = 0
 
