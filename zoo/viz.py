@@ -12,11 +12,15 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from einops import rearrange, repeat
 from torch import Tensor
 
-__all__ = ["plot_metrics", "save_image_grid"]
+if TYPE_CHECKING:  # matplotlib is optional (genzoo[plots])
+    from matplotlib.figure import Figure
+
+__all__ = ["metrics_figure", "plot_metrics", "save_image_grid"]
 
 
 def save_image_grid(
@@ -64,13 +68,13 @@ def _same_numbers(a: dict[str, list], b: dict[str, list]) -> bool:
     return bool(shared) and all(a[split] == b[split] for split in shared)
 
 
-def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
-    """Plot a metrics.jsonl: one panel per quantity, its train and eval curves against the step.
+def metrics_figure(metrics_path: str | Path) -> Figure | None:
+    """The curves of a metrics.jsonl: one panel per quantity, its train and eval curves against the step.
 
     Quantities whose curves are the same numbers wherever both are logged (a fit's ``mse`` that is its
     ``loss``) share one panel titled ``mse = loss``. A positive quantity spanning more than a decade is
-    drawn on a log axis, except decibels (PSNR), which are a logarithm already. Returns the PNG's path,
-    or None without matplotlib or without records.
+    drawn on a log axis, except decibels (PSNR), which are a logarithm already. None without matplotlib
+    or without records. In a notebook, the figure displays itself.
     """
     try:
         from matplotlib.figure import Figure
@@ -114,6 +118,14 @@ def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
         ax.legend()
     for ax in axes[len(panels):]:
         ax.remove()
+    return fig
+
+
+def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
+    """``metrics_figure`` written to the PNG ``out``; returns its path (None without matplotlib or records)."""
+    fig = metrics_figure(metrics_path)
+    if fig is None:
+        return None
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     fig.savefig(tmp, dpi=100, format="png")
