@@ -333,6 +333,17 @@ def test_ctrl_c_saves_and_exits_130(toys, capsys):
     assert code == 0 and (Path("stopped") / "checkpoints" / "step_00000005").is_dir()
 
 
+def test_ctrl_c_outside_training_exits_130_without_a_traceback(capsys, monkeypatch):
+    from zoo import cli
+
+    def pressed():  # a second Ctrl-C during training, or one while the registry loads
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_registry", pressed)
+    code, _, err = run(capsys, "list")
+    assert code == 130 and err.strip() == "interrupted"
+
+
 def test_resume_takes_a_device(toys, capsys):
     code, _, err = run(capsys, "resume", "run", "--device", "cpu", "--steps", "3")
     assert code == 0 and "on cpu" in err
