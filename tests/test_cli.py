@@ -291,7 +291,8 @@ def toys(tmp_path, monkeypatch):
     (["train", "toy.yaml", "--set", "train.lr=nan"], "train.lr: expected a finite number, got 'nan'"),
     (["train", "toy.yaml", "--set", "train=5"], "train: expected the training settings as a mapping, got 5"),
     (["train", "toy.yaml", "--out", "toy.yaml"], "toy.yaml is a file"),
-    (["train", "toy.yaml", "--out", "new", "--set", "train.batch_size=8"], "larger than the training set, which holds 4"),
+    (["train", "toy.yaml", "--out", "new", "--set", "train.batch_size=8"],
+     "larger than the training set, which holds 4"),
 ])
 def test_mistakes_are_one_message_and_status_2(toys, capsys, argv, message):
     code, out, err = run(capsys, *argv)

@@ -85,8 +85,8 @@ def cmd_list(args: argparse.Namespace) -> None:
         console.print(table)
     broken = [p for p in _registry().plugins if p.status != "ok"]
     for p in broken:
-        err_console.print(f"[yellow]plugin {escape(repr(p.name))} is broken and was skipped: {escape(str(p.error))}[/] "
-                          "(zoo plugins --all)", soft_wrap=True)
+        problem = escape(f"plugin {p.name!r} is broken and was skipped: {p.error}")
+        err_console.print(f"[yellow]{problem}[/] (zoo plugins --all)", soft_wrap=True)
 
 
 def _component_info(entry) -> dict:
@@ -137,7 +137,8 @@ def cmd_info(args: argparse.Namespace) -> None:
         console.print(f"[dim]plugin:[/] {escape(origin)}")
         if info["kind"] == "recipe":
             tree = {k: v for k, v in info["recipe"].items() if k not in ("summary", "paper")}  # printed above
-            console.print(yaml.safe_dump(tree, sort_keys=False, default_flow_style=None, width=120).rstrip(), markup=False, soft_wrap=True)
+            text = yaml.safe_dump(tree, sort_keys=False, default_flow_style=None, width=120).rstrip()
+            console.print(text, markup=False, soft_wrap=True)
             continue
         table = Table("argument", "type", "default", title="arguments", title_justify="left")
         for arg in info["arguments"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ZooError(Exception):
     """Base class: anything the zoo reports to a person rather than a traceback."""
@@ -59,6 +61,6 @@ class TrainingInterrupted(ZooError):
     say what was saved. ``zoo.training.fit`` itself returns ``FitResult(interrupted=True)`` instead.
     """
 
-    def __init__(self, run_dir, step: int):
+    def __init__(self, run_dir: Path, step: int):
         self.run_dir, self.step = run_dir, step
         super().__init__(f"interrupted at step {step}: a checkpoint was saved; continue with `zoo resume {run_dir}`")

@@ -11,6 +11,9 @@ so a run is rebuilt from its directory alone::
     zoo.training.sample(run, 64, "samples.png")
     model, recipe = zoo.training.load(run)         # EMA weights when the run kept an EMA
 
+``train`` and ``resume`` raise ``zoo.errors.TrainingInterrupted`` after Ctrl-C has saved a checkpoint, so
+a caller can tell a stopped run from a finished one (``fit`` returns ``FitResult.interrupted``).
+
 No function here wraps a model's methods in ``torch.no_grad()``: a model that needs autograd to encode
 (a GON) must be able to, so each model decorates its own methods where it can.
 """

@@ -1,9 +1,10 @@
 """The training settings: the ``train:`` section of a recipe, as one flat dataclass.
 
 Every field has a plain type and a comment, like nanoGPT's config; ``TrainSettings.from_recipe`` checks a
-recipe's ``train:`` mapping against the fields (names and types), and ``__post_init__`` the values. ``batch_size`` is the number of
-examples per optimizer update, whatever the hardware: the loop splits it over processes (DDP) and
-accumulation micro-steps, so the same recipe optimises the same objective on one CPU or eight GPUs.
+recipe's ``train:`` mapping against the fields (names and types), and ``__post_init__`` the values (every
+number finite, each in its range). ``batch_size`` is the number of examples per optimizer update, whatever
+the hardware: the loop splits it over processes (DDP) and accumulation micro-steps, so the same recipe
+optimises the same objective on one CPU or eight GPUs.
 """
 
 from __future__ import annotations
