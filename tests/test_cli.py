@@ -126,13 +126,11 @@ def test_readme_plugin_example_is_the_tested_fixture():
 # `zoo list` at 80 columns, and text from plugins printed as it is
 
 
-def test_list_fits_80_columns_in_a_pipe():
+def test_list_fits_80_columns_in_a_pipe(capsys):
     """One line per entry, cut with an ellipsis, as `make run` and CI logs show it (a pipe, COLUMNS=80)."""
-    env = {**os.environ, "COLUMNS": "80"}
     out = subprocess.run([sys.executable, "-m", "zoo", "list"], check=True, capture_output=True, text=True,
-                         env=env).stdout
-    entries = json.loads(subprocess.run([sys.executable, "-m", "zoo", "list", "--json"], check=True,
-                                        capture_output=True, text=True, env=env).stdout)
+                         env={**os.environ, "COLUMNS": "80"}).stdout
+    entries = json.loads(run(capsys, "list", "--json")[1])
     lines = out.rstrip("\n").splitlines()
     kinds = {e["kind"] for e in entries}
     assert max(len(line) for line in lines) <= 80
