@@ -212,6 +212,7 @@ def test_string_override_swaps_a_whole_component():
         ("data.sise=3", "data.sise", "did you mean 'size'"),
         ("train.stepz=3", "train.stepz", "did you mean 'steps'"),
         ("train.lr=fast", "train.lr", "expected float"),
+        ("tags=[x", "model.tags", "the value '[x' is not valid YAML"),
         ("decoder.likelihood.name=kl", "model.decoder.likelihood.name", "'kl' is a divergence"),
     ],
 )

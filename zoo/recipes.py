@@ -100,7 +100,7 @@ def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dic
         try:
             value = yaml12.safe_load(raw)
         except yaml.YAMLError as exc:
-            raise RecipeError(key.strip(), f"the value {raw!r} is not valid YAML: {exc}") from None
+            raise RecipeError(".".join(parts), f"the value {raw!r} is not valid YAML: {exc}") from None
         node = recipe
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
