@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+import zoo
+from zoo import hookimpl
 from zoo.cli import main
+from zoo.errors import TrainingInterrupted
+from zoo.interfaces import ImplicitField, Model, Renderer, Sampler
+from zoo.recipes import load_recipe
+from zoo.testing import registry_with, use_registry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -34,7 +43,7 @@ def test_list_json_has_the_divergences_with_their_plugin(capsys):
 def test_list_filters_by_kind_and_pattern(capsys):
     _, out, _ = run(capsys, "list", "--kind", "divergence", "*wasserstein*", "--json")
     assert sorted(r["name"] for r in json.loads(out)) == ["sliced-wasserstein", "wasserstein-1d"]
-    code, out, _ = run(capsys, "list", "--kind", "divergence")
+    code, out, _ = run(capsys, "list", "--kind", "divergence", "--long")
     assert code == 0 and "kl" in out and "zoo_divergences" in out and "divergence" in out
 
 
@@ -137,3 +146,247 @@ def test_every_argument_of_every_command_has_a_description():
     parser = build_parser()
     assert len(parser._subparsers._group_actions[0].choices) >= 8  # the walk reaches the commands
     assert undescribed(parser, "zoo ") == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# `zoo list` at 80 columns, and text from plugins printed as it is
+
+
+def test_list_fits_80_columns_in_a_pipe(capsys):
+    """One line per entry, cut with an ellipsis, as `make run` and CI logs show it (a pipe, COLUMNS=80)."""
+    out = subprocess.run([sys.executable, "-m", "zoo", "list"], check=True, capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "80"}).stdout
+    entries = json.loads(run(capsys, "list", "--json")[1])
+    lines = out.rstrip("\n").splitlines()
+    kinds = {e["kind"] for e in entries}
+    assert max(len(line) for line in lines) <= 80
+    assert len(lines) == len(entries) + 2 * len(kinds) - 1  # a title per kind, a blank line between kinds
+    starts = {line.split(" ")[0] for line in lines}
+    assert {e["name"] for e in entries} <= starts  # every name whole, at the start of its own line
+    kl_line = next(line for line in lines if line.startswith("kl "))
+    assert kl_line.endswith("…") and "Kullback-Leibler divergence KL(q ‖ p) per example" in kl_line
+
+
+def test_list_shows_paper_and_plugin_when_wide_or_long(capsys, monkeypatch):
+    from rich.console import Console
+
+    from zoo import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=200))
+    _, out, _ = run(capsys, "list", "--kind", "divergence")
+    assert "Kullback & Leibler 1951" in out and "zoo_divergences" in out
+    monkeypatch.setattr(cli, "console", Console(width=80))
+    _, out, _ = run(capsys, "list", "--kind", "divergence")
+    assert "zoo_divergences" not in out
+    _, out, _ = run(capsys, "list", "--kind", "divergence", "--long")  # wraps instead of cutting
+    assert "zoo_divergences" in out and max(map(len, out.splitlines())) <= 80
+
+
+class Bracketed(ImplicitField):
+    """Sums -E_q[log p] and [/red] over x[i] (fixture: a summary that is not markup)."""
+
+    def __init__(self, in_dim: int = 2, out_dim: int = 1, scale: dict[str, float] | None = None):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.linear = torch.nn.Linear(in_dim, out_dim)
+
+    def forward(self, coords, latent=None):
+        return self.linear(coords)
+
+
+class BracketPlugin:
+    __name__ = "[bold]brackets"
+
+    @hookimpl
+    def register_components(self, register):
+        register("field", "bracketed", Bracketed, paper="[i]Doe[/i] 2024, On x[n]")
+
+
+class BrokenPlugin:
+    __name__ = "broken-fixture"
+
+    @hookimpl
+    def register_components(self, register):
+        raise RuntimeError("cannot import [/red] from [old]")
+
+
+def test_text_from_plugins_is_printed_as_it_is_not_as_markup(capsys, monkeypatch):
+    from rich.console import Console
+
+    from zoo import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=250))  # no wrapping: each text in one piece
+    summary = "Sums -E_q[log p] and [/red] over x[i] (fixture: a summary that is not markup)."
+    with use_registry(registry_with(BracketPlugin(), BrokenPlugin())):
+        code, out, err = run(capsys, "list", "--kind", "field")
+        assert code == 0 and summary in out and "[i]Doe[/i] 2024, On x[n]" in out and "[bold]brackets" in out
+        assert "cannot import [/red] from [old]" in " ".join(err.split())
+        code, out, _ = run(capsys, "info", "bracketed")
+        assert code == 0 and summary in out and "[i]Doe[/i] 2024" in out and "[bold]brackets" in out
+        assert "dict[str, float] | None" in out  # argument types have brackets too
+        code, out, _ = run(capsys, "plugins")
+        assert code == 0 and "cannot import [/red] from [old]" in out
+        _, out, _ = run(capsys, "list", "--kind", "divergence", "cross*")
+        assert "-E_q[log p]" in out
+
+
+def test_error_messages_are_not_markup(capsys, tmp_path):
+    code, _, err = run(capsys, "train", str(tmp_path / "[old]" / "recipe.yaml"))
+    assert code == 2 and f"{tmp_path}/[old]/recipe.yaml" in err and "Traceback" not in err
+    code, _, err = run(capsys, "train", str(tmp_path / "[/red].yaml"))
+    assert code == 2 and "[/red].yaml" in err
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exit codes: 0 done, 2 one clear message, 130 interrupted (after saving)
+
+
+class Toy(Model, Renderer, Sampler):
+    """Fits a bias to the data's mean; renders a ramp; sends itself SIGINT at training call ``interrupt_at``
+    (once per test: ``CTRL_C`` holds the presses left, so the resumed run goes through)."""
+
+    def __init__(self, interrupt_at: int = 0):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(1))
+        self.interrupt_at, self.calls = interrupt_at, 0
+
+    def loss(self, batch):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.interrupt_at and CTRL_C:
+                CTRL_C.pop()
+                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+        return {"fit": (batch.mean() - self.bias).pow(2).sum()}
+
+    def render(self, shape, offset=0.0):
+        return torch.linspace(0, 1, shape[-1]).expand(1, *shape)
+
+    def sample(self, n):
+        return torch.zeros(n, 1, 4, 6)
+
+
+class Images(torch.utils.data.Dataset):
+    """``n`` random 1x4x6 images (fixture)."""
+
+    shape = (1, 4, 6)
+
+    def __init__(self, split: str = "train"):
+        self.x = torch.rand(4 if split == "train" else 2, *self.shape, generator=torch.Generator().manual_seed(0))
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i]
+
+
+class ToyPlugin:
+    __name__ = "cli-fixtures"
+
+    @hookimpl
+    def register_components(self, register):
+        register("model", "toy", Toy)
+        register("dataset", "toy-images", Images)
+
+
+TOY = """\
+model: {name: toy}
+data: {name: toy-images}
+train: {steps: 2, batch_size: 2, eval_every: 1, log_every: 1, device: cpu}
+"""
+
+
+@pytest.fixture
+def toys(tmp_path, monkeypatch):
+    """The toy plugin loaded, a recipe file `toy.yaml` and a trained run `run/` in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    Path("toy.yaml").write_text(TOY)
+    with use_registry(registry_with(ToyPlugin())):
+        assert main(["train", "toy.yaml", "--out", "run"]) == 0
+        yield tmp_path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "run", "-n", "0"], "at least 1, got 0"),
+    (["eval", "run", "--iwae-samples", "-1"], "iwae_samples=-1"),
+    (["render", "run", "--size", "0"], "positive number of pixels, got 0"),
+    (["resume", "run", "--device", "tpu"], "device='tpu'"),
+    (["train", "toy.yaml", "--set", "train.lr=.inf"], "train.lr: expected a finite number, got inf"),
+    (["train", "toy.yaml", "--set", "train.lr=nan"], "train.lr: expected a finite number, got 'nan'"),
+    (["train", "toy.yaml", "--set", "train=5"], "train: expected the training settings as a mapping, got 5"),
+    (["train", "toy.yaml", "--out", "toy.yaml"], "toy.yaml is a file"),
+    (["train", "toy.yaml", "--out", "new", "--set", "train.batch_size=8"],
+     "larger than the training set, which holds 4"),
+])
+def test_mistakes_are_one_message_and_status_2(toys, capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in " ".join(err.split()), err
+    assert "Traceback" not in out + err and len(err.strip().splitlines()) == 1
+
+
+def test_a_scalar_train_section_in_a_file_is_one_message(toys, capsys):
+    Path("scalar.yaml").write_text(TOY.replace("train: {steps: 2, batch_size: 2, eval_every: 1, log_every: 1, "
+                                               "device: cpu}", "train: 5"))
+    code, _, err = run(capsys, "train", "scalar.yaml", "--out", "scalar")
+    assert code == 2 and "train: expected the training settings as a mapping, got 5" in err
+
+
+def test_a_directory_that_cannot_be_written_is_one_message(toys, capsys, monkeypatch):
+    def refuse(self, *args, **kwargs):  # what mkdir does under a read-only parent (root ignores chmod, so fake it)
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    code, _, err = run(capsys, "train", "toy.yaml", "--out", "locked/run")
+    assert code == 2 and "Permission denied: locked/run" in err and "Traceback" not in err
+
+
+CTRL_C: list[None] = []
+
+
+def test_ctrl_c_saves_and_exits_130(toys, capsys):
+    CTRL_C[:] = [None, None]
+    code, _, err = run(capsys, "train", "toy.yaml", "--out", "stopped", "--set", "interrupt_at=1",
+                       "--set", "train.steps=5")
+    assert code == 130
+    assert "interrupted at step 1" in err and "zoo resume stopped" in err and "Traceback" not in err
+    assert (Path("stopped") / "checkpoints" / "step_00000001").is_dir()
+    # a script can tell: zoo.train raises after saving, and resume finishes the run
+    with pytest.raises(TrainingInterrupted) as stopped:
+        zoo.train(load_recipe("toy.yaml", overrides=["interrupt_at=2", "train.steps=5"]), "again", quiet=True)
+    assert stopped.value.step == 2 and stopped.value.run_dir == Path("again")
+    code, _, _ = run(capsys, "resume", "stopped", "--device", "cpu")
+    assert code == 0 and (Path("stopped") / "checkpoints" / "step_00000005").is_dir()
+
+
+def test_ctrl_c_outside_training_exits_130_without_a_traceback(capsys, monkeypatch):
+    from zoo import cli
+
+    def pressed():  # a second Ctrl-C during training, or one while the registry loads
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_registry", pressed)
+    code, _, err = run(capsys, "list")
+    assert code == 130 and err.strip() == "interrupted"
+
+
+def test_resume_takes_a_device(toys, capsys):
+    code, _, err = run(capsys, "resume", "run", "--device", "cpu", "--steps", "3")
+    assert code == 0 and "on cpu" in err
+    assert (Path("run") / "checkpoints" / "step_00000003").is_dir()
+
+
+@pytest.mark.parametrize("distribution, version, expected", [
+    ("zoo-imaginary", "1.2.3", "pip install zoo-imaginary==1.2.3 "),
+    ("zoo-imaginary", "1!2.0", "pip install 'zoo-imaginary==1!2.0' "),  # a valid epoch, quoted for the shell
+    ("zoo-imaginary", "1.0; rm -rf ~", "pip install zoo-imaginary "),  # not a version: not pinned
+    ("zoo; rm -rf ~", "1.0", "no valid distribution to install ('zoo; rm -rf ~' is not a package name)"),
+])
+def test_the_pip_line_for_a_missing_plugin_is_safe_to_paste(capsys, tmp_path, distribution, version, expected):
+    """A run directory may come from someone else: its distribution name must not become a shell command."""
+    provenance = [{"kind": "field", "name": "no-such-field", "plugin": "imaginary", "distribution": distribution,
+                   "version": version}]
+    (tmp_path / "checkpoint.json").write_text(json.dumps({"step": 1, "recipe": {}, "provenance": provenance}))
+    code, _, err = run(capsys, "eval", str(tmp_path))
+    assert code == 2 and expected in " ".join(err.split()), err
+    if "==" in expected:  # what a shell hands pip is the pin itself
+        assert shlex.split(expected)[2] == f"{distribution}=={version}"

@@ -12,7 +12,15 @@ from zoo.decoders import FieldDecoder
 from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError
 from zoo.interfaces import Decoder, ImplicitField, Likelihood, Model
 from zoo.plugins import load_plugins
-from zoo.recipes import apply_overrides, build_dataset, build_model, load_recipe, provenance
+from zoo.recipes import (
+    ExtendedReal,
+    apply_overrides,
+    build_dataset,
+    build_model,
+    describe_type,
+    load_recipe,
+    provenance,
+)
 from zoo.registry import build_registry
 from zoo.testing import registry_with, use_registry
 from zoo.training import TrainSettings
@@ -37,6 +45,17 @@ class UnitNormal(Likelihood):
 
     def forward(self, params):
         return Independent(Normal(params, 1.0), params.dim() - 1)
+
+
+class TemperedNormal(Likelihood):
+    """Gaussian whose scale is multiplied by ``temperature``; infinite temperature is allowed (fixture)."""
+
+    def __init__(self, temperature: ExtendedReal = 1.0):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, params):
+        return Independent(Normal(params, self.temperature), params.dim() - 1)
 
 
 class ToyModel(Model):
@@ -85,6 +104,7 @@ class FixturePlugin:
     def register_components(self, register):
         register("field", "affine", AffineField)
         register("likelihood", "unit-normal", UnitNormal)
+        register("likelihood", "tempered", TemperedNormal)
         register("model", "toy", ToyModel)
         register("dataset", "tiny", tiny_dataset)
 
@@ -126,6 +146,58 @@ def test_overrides_parse_yaml_values_and_default_to_the_model_section():
     assert model.tags == ("x",) and model.rate == 1.0 and isinstance(model.rate, float)
 
 
+@pytest.mark.parametrize(("typed", "value"), [
+    ("3e-4", 3e-4), ("1e3", 1000.0), ("-1e-5", -1e-5), (".5", 0.5), ("1.0e-3", 1e-3), ("2", 2.0), ("+1E+2", 100.0),
+])
+def test_numbers_as_people_type_them_are_floats_in_overrides_and_files(tmp_path, typed, value):
+    """YAML 1.1 (PyYAML's default) reads 3e-4 and 1e3 as strings; recipes follow YAML 1.2's core schema."""
+    from zoo.training import TrainSettings
+
+    lr = typed.lstrip("-")  # a learning rate is positive; the model's rate takes any sign
+    recipe = load_recipe("toy-recipe", overrides=[f"train.lr={lr}", f"rate={typed}"])
+    assert TrainSettings.from_recipe(recipe).lr == abs(value) and build_model(recipe).rate == value
+    (tmp_path / "mine.yaml").write_text(f"base: toy-recipe\ntrain: {{lr: {lr}}}\nmodel:\n  rate: {typed}\n")
+    recipe = load_recipe(str(tmp_path / "mine.yaml"))
+    assert TrainSettings.from_recipe(recipe).lr == abs(value) and build_model(recipe).rate == value
+
+
+def test_yaml_1_1_surprises_stay_strings():
+    recipe = apply_overrides(RECIPE, ["summary=2024-01-01", "model.tags=[yes, no, on, 0o17, 010]"])
+    assert recipe["summary"] == "2024-01-01"  # not a date, which checkpoint.json could not hold
+    assert recipe["model"]["tags"] == ["yes", "no", "on", 15, 10]  # 1.2: only true/false are booleans
+
+
+@pytest.mark.parametrize(("override", "path"), [
+    ("train.lr=.inf", "train.lr"), ("train.lr=inf", "train.lr"), ("train.lr=nan", "train.lr"),
+    ("train.weight_decay=.nan", "train.weight_decay"), ("train.betas=[0.9, .inf]", "train.betas[1]"),
+    ("train.grad_clip=-.inf", "train.grad_clip"), ("rate=.inf", "model.rate"),
+    ("decoder.field.gain=.nan", "model.decoder.field.gain"),
+])
+def test_non_finite_numbers_are_refused_before_anything_is_built(override, path):
+    from zoo.training import TrainSettings
+
+    with pytest.raises(RecipeError) as info:
+        TrainSettings.from_recipe(load_recipe("toy-recipe", overrides=[override]))
+    assert info.value.path == path and "expected a finite number" in str(info.value)
+
+
+def test_settings_built_in_python_are_finite_too():
+    from zoo.training import TrainSettings
+
+    with pytest.raises(RecipeError, match=r"lr=inf must be finite; betas=\(0.9, nan\) must be finite"):
+        TrainSettings(lr=float("inf"), betas=(0.9, float("nan")))
+
+
+def test_an_argument_annotated_extended_real_takes_infinity():
+    recipe = load_recipe("toy-recipe", overrides=["decoder.likelihood={name: tempered, temperature: .inf}"])
+    assert build_model(recipe).decoder.likelihood.temperature == float("inf")
+    with pytest.raises(RecipeError, match="expected a finite number, got nan"):
+        load_recipe("toy-recipe", overrides=["decoder.likelihood={name: tempered, temperature: .nan}"])
+    with pytest.raises(RecipeError, match="YAML writes infinity .inf"):
+        load_recipe("toy-recipe", overrides=["decoder.likelihood={name: tempered, temperature: inf}"])
+    assert describe_type(ExtendedReal) == "float (±inf allowed)"
+
+
 def test_string_override_swaps_a_whole_component():
     recipe = apply_overrides(RECIPE, ["decoder.likelihood=unit-normal", "decoder.field=affine"])
     assert recipe["model"]["decoder"]["field"] == {"name": "affine"}
@@ -145,6 +217,7 @@ def test_string_override_swaps_a_whole_component():
         ("data.sise=3", "data.sise", "did you mean 'size'"),
         ("train.stepz=3", "train.stepz", "did you mean 'steps'"),
         ("train.lr=fast", "train.lr", "expected float"),
+        ("tags=[x", "model.tags", "the value '[x' is not valid YAML"),
         ("decoder.likelihood.name=kl", "model.decoder.likelihood.name", "'kl' is a divergence"),
     ],
 )

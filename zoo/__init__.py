@@ -28,6 +28,7 @@ def train(recipe, out, **options):
     """Train a recipe (a name, a YAML path or a recipe dict) into the run directory ``out``; returns it.
 
     The CLI's ``zoo train``; ``options`` are those of ``zoo.training.train`` (steps, device, quiet, pictures).
+    Ctrl-C saves a checkpoint and raises ``zoo.errors.TrainingInterrupted``; ``zoo.training.resume`` goes on.
     """
     from zoo.training import train as train_recipe
 

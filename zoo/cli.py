@@ -1,7 +1,11 @@
 """The ``zoo`` command: list | info | plugins | train | resume | eval | sample | interpolate | render.
 
-Listing commands print rich tables for people and ``--json`` for scripts. Errors the zoo knows about
-(unknown names, bad recipes, missing data) print one clear message and exit with status 2.
+Listing commands print rich tables for people and ``--json`` for scripts. Text that comes from plugins
+(summaries, docs, papers, errors) or from users (paths) is escaped: rich must not read ``[log p]`` as markup.
+
+Exit status: 0 when the command did its job; 2 with one clear message for the errors the zoo knows about
+(unknown names, bad recipes or settings, missing data, files that can't be written); 130 when training
+was stopped with Ctrl-C (after saving a checkpoint), as a shell reports an interrupted command.
 """
 
 from __future__ import annotations
@@ -12,13 +16,19 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from zoo.errors import ZooError
+from zoo.errors import TrainingInterrupted, ZooError
 from zoo.interfaces import KINDS
 
 console = Console()
 err_console = Console(stderr=True)
+
+# From this width `zoo list` adds the paper and plugin columns and the summary still gets about as many
+# columns as at 80 without them; below it, one line per entry: name and summary, cut with an ellipsis.
+LIST_WIDE = 160
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 
 
 def _registry():
@@ -45,23 +55,38 @@ def cmd_list(args: argparse.Namespace) -> None:
         ])
         return
     if not entries:
-        console.print(f"no components match kind={args.kind or 'any'} pattern={args.pattern!r}")
+        console.print(f"no components match kind={args.kind or 'any'} pattern={args.pattern!r}", markup=False)
         return
     by_kind: dict[str, list] = {}
     for entry in entries:
         by_kind.setdefault(entry.kind, []).append(entry)
-    for kind, group in by_kind.items():
-        table = Table(title=f"{kind} ({len(group)})", title_justify="left", title_style="bold")
-        table.add_column("name", style="cyan", no_wrap=True)
-        table.add_column("summary")
-        table.add_column("paper", style="dim", max_width=32, overflow="ellipsis", no_wrap=True)
-        table.add_column("plugin", style="green", no_wrap=True)
+    long = args.long or console.width >= LIST_WIDE
+    for i, (kind, group) in enumerate(by_kind.items()):
+        # no borders: a table's frame costs 4 columns and 4 lines per kind, and rich would wrap the summary
+        table = Table(title=f"{kind} ({len(group)})", title_justify="left", title_style="bold", box=None,
+                      show_header=long, header_style="dim", pad_edge=False)
+        widths = {"name": max(len(e.name) for e in group), "paper": 40, "plugin": max(len(e.plugin) for e in group)}
+        shown = ("name", "paper", "plugin") if long else ("name",)
+        rest = console.width - sum(widths[c] + 2 for c in shown)  # 2: the gap between two columns
+        table.add_column("name", style="cyan", no_wrap=True, min_width=widths["name"])
+        # one line per entry, cut with an ellipsis (rich would crop a no_wrap column without one); with
+        # --long on a narrow terminal the summary and paper wrap instead
+        table.add_column("summary", no_wrap=not args.long, overflow="ellipsis",
+                         max_width=None if args.long else max(rest, 10))
+        if long:
+            table.add_column("paper", style="dim", no_wrap=not args.long, overflow="ellipsis",
+                             max_width=widths["paper"])
+            table.add_column("plugin", style="green", no_wrap=True)
         for e in group:
-            table.add_row(e.name, e.summary, e.paper or "", e.plugin)
+            row = (e.name, e.summary, e.paper or "", e.plugin) if long else (e.name, e.summary)
+            table.add_row(*map(escape, row))
+        if i:
+            console.print()
         console.print(table)
     broken = [p for p in _registry().plugins if p.status != "ok"]
     for p in broken:
-        err_console.print(f"[yellow]plugin {p.name!r} is broken and was skipped: {p.error}[/] (zoo plugins --all)")
+        problem = escape(f"plugin {p.name!r} is broken and was skipped: {p.error}")
+        err_console.print(f"[yellow]{problem}[/] (zoo plugins --all)", soft_wrap=True)
 
 
 def _component_info(entry) -> dict:
@@ -104,23 +129,26 @@ def cmd_info(args: argparse.Namespace) -> None:
     import yaml
 
     for info in infos:
-        console.rule(f"[bold]{info['kind']} [cyan]{info['name']}")
-        console.print(info["summary"])
+        console.rule(f"[bold]{escape(info['kind'])} [cyan]{escape(info['name'])}")
+        console.print(info["summary"] or "", markup=False, soft_wrap=True)
         if info["paper"]:
-            console.print(f"[dim]paper:[/] {info['paper']}")
-        console.print(f"[dim]plugin:[/] {info['plugin']} ({info['distribution']} {info['version']})")
+            console.print(f"[dim]paper:[/] {escape(info['paper'])}")
+        origin = f"{info['plugin']} ({info['distribution']} {info['version']})"
+        console.print(f"[dim]plugin:[/] {escape(origin)}")
         if info["kind"] == "recipe":
-            console.print(yaml.safe_dump(info["recipe"], sort_keys=False).rstrip())
+            tree = {k: v for k, v in info["recipe"].items() if k not in ("summary", "paper")}  # printed above
+            text = yaml.safe_dump(tree, sort_keys=False, default_flow_style=None, width=120).rstrip()
+            console.print(text, markup=False, soft_wrap=True)
             continue
         table = Table("argument", "type", "default", title="arguments", title_justify="left")
         for arg in info["arguments"]:
-            default = "[red]required[/]" if arg["required"] else repr(arg["default"])
-            table.add_row(arg["name"], arg["type"], default)
+            default = "[red]required[/]" if arg["required"] else escape(repr(arg["default"]))
+            table.add_row(escape(arg["name"]), escape(arg["type"]), default)
         console.print(table)
         if info["fits"]:
-            console.print(f"[dim]fits:[/] {', '.join(info['fits'])}")
+            console.print(f"[dim]fits:[/] {escape(', '.join(info['fits']))}")
         if info["doc"]:
-            console.print(f"\n{info['doc']}")
+            console.print(f"\n{info['doc']}", markup=False, soft_wrap=True)  # the docstring's own lines
 
 
 def cmd_plugins(args: argparse.Namespace) -> None:
@@ -134,8 +162,8 @@ def cmd_plugins(args: argparse.Namespace) -> None:
         return
     table = Table("name", "version", "distribution", "hooks", "status")
     for p in plugins:
-        status = "[green]ok[/]" if p.status == "ok" else f"[red]broken[/]: {p.error}"
-        table.add_row(p.name, p.version, p.distribution, ", ".join(p.hooks), status)
+        status = "[green]ok[/]" if p.status == "ok" else f"[red]broken[/]: {escape(str(p.error))}"
+        table.add_row(*map(escape, (p.name, p.version, p.distribution, ", ".join(p.hooks))), status)
     console.print(table)
 
 
@@ -154,7 +182,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_resume(args: argparse.Namespace) -> None:
     from zoo import training
 
-    training.resume(args.run_dir, steps=args.steps)
+    training.resume(args.run_dir, steps=args.steps, device=args.device)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -164,9 +192,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(metrics)
         return
-    table = Table("metric", "value", title=f"eval: {args.run_dir}", title_justify="left")
+    table = Table("metric", "value", title=f"eval: {escape(args.run_dir)}", title_justify="left")
     for name, value in metrics.items():
-        table.add_row(name, f"{value:.6g}" if isinstance(value, float) else str(value))
+        table.add_row(escape(name), f"{value:.6g}" if isinstance(value, float) else escape(str(value)))
     console.print(table)
 
 
@@ -174,22 +202,22 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from zoo import training
 
     path = training.sample(args.run_dir, args.n, args.out or Path(args.run_dir) / "samples.png", size=args.size)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path}", markup=False)
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from zoo import training
 
     path = training.interpolate(args.run_dir, args.pairs, args.steps, args.out, size=args.size, seed=args.seed)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path}", markup=False)
 
 
 def cmd_render(args: argparse.Namespace) -> None:
     from zoo import training
 
     path = training.render(args.run_dir, args.size, args.out or Path(args.run_dir) / f"render-{args.size}.png",
-                        offset=args.offset)
-    console.print(f"wrote {path}")
+                           offset=args.offset)
+    console.print(f"wrote {path}", markup=False)
 
 
 RUN_DIR_HELP = "a run directory written by `zoo train`"
@@ -206,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered components and recipes")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on names, e.g. 'vae-*'")
     p.add_argument("--kind", "-k", help=f"only this kind: {', '.join(KINDS)}")
+    p.add_argument("--long", "-l", action="store_true",
+                   help=f"add the paper and plugin columns and wrap instead of cutting (automatic from "
+                        f"{LIST_WIDE} columns)")
     p.add_argument("--json", action="store_true", help="print JSON: one object per component")
     p.set_defaults(func=cmd_list)
 
@@ -233,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a run from its last checkpoint")
     p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("--steps", type=int, help="new total number of steps")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: auto; the run's device is not kept)")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("eval", help="evaluate a run's model on the held-out split")
@@ -268,13 +300,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(message: str) -> int:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``zoo`` command; returns the exit status (0, 2 for a known error, 130 after Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except TrainingInterrupted:  # the run's log has said where the checkpoint is
+        return INTERRUPTED
     except ZooError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return 2
+        return _error(str(exc))
+    except OSError as exc:
+        if exc.filename is None:  # not about a file the user named or the zoo writes: a bug, keep the traceback
+            raise
+        return _error(f"{exc.strerror}: {exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else ""))
+    except KeyboardInterrupt:  # outside training, or a second Ctrl-C during it
+        err_console.print("interrupted", highlight=False)
+        return INTERRUPTED
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ZooError(Exception):
     """Base class: anything the zoo reports to a person rather than a traceback."""
@@ -49,3 +51,16 @@ class DataNotFoundError(ZooError, FileNotFoundError):
 
     def __str__(self) -> str:  # OSError would print the args tuple
         return str(self.args[0]) if self.args else ""
+
+
+class TrainingInterrupted(ZooError):
+    """Training was stopped by Ctrl-C (or SIGINT) after saving a checkpoint: ``zoo resume`` continues it.
+
+    Raised by ``zoo.train`` / ``zoo.training.train`` / ``resume`` so that a caller can tell a stopped run from
+    a finished one (the ``zoo`` command exits with 130, as a shell does after Ctrl-C); ``run_dir`` and ``step``
+    say what was saved. ``zoo.training.fit`` itself returns ``FitResult(interrupted=True)`` instead.
+    """
+
+    def __init__(self, run_dir: Path, step: int):
+        self.run_dir, self.step = run_dir, step
+        super().__init__(f"interrupted at step {step}: a checkpoint was saved; continue with `zoo resume {run_dir}`")

@@ -23,9 +23,8 @@ from importlib import resources
 from types import ModuleType
 
 import pluggy
-import yaml
 
-from zoo import hookspecs
+from zoo import hookspecs, yaml12
 from zoo.errors import PluginError
 
 ENTRY_POINT_GROUP = "zoo"
@@ -55,7 +54,7 @@ class PluginInfo:
 def builtin_config() -> dict:
     """registry.yaml, shipped inside the ``zoo`` package: ``{"plugins": [...], "recipes": {...}}``."""
     text = resources.files("zoo").joinpath("registry.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
+    return yaml12.safe_load(text) or {}
 
 
 def genzoo_version() -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from pathlib import Path
@@ -30,11 +31,13 @@ from typing import Any, Union
 
 import yaml
 
+from zoo import yaml12
 from zoo.errors import RecipeError, UnknownComponentError, ZooError
 from zoo.interfaces import KINDS
 from zoo.registry import Entry, did_you_mean, get_registry
 
 __all__ = [
+    "ExtendedReal",
     "load_recipe",
     "apply_overrides",
     "validate_recipe",
@@ -49,6 +52,11 @@ __all__ = [
 SECTIONS = ("model", "data", "train")
 _INTERFACE_KINDS = {cls: kind for kind, cls in KINDS.items() if cls is not None}
 
+_INFINITY_ALLOWED = "±inf allowed"
+# A ``float`` argument takes finite numbers only: an inf or a NaN that a recipe lets through ends as NaN
+# weights. The rare argument for which infinity means something (an order p = inf) is annotated this way.
+ExtendedReal = typing.Annotated[float, _INFINITY_ALLOWED]
+
 
 # ----------------------------------------------------------------------------------------------------
 # Loading: registry name or YAML file, + config file, + --set overrides
@@ -58,7 +66,7 @@ def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise RecipeError("", f"recipe file {str(path)!r} not found (a YAML file with model/data/train)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml12.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise RecipeError("", f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -79,7 +87,8 @@ def _deep_merge(base: dict, update: dict) -> dict:
 
 
 def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dict:
-    """Apply ``a.b.c=value`` overrides (values parsed as YAML). Paths may omit the leading ``model.``."""
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML 1.2: ``3e-4`` is a float). Paths may omit the
+    leading ``model.``."""
     recipe = copy.deepcopy(recipe)
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -88,7 +97,10 @@ def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dic
         parts = key.strip().split(".")
         if parts[0] not in (*SECTIONS, "summary", "paper"):
             parts = ["model", *parts]
-        value = yaml.safe_load(raw)
+        try:
+            value = yaml12.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise RecipeError(".".join(parts), f"the value {raw!r} is not valid YAML: {exc}") from None
         node = recipe
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
@@ -139,7 +151,7 @@ def parameters(obj: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any], 
     signature = inspect.signature(obj)
     func = getattr(target, "func", target)  # functools.partial
     try:
-        hints = typing.get_type_hints(func)
+        hints = typing.get_type_hints(func, include_extras=True)  # keeps ExtendedReal's mark
     except Exception:  # unresolvable annotations: check names only
         hints = {}
     params = {
@@ -169,6 +181,8 @@ def describe_type(annotation: Any) -> str:
     """``int``, ``tuple[int, ...]``, ``ImplicitField``: an annotation as a person would write it."""
     if annotation is inspect.Parameter.empty:
         return ""
+    if annotation == ExtendedReal:
+        return "float (±inf allowed)"
     if inspect.isclass(annotation) and not typing.get_args(annotation):
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("zoo.interfaces.", "")
@@ -179,12 +193,22 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
     if annotation in (inspect.Parameter.empty, Any):
         return value
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        if annotation == ExtendedReal:
+            if isinstance(value, float) and math.isinf(value):
+                return value
+            if isinstance(value, str) and value.lower().lstrip("+-.") in ("inf", "infinity"):
+                raise RecipeError(path, f"expected a number, got the string {value!r}: YAML writes infinity .inf")
+        return check_value(value, args[0], path)
     if origin in (Union, types.UnionType):
+        errors = []
         for arg in args:
             try:
                 return check_value(value, arg, path)
-            except RecipeError:
-                continue
+            except RecipeError as exc:
+                errors.append(exc)
+        if value is not None and len(args) == 2 and type(None) in args:  # Optional[X]: X's own message
+            raise next(error for arg, error in zip(args, errors) if arg is not type(None))
         raise RecipeError(path, f"expected {describe_type(annotation)}, got {value!r}")
     if annotation is type(None):
         if value is None:
@@ -197,7 +221,11 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
             return value
     elif annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise RecipeError(path, f"expected a finite number, got {value}")
             return float(value)
+        if isinstance(value, str) and value.lower().lstrip("+-.") in ("inf", "infinity", "nan"):
+            raise RecipeError(path, f"expected a finite number, got {value!r}")
     elif annotation is str:
         if isinstance(value, str):
             return value

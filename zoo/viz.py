@@ -12,11 +12,15 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from einops import rearrange, repeat
 from torch import Tensor
 
-__all__ = ["plot_metrics", "save_image_grid"]
+if TYPE_CHECKING:  # matplotlib is optional (genzoo[plots])
+    from matplotlib.figure import Figure
+
+__all__ = ["metrics_figure", "plot_metrics", "save_image_grid"]
 
 
 def save_image_grid(
@@ -52,35 +56,78 @@ def save_image_grid(
     return path
 
 
-def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
-    """Plot every train term and eval metric of a metrics.jsonl against the step; None without matplotlib."""
+def _decibels(name: str) -> bool:
+    """PSNR and other dB quantities are logarithms already: they go on a linear axis."""
+    name = name.lower()
+    return "psnr" in name or name.endswith(("_db", "db"))
+
+
+def _same_numbers(a: dict[str, list], b: dict[str, list]) -> bool:
+    """Two quantities are one when they agree in every split that has both (and they share one)."""
+    shared = a.keys() & b.keys()
+    return bool(shared) and all(a[split] == b[split] for split in shared)
+
+
+def metrics_figure(metrics_path: str | Path) -> Figure | None:
+    """The curves of a metrics.jsonl: one panel per quantity, its train and eval curves against the step.
+
+    Quantities whose curves are the same numbers wherever both are logged (a fit's ``mse`` that is its
+    ``loss``) share one panel titled ``mse = loss``. A positive quantity spanning more than a decade is
+    drawn on a log axis, except decibels (PSNR), which are a logarithm already. None without matplotlib
+    or without records. In a notebook, the figure displays itself.
+    """
     try:
         from matplotlib.figure import Figure
     except ImportError:
         return None
-    curves: dict[str, dict[str, list[tuple[int, float]]]] = {"train": {}, "eval": {}}
+    curves: dict[str, dict[str, list[tuple[int, float]]]] = {}  # name -> split -> [(step, value)]
     for line in Path(metrics_path).read_text().splitlines():
         record = json.loads(line)
         for name, value in record["metrics"].items():
-            curves[record["split"]].setdefault(name, []).append((record["step"], value))
-    panels = [split for split in ("train", "eval") if curves[split]]
+            curves.setdefault(name, {}).setdefault(record["split"], []).append((record["step"], value))
+    panels: list[tuple[list[str], dict[str, list[tuple[int, float]]]]] = []  # (names, curves) per panel
+    for name, series in curves.items():
+        same = next((panel for panel in panels if _same_numbers(panel[1], series)), None)
+        if same is not None:
+            same[0].append(name)
+            same[1].update({split: points for split, points in series.items() if split not in same[1]})
+        else:
+            panels.append(([name], dict(series)))
     if not panels:
         return None
-    fig = Figure(figsize=(6 * len(panels), 4))
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.12, top=0.92, wspace=0.2)  # cheaper than a layout engine
-    for ax, split in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
-        for name, points in sorted(curves[split].items()):
-            steps, values = zip(*points)
-            ax.plot(steps, values, label=name, marker="o" if len(points) < 20 else None)
-        finite = [v for points in curves[split].values() for _, v in points if math.isfinite(v)]
-        if finite and min(finite) > 0:
-            ax.set_yscale("log")
-        ax.set(title=split, xlabel="step")
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    width, height = 4.5 * cols, 3.2 * rows
+    fig = Figure(figsize=(width, height))
+    # margins in inches, so that titles and labels fit at any grid size without a (slower) layout engine
+    fig.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, bottom=0.55 / height, top=1 - 0.35 / height,
+                        wspace=0.3, hspace=0.55)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (names, series) in zip(axes, panels):
+        for split in ("train", "eval"):
+            if split in series:
+                steps, values = zip(*series[split])
+                ax.plot(steps, values, label=split, marker="o" if len(steps) < 20 else None)
+        finite = [v for points in series.values() for _, v in points if math.isfinite(v)]
+        if any(_decibels(n) for n in names):
+            ax.set_ylabel("dB")
+        elif finite and min(finite) > 0 and max(finite) > 10 * min(finite):
+            ax.set_yscale("log")  # a loss falling by decades; within one decade a log axis only blurs the ticks
+        ax.set(title=" = ".join(names), xlabel="step")
         ax.grid(alpha=0.3)
         ax.legend()
+    for ax in axes[len(panels):]:
+        ax.remove()
+    return fig
+
+
+def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
+    """``metrics_figure`` written to the PNG ``out``; returns its path (None without matplotlib or records)."""
+    fig = metrics_figure(metrics_path)
+    if fig is None:
+        return None
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     fig.savefig(tmp, dpi=100, format="png")
     os.replace(tmp, out)
     return out
-

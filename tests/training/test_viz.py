@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.viz import plot_metrics, save_image_grid
+from zoo.viz import metrics_figure, plot_metrics, save_image_grid
 
 
 def test_grid_layout_and_pixels(tmp_path):
@@ -38,16 +38,45 @@ def test_grid_rejects_what_is_not_an_image_batch(tmp_path):
         save_image_grid(torch.zeros(4, 5, 8, 8), tmp_path / "x.png")
 
 
-def _write_metrics(path):
-    records = [{"step": s, "split": "train", "metrics": {"loss": 1.0 / s}} for s in (1, 2, 3)]
-    records.append({"step": 3, "split": "eval", "metrics": {"loss": 0.5, "psnr": 20.0}})
+def _write_metrics(path, records=None):
+    records = records or [{"step": s, "split": "train", "metrics": {"loss": 1.0 / s}} for s in (1, 2, 3)] + [
+        {"step": 3, "split": "eval", "metrics": {"loss": 0.5, "psnr": 20.0}}]
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _panels(fig):
+    """{title: (y scale, {legend label: [(x, y), ...]})} of a figure's panels."""
+    return {ax.get_title(): (ax.get_yscale(), {line.get_label(): [tuple(p) for p in line.get_xydata()]
+                                               for line in ax.get_lines()})
+            for ax in fig.axes}
+
+
+def test_metrics_plot_has_one_panel_per_quantity_and_draws_equal_ones_once(tmp_path):
+    """A fit logs mse and loss, the same numbers, in train, and psnr (dB) and mse in eval."""
+    mse = [0.1, 0.01, 0.001]
+    records = [{"step": s, "split": "train", "metrics": {"mse": m, "loss": m}} for s, m in zip((1, 2, 3), mse)]
+    records += [{"step": 3, "split": "eval", "metrics": {"psnr": 3.0, "mse": 0.001}},  # psnr spans a decade
+                {"step": 6, "split": "eval", "metrics": {"psnr": 41.0, "mse": 0.0001}}]
+    _write_metrics(tmp_path / "metrics.jsonl", records)
+    panels = _panels(metrics_figure(tmp_path / "metrics.jsonl"))
+    assert set(panels) == {"mse = loss", "psnr"}
+    assert panels["mse = loss"] == ("log", {"train": [(1, 0.1), (2, 0.01), (3, 0.001)],
+                                            "eval": [(3, 0.001), (6, 0.0001)]})
+    assert panels["psnr"] == ("linear", {"eval": [(3, 3.0), (6, 41.0)]})  # decibels are a log scale already
+
+
+def test_metrics_plot_keeps_different_numbers_apart_and_log_scales_only_decades(tmp_path):
+    records = [{"step": s, "split": "train", "metrics": {"recon": 150.0 - s, "kl": 10.0 ** -s,
+                                                          "loss": 150.0 - s + 10.0 ** -s}} for s in (1, 2, 3)]
+    _write_metrics(tmp_path / "metrics.jsonl", records)
+    panels = _panels(metrics_figure(tmp_path / "metrics.jsonl"))
+    assert {title: scale for title, (scale, _) in panels.items()} == {"recon": "linear", "kl": "log", "loss": "linear"}
 
 
 def test_metrics_plot(tmp_path):
     _write_metrics(tmp_path / "metrics.jsonl")
     out = plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "curves.png")
-    assert Image.open(out).size == (1200, 400)  # two panels of 6x4 inches at 100 dpi
+    assert Image.open(out).size == (900, 320)  # two panels (loss, psnr) of 4.5x3.2 inches at 100 dpi
 
 
 def test_metrics_plot_is_skipped_without_matplotlib(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ the pieces it uses.
 
 from __future__ import annotations
 
+from zoo.errors import TrainingInterrupted
 from zoo.training.api import build, evaluate, interpolate, load, render, resume, sample, train
 from zoo.training.checkpoint import CheckpointError, MissingPluginError
 from zoo.training.loop import FitResult, fit, learning_rate
@@ -22,6 +23,7 @@ __all__ = [
     "FitResult",
     "MissingPluginError",
     "TrainSettings",
+    "TrainingInterrupted",
     "build",
     "evaluate",
     "fit",

@@ -11,6 +11,9 @@ so a run is rebuilt from its directory alone::
     zoo.training.sample(run, 64, "samples.png")
     model, recipe = zoo.training.load(run)         # EMA weights when the run kept an EMA
 
+``train`` and ``resume`` raise ``zoo.errors.TrainingInterrupted`` after Ctrl-C has saved a checkpoint, so
+a caller can tell a stopped run from a finished one (``fit`` returns ``FitResult.interrupted``).
+
 No function here wraps a model's methods in ``torch.no_grad()``: a model that needs autograd to encode
 (a GON) must be able to, so each model decorates its own methods where it can.
 """
@@ -30,7 +33,7 @@ from einops import rearrange
 from torch.utils.data import DataLoader, Dataset
 
 from zoo import viz
-from zoo.errors import ZooError
+from zoo.errors import TrainingInterrupted, ZooError
 from zoo.interfaces import LatentModel, LikelihoodEstimator, Model, Reconstructor, Renderer, Sampler
 from zoo.metrics import estimate_nll
 from zoo.recipes import build_dataset, build_model, load_recipe, provenance
@@ -76,9 +79,13 @@ def build(recipe: dict | str, *, steps: int | None = None, device: str | None = 
 
 
 def _fit(run: Built, out: Path, *, resume: bool, quiet: bool, pictures: bool) -> Path:
+    if out.exists() and not out.is_dir():
+        raise ZooError(f"{out} is a file, but a run directory is a folder: name a new or empty directory (--out)")
     result = fit(run.model, run.train_set, run.test_set, run.settings, out, recipe=run.recipe,
                  provenance=run.provenance, resume=resume, quiet=quiet)
-    if pictures and not result.interrupted:
+    if result.interrupted:
+        raise TrainingInterrupted(out, result.step)
+    if pictures:
         write_pictures(result.eval_model, run.test_set, out, quiet=quiet)
     return out
 
@@ -87,7 +94,8 @@ def train(recipe: dict | str, out: str | Path, *, steps: int | None = None, devi
           quiet: bool = False, pictures: bool = True) -> Path:
     """Build the recipe and train it into the run directory ``out``; returns ``out``.
 
-    With ``pictures``, what a person wants to look at is written as PNGs (``write_pictures``).
+    With ``pictures``, what a person wants to look at is written as PNGs (``write_pictures``). Ctrl-C
+    saves a checkpoint and raises ``TrainingInterrupted`` (``resume`` continues the run).
     """
     return _fit(build(recipe, steps=steps, device=device), Path(out), resume=False, quiet=quiet,
                 pictures=pictures)
@@ -105,6 +113,7 @@ def resume(run_dir: str | Path, *, steps: int | None = None, device: str | None 
     """Continue a run from its newest checkpoint, to ``steps`` in total if given (else the run's own total).
 
     The device is where this session runs, not a property of the run: ``auto`` unless ``device`` is given.
+    Ctrl-C saves a checkpoint and raises ``TrainingInterrupted``, as in ``train``.
     """
     run_dir = Path(run_dir)
     info = checkpoint.read_info(checkpoint.find_checkpoint(run_dir))
@@ -135,6 +144,9 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
     For a ``LikelihoodEstimator`` (a VAE) also the test NLL from ``iwae_samples`` importance samples, in
     nats (``iwae_nll``) and bits/dim (0 skips it).
     """
+    if iwae_samples < 0:
+        raise ZooError(f"iwae_samples={iwae_samples}: expected a number of importance samples >= 1, or 0 to skip "
+                       "the test NLL")
     model, recipe = load(run_dir, which=which, device=device)
     settings = TrainSettings.from_recipe(recipe)
     target = next(model.parameters()).device

@@ -24,6 +24,7 @@ import json
 import os
 import pickle
 import re
+import shlex
 import shutil
 import warnings
 from pathlib import Path
@@ -200,6 +201,19 @@ def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
         ) from e
 
 
+# PEP 508's distribution name; a version is pinned only when it holds a version's characters (PEP 440)
+DISTRIBUTION_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
+
+
+def _install_hint(dist: Any, version: Any) -> str:
+    """``pip install 'name==1.0'``, quoted for a shell: a run directory may come from someone else."""
+    if not isinstance(dist, str) or not DISTRIBUTION_NAME.match(dist):
+        return f"the checkpoint names no valid distribution to install ({dist!r} is not a package name)"
+    pin = f"{dist}=={version}" if isinstance(version, str) and VERSION.match(version) else dist
+    return f"pip install {shlex.quote(pin)}"
+
+
 def check_provenance(provenance: list[dict[str, Any]]) -> None:
     """Fail if a component that built the checkpoint is not installed; warn if its version changed.
 
@@ -214,10 +228,9 @@ def check_provenance(provenance: list[dict[str, Any]]) -> None:
         try:
             entry = registry.get(kind, name)
         except UnknownComponentError:
-            pin = f"{dist}=={version}" if version and version != "?" else dist
             raise MissingPluginError(
                 f"this checkpoint was built with the {kind} {name!r} from the plugin {item.get('plugin')!r} "
-                f"(distribution {dist} {version}), which is not installed here: pip install '{pin}' "
+                f"(distribution {dist!r} {version!r}), which is not installed here: {_install_hint(dist, version)} "
                 f"(then check `zoo list --kind {kind}`)"
             ) from None
         if version and entry.version != version:

@@ -235,6 +235,10 @@ def fit(
     every process calls ``fit``; only rank 0 writes.
     """
     s, run_dir = settings, Path(run_dir)
+    if s.batch_size > len(train_set):  # the default 64 on one image to fit: 64 copies of it in every update
+        raise ZooError(f"train.batch_size={s.batch_size} is larger than the training set, which holds "
+                       f"{len(train_set)}: every update would repeat the same items; set train.batch_size to at "
+                       f"most {len(train_set)}")
 
     # -- processes, device, precision ------------------------------------------------------------------------
     procs = distributed.start(s.device)

@@ -7,8 +7,10 @@
     {"step": 20, "split": "eval", "metrics": {"recon": 0.43, "kl": 0.07, "loss": 0.50}}
 
 On a terminal (or in Jupyter) the console shows a rich progress bar with the step, the loss terms,
-items/s and the ETA; elsewhere (CI, cluster logs) it prints one plain line per log step. Only rank 0
-keeps a log; the other processes' ``RunLog`` is silent.
+the speed and the ETA; elsewhere (CI, cluster logs) it prints one plain line per log step. The speed is
+in items/s, or in steps/s when every step takes one item (fitting one signal: an item is a whole image).
+Only rank 0 keeps a log; the other processes' ``RunLog`` is silent. Nothing here is read as rich markup:
+metric names come from plugins and paths from users, and ``[old]`` in either must print as it is.
 """
 
 from __future__ import annotations
@@ -50,13 +52,13 @@ def _tensorboard_writer(run_dir: Path) -> Any:
 
 
 class _ProgressWithNumbers(Progress):
-    """A progress bar line (step, bar, items/s, ETA) with the loss terms on a line of their own below it."""
+    """A progress bar line (step, bar, speed, ETA) with the loss terms on a line of their own below it."""
 
     def get_renderables(self):
         yield self.make_tasks_table(self.tasks)
         for task in self.tasks:
-            numbers = Text.from_markup(task.fields["numbers"], overflow="ellipsis")
-            numbers.no_wrap = True
+            numbers = task.fields["numbers"].copy()
+            numbers.no_wrap, numbers.overflow = True, "ellipsis"
             yield numbers
 
 
@@ -74,6 +76,7 @@ class RunLog:
         self.tensorboard = _tensorboard_writer(run_dir)
         self.console = Console(stderr=True, quiet=quiet)
         self.items_per_step = items_per_step
+        self.unit = "steps" if items_per_step == 1 else "items"  # an item that is a whole signal is a step
         self.total_steps = total_steps
         self.start_time = self.last_time = time.perf_counter()
         self.start_step = self.last_step = start_step
@@ -85,7 +88,8 @@ class RunLog:
                 TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[speed]}"),
                 TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
             )
-            self.task = self.progress.add_task("train", total=total_steps, completed=start_step, numbers="", speed="")
+            self.task = self.progress.add_task("train", total=total_steps, completed=start_step, numbers=Text(),
+                                               speed="")
             self.progress.start()
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -99,18 +103,26 @@ class RunLog:
         """Record the train terms averaged since the last log step; update the display."""
         if not self.enabled:
             return
-        now = time.perf_counter()
-        items_per_s = (step - self.last_step) * self.items_per_step / max(now - self.last_time, 1e-9)
+        now, last_step, last_time = time.perf_counter(), self.last_step, self.last_time
+        items_per_s = (step - last_step) * self.items_per_step / max(now - last_time, 1e-9)
         self.last_time, self.last_step = now, step
         self.last_train = {"metrics": metrics, "lr": lr, "grad_norm": grad_norm, "skipped": skipped,
                            "items_per_s": items_per_s}
         self._write({"step": step, "split": "train", **self.last_train, "elapsed_s": now - self.start_time})
-        numbers = f"{format_metrics(metrics)}  lr {lr:.3g}" + (f"  [yellow]skipped {skipped}[/]" if skipped else "")
-        speed = f"{items_per_s:,.0f} items/s"
+        numbers = Text(f"{format_metrics(metrics)}  lr {lr:.3g}")
+        if skipped:
+            numbers.append(f"  skipped {skipped}", style="yellow")
+        speed = self._speed(step - last_step, now - last_time)
         if self.progress is not None:
             self.progress.update(self.task, completed=step, numbers=numbers, speed=speed)
         else:
-            self.console.print(f"step {step}/{self.total_steps}  {numbers}  {speed}", highlight=False, soft_wrap=True)
+            self.console.print(Text(f"step {step}/{self.total_steps}  ").append_text(numbers).append(f"  {speed}"),
+                               highlight=False, soft_wrap=True)
+
+    def _speed(self, steps: int, seconds: float) -> str:
+        """``51,200 items/s``, or ``1.73 steps/s`` when a step is one item: enough digits to tell 1 from 2."""
+        rate = steps * (1 if self.unit == "steps" else self.items_per_step) / max(seconds, 1e-9)
+        return f"{rate:,.0f} {self.unit}/s" if rate >= 100 else f"{rate:.3g} {self.unit}/s"
 
     def eval(self, step: int, metrics: dict[str, float], *, best: bool) -> None:
         """Record an evaluation and print it."""
@@ -118,12 +130,15 @@ class RunLog:
             return
         self.last_eval = metrics
         self._write({"step": step, "split": "eval", "metrics": metrics})
-        mark = "  [green]best[/]" if best else ""
-        self.note(f"eval @ step {step}: {format_metrics(metrics)}{mark}")
+        line = Text(f"eval @ step {step}: {format_metrics(metrics)}")
+        if best:
+            line.append("  best", style="green")
+        self.note(line)
 
-    def note(self, text: str) -> None:
+    def note(self, text: str | Text) -> None:
+        """Print a line as it is (a ``str`` is not read as markup)."""
         if self.enabled:
-            self.console.print(text, highlight=False, soft_wrap=True)
+            self.console.print(Text(text) if isinstance(text, str) else text, highlight=False, soft_wrap=True)
 
     def stop(self) -> None:
         """Stop the display and close the files (also after an error)."""
@@ -142,20 +157,20 @@ class RunLog:
         if not self.enabled:
             return
         elapsed = self.end_time - self.start_time
-        table = Table(title=f"run {run_dir}", title_justify="left", show_header=False)
+        table = Table(title=Text(f"run {run_dir}"), title_justify="left", show_header=False)
         table.add_column(style="bold")
         table.add_column()
         table.add_row("steps", f"{step} / {self.total_steps} ({step - self.start_step} this session, {elapsed:.1f} s)")
         if step > self.start_step:
-            table.add_row("throughput", f"{(step - self.start_step) * self.items_per_step / elapsed:,.0f} items/s")
+            table.add_row("throughput", self._speed(step - self.start_step, elapsed))
         table.add_row("skipped updates", str(skipped))
         if self.last_train:
-            table.add_row("train (last log)", format_metrics(self.last_train["metrics"]))
+            table.add_row("train (last log)", Text(format_metrics(self.last_train["metrics"])))
         if self.last_eval:
-            table.add_row("eval (last)", format_metrics(self.last_eval))
+            table.add_row("eval (last)", Text(format_metrics(self.last_eval)))
         if best:
-            table.add_row("best", f"{best['metric']} {best['value']:.4g} at step {best['step']}")
-        table.add_row("metrics", str(self.path))
+            table.add_row("best", Text(f"{best['metric']} {best['value']:.4g} at step {best['step']}"))
+        table.add_row("metrics", Text(str(self.path)))
         if plot is not None:
-            table.add_row("curves", str(plot))
+            table.add_row("curves", Text(str(plot)))
         self.console.print(table)

@@ -1,14 +1,16 @@
 """The training settings: the ``train:`` section of a recipe, as one flat dataclass.
 
 Every field has a plain type and a comment, like nanoGPT's config; ``TrainSettings.from_recipe`` checks a
-recipe's ``train:`` mapping against the fields (names and types), and ``__post_init__`` the values. ``batch_size`` is the number of
-examples per optimizer update, whatever the hardware: the loop splits it over processes (DDP) and
-accumulation micro-steps, so the same recipe optimises the same objective on one CPU or eight GPUs.
+recipe's ``train:`` mapping against the fields (names and types), and ``__post_init__`` the values (every
+number finite, each in its range). ``batch_size`` is the number of examples per optimizer update, whatever
+the hardware: the loop splits it over processes (DDP) and accumulation micro-steps, so the same recipe
+optimises the same objective on one CPU or eight GPUs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -63,6 +65,13 @@ class TrainSettings:
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # YAML gives lists
         problems = []
+        # inf or NaN in any number here ends as NaN weights or a run that never stops: refuse them first
+        for name, value in asdict(self).items():
+            numbers = value if isinstance(value, (tuple, list)) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                problems.append(f"{name}={value} must be finite")
+        if problems:
+            raise RecipeError("train", "; ".join(problems))
         for name in ("steps", "batch_size", "accumulate"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
