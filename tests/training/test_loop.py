@@ -277,3 +277,12 @@ def test_evaluation_leaves_autograd_to_the_model(tmp_path):
     result = fit(NeedsAutogradToEvaluate(noise=0.0), toy_data(), toy_data(16, seed=1), quick(eval_every=3), tmp_path,
                  quiet=True)
     assert result.eval_metrics["input_gradient"] > 0
+
+
+def test_weights_that_overflow_stop_the_run_at_the_evaluation(tmp_path):
+    """lr=1e30: the first update is finite but blows the weights up; no storm yet, the eval loss says it."""
+    from zoo.training.loop import DivergedError
+
+    model = make_denoiser(noise=0.0)
+    with pytest.raises(DivergedError, match="eval loss is (nan|inf) at step 2"):
+        fit(model, toy_data(), toy_data(16, seed=1), quick(steps=2, lr=1e30, eval_every=2), tmp_path, quiet=True)

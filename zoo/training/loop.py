@@ -398,6 +398,12 @@ def fit(
                     if is_best:
                         best = {"metric": s.best_metric, "mode": s.best_mode, "value": value, "step": step}
                     log.eval(step, eval_metrics, best=is_best)
+                    worst = math.inf if s.best_mode == "min" else -math.inf
+                    if math.isnan(value) or value == worst:  # weights that overflowed without a NaN gradient
+                        raise DivergedError(
+                            f"training diverged: the eval {s.best_metric} is {value} at step {step} with lr={lr:.3g} "
+                            f"({skipped} updates skipped). The best checkpoint in {run_dir} holds the last good "
+                            "weights, if any; lower train.lr, raise train.warmup_steps or set train.grad_clip")
 
                 if step == s.steps and isinstance(model, PosthocPrior):  # an AE samples through a fitted prior
                     fit_posthoc_prior([m for m in (model, ema) if m is not None], train_set, device=device,
