@@ -577,8 +577,9 @@ class Case:
     @property
     def label(self) -> str:
         e = self.entry
-        where = f", {self.dtype} on {self.device}" if self.dtype else ""
-        return f"{e.kind} {e.name!r} (plugin {e.plugin}, {e.distribution} {e.version}{where})"
+        where = [f"plugin {e.plugin}, {e.distribution} {e.version}"] if e.plugin else []
+        where += [f"{self.dtype} on {self.device}"] if self.dtype else []
+        return f"{e.kind} {e.name!r} ({', '.join(where)})" if where else f"{e.kind} {e.name!r}"
 
     def run(self) -> None:
         """Run the check; a ConformanceError names the component, the dtype and the device."""
@@ -637,11 +638,17 @@ def conformance_test(plugin: Any = None, pattern: str = "*") -> Callable[[Case],
 def check_component(kind: str, obj: Any, *, name: str | None = None, dtype: str | None = None,
                     device: str | None = None) -> None:
     """Run the checks of ``kind`` on ``obj`` (a component class or factory), in ``dtype`` on ``device``
-    (default: every dtype and device). A model is looked up by ``name`` (its registered name) to find its
-    tiny recipe. Raises ConformanceError."""
+    (default: every dtype and device); raises ConformanceError. A model is checked on its tiny recipe, so
+    it must be registered: ``name`` is its registered name."""
     if kind not in CHECKS:
         raise ValueError(f"no conformance checks for kind {kind!r}; kinds: {', '.join(CHECKS)}")
-    entry = Entry(kind, name or getattr(obj, "__name__", "component").lower(), obj, "", None, "(unregistered)")
+    if kind == "model":
+        entry = get_registry().get(kind, name or "")
+        if entry.obj is not obj:
+            raise ValueError(f"model {name!r} is registered as {entry.obj!r}, not {obj!r}: a model is checked on "
+                             "its registered tiny recipe, so register it (zoo.testing.registry_with) and pass its name")
+    else:
+        entry = Entry(kind, name or getattr(obj, "__name__", repr(obj)), obj, "", None, plugin="")
     if kind == "dataset":
         Case(entry, None, None).run()
         return
