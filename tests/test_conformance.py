@@ -12,11 +12,11 @@ import pytest
 import torch
 from einops import repeat
 from torch import Tensor, nn
-from torch.distributions import Normal
+from torch.distributions import Independent, Normal, Poisson
 
 import zoo_divergences
 from zoo import hookimpl
-from zoo.interfaces import Encoder, ImplicitField, Model
+from zoo.interfaces import Encoder, ImplicitField, Likelihood, Model
 from zoo.testing import ConformanceError, check_component, conformance_cases, conformance_test, registry_with
 from zoo.testing import use_registry
 
@@ -67,13 +67,13 @@ class ZeroInitResidual(GoodField):
 
     def __init__(self, in_dim: int = 3, out_dim: int = 2, latent_dim: int = 0):
         super().__init__(in_dim, out_dim, latent_dim)
-        self.last = nn.Linear(16, 16)
+        self.inner, self.last = nn.Linear(16, 16), nn.Linear(16, 16)
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
 
     def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
         h = torch.tanh(self.hidden(self.inputs(coords, latent)))
-        return self.head(h + self.last(torch.relu(h)))
+        return self.head(h + self.last(torch.relu(self.inner(h))))  # inner: no gradient while last is 0
 
 
 class WrongShape(GoodField):
@@ -145,6 +145,13 @@ class AlwaysFloat32(GoodField):
         return super().forward(coords, latent).float()
 
 
+class PoissonCounts(Likelihood):
+    """Independent Poisson counts from log rates (fixture): its data are counts, not values in [0, 1]."""
+
+    def forward(self, params):
+        return Independent(Poisson(params.exp()), params.dim() - 1)
+
+
 class EventlessEncoder(Encoder):
     """q(z|x) as a Normal with batch (b, d), no event (fixture)."""
 
@@ -211,6 +218,10 @@ def test_an_encoder_without_an_event_dimension_fails_with_the_fix():
     with pytest.raises(ConformanceError, match=r"batch shape \(3, 4\) and event shape \(\), expected batch \(3,\) "
                                                r"and event \(4,\).*Independent"):
         check_component("encoder", EventlessEncoder, dtype="float32", device="cpu")
+
+
+def test_a_likelihood_is_checked_on_its_own_samples():
+    check_component("likelihood", PoissonCounts)  # grey values in [0, 1] would be outside its support
 
 
 # ----------------------------------------------------------------------------------------------------
