@@ -31,7 +31,8 @@ def test_generated_plugin_of_each_kind_passes_the_conformance_suite(kind, tmp_pa
     project = tomllib.loads((root / "pyproject.toml").read_text())
     assert project["project"]["name"] == f"zoo-{kind}-demo"
     assert project["project"]["entry-points"]["zoo"] == {f"{kind}-demo": module_name}
-    assert f"test_conformance = conformance_test({module_name})" in (root / "tests" / f"test_{module_name}.py").read_text()
+    test = (root / "tests" / f"test_{module_name}.py").read_text()
+    assert f"test_conformance = conformance_test({module_name})" in test
 
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.delitem(sys.modules, module_name, raising=False)
@@ -61,7 +62,8 @@ def test_cli_new_plugin_writes_the_package_and_says_what_next(tmp_path, capsys):
     assert main(["new-plugin", "zoo-cli-demo", "--kind", "divergence", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "pip install -e" in out and "zoo-cli-demo" in out
-    assert "class CliDemoDivergence(Divergence)" in (tmp_path / "zoo-cli-demo" / "zoo_cli_demo" / "__init__.py").read_text()
+    module = (tmp_path / "zoo-cli-demo" / "zoo_cli_demo" / "__init__.py").read_text()
+    assert "class CliDemoDivergence(Divergence)" in module
     assert main(["new-plugin", "zoo-cli-demo", "--dir", str(tmp_path)]) == 2  # exists: one line, no traceback
 
 

@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("plugins", help="loaded plugins: name, version, distribution, hooks, what they registered, status")
+    p = sub.add_parser("plugins", help="loaded plugins: name, version, distribution, hooks, registrations, status")
     p.add_argument("--all", action="store_true", help="include the core's own modules (zoo.*)")
     p.add_argument("--long", "-l", action="store_true", help="name what each plugin registered, not just counts")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -238,7 +238,7 @@ class $cls(Divergence):
     batch_level = False  # per example: q and p are distributions, the result is (b,)
 
     def forward(self, q: Distribution, p: Distribution) -> Tensor:
-        """q and p with batch shape ``(b,)`` (or broadcasting to it) -> ``(b,)``, analytic where torch knows the pair."""
+        """q and p with batch ``(b,)`` (or broadcasting to it) -> ``(b,)``; analytic where torch knows the pair."""
         return kl_divergence(q, p) + kl_divergence(p, q)
 
 
