@@ -81,6 +81,23 @@ def test_plugins_lists_name_version_hooks_status(capsys):
     assert not any(p["name"].startswith("zoo.") for p in json.loads(out))  # core modules only with --all
 
 
+def test_plugins_shows_what_each_plugin_registered(capsys, monkeypatch):
+    from rich.console import Console
+
+    from zoo import cli
+
+    _, out, _ = run(capsys, "plugins", "--json")
+    registered = {p["name"]: p["registered"] for p in json.loads(out)}
+    assert registered["zoo_siren"] == {"field": ["fourier-features", "relu-mlp", "relu-pe", "siren"],
+                                       "model": ["signal-fit"]}
+    monkeypatch.setattr(cli, "console", Console(width=250))  # one row per plugin, unwrapped
+    _, out, _ = run(capsys, "plugins")
+    assert "4 field, 1 model" in next(line for line in out.splitlines() if "zoo_siren" in line)
+    _, out, _ = run(capsys, "plugins", "--long")
+    rows = out[out.index("zoo_siren"):]
+    assert "field: fourier-features, relu-mlp, relu-pe, siren" in rows and "model: signal-fit" in rows
+
+
 def test_help_of_every_subcommand(capsys):
     from zoo.cli import build_parser
 

@@ -200,7 +200,9 @@ def test_every_hookspec_has_a_test_and_documentation():
     hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
     tests = "".join(p.read_text() for p in Path(__file__).parent.rglob("test_*.py"))
     readme = (Path(__file__).parents[1] / "README.md").read_text()
+    guide = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
     for hook in hooks:
         assert getattr(hookspecs, hook).__doc__, f"hookspec {hook} has no docstring"
         assert f"def test_{hook}" in tests, f"no test named test_{hook}*: every hook needs one"
         assert hook in readme, f"README does not document {hook}"
+        assert f"### `{hook}(register)`" in guide, f"docs/plugins.md has no section on {hook}"

@@ -1,4 +1,4 @@
-"""The ``zoo`` command: list | info | plugins | train | resume | eval | sample | interpolate | render.
+"""The ``zoo`` command: list | info | plugins | new-plugin | train | resume | eval | sample | interpolate | render.
 
 Listing commands print rich tables for people and ``--json`` for scripts. Text that comes from plugins
 (summaries, docs, papers, errors) or from users (paths) is escaped: rich must not read ``[log p]`` as markup.
@@ -152,23 +152,38 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_plugins(args: argparse.Namespace) -> None:
-    plugins = [p for p in _registry().plugins if args.all or not p.core]
+    registry = _registry()
+    plugins = [p for p in registry.plugins if args.all or not p.core]
+    registered: dict[str, dict[str, list[str]]] = {p.name: {} for p in plugins}
+    for entry in registry.list():  # what each plugin provides, by kind
+        registered.get(entry.plugin, {}).setdefault(entry.kind, []).append(entry.name)
     if args.json:
         _print_json([
             {"name": p.name, "module": p.module, "distribution": p.distribution, "version": p.version,
-             "builtin": p.builtin, "hooks": p.hooks, "status": p.status, "error": p.error}
+             "builtin": p.builtin, "hooks": p.hooks, "status": p.status, "error": p.error,
+             "registered": registered[p.name]}
             for p in plugins
         ])
         return
-    table = Table("name", "version", "distribution", "hooks", "status")
+    table = Table("name", "version", "distribution", "hooks", "registered", "status")
     for p in plugins:
         status = "[green]ok[/]" if p.status == "ok" else f"[red]broken[/]: {escape(str(p.error))}"
-        table.add_row(*map(escape, (p.name, p.version, p.distribution, ", ".join(p.hooks))), status)
+        kinds = registered[p.name].items()
+        provides = ("\n".join(f"{kind}: {', '.join(names)}" for kind, names in kinds) if args.long
+                    else ", ".join(f"{len(names)} {kind}" for kind, names in kinds))
+        table.add_row(*map(escape, (p.name, p.version, p.distribution, ", ".join(p.hooks), provides)), status)
     console.print(table)
 
 
 # ----------------------------------------------------------------------------------------------------
 # train / resume / eval / sample / render
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> None:
+    from zoo.scaffold import new_plugin
+
+    root = new_plugin(args.name, kind=args.kind, parent=args.dir)
+    console.print(f"wrote {root}/ (see its README.md); next: pip install -e {root} && pytest {root}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -246,8 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("plugins", help="loaded plugins: name, version, distribution, hooks, status")
+    p = sub.add_parser("plugins", help="loaded plugins: name, version, distribution, hooks, registrations, status")
     p.add_argument("--all", action="store_true", help="include the core's own modules (zoo.*)")
+    p.add_argument("--long", "-l", action="store_true", help="name what each plugin registered, not just counts")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_plugins)
 
@@ -297,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=float, default=0.0, help="sub-pixel offset, as a fraction of a pixel")
     p.add_argument("--out", help="PNG path (default: RUN_DIR/render-SIZE.png)")
     p.set_defaults(func=cmd_render)
+
+    from zoo.scaffold import KINDS as PLUGIN_KINDS
+
+    p = sub.add_parser("new-plugin", help="write a plugin package: one working component, its hook, a test, a README")
+    p.add_argument("name", help="distribution name, e.g. zoo-gabor (the plugin and its component are then 'gabor')")
+    p.add_argument("--kind", choices=PLUGIN_KINDS, default="field", help="the kind of the component (default: field)")
+    p.add_argument("--dir", default=".", help="the folder to write the package into (default: the current one)")
+    p.set_defaults(func=cmd_new_plugin)
     return parser
 
 

@@ -230,7 +230,7 @@ def check_provenance(provenance: list[dict[str, Any]]) -> None:
         except UnknownComponentError:
             raise MissingPluginError(
                 f"this checkpoint was built with the {kind} {name!r} from the plugin {item.get('plugin')!r} "
-                f"(distribution {dist!r} {version!r}), which is not installed here: {_install_hint(dist, version)} "
+                f"(distribution {dist} {version}), which is not installed here: {_install_hint(dist, version)} "
                 f"(then check `zoo list --kind {kind}`)"
             ) from None
         if version and entry.version != version:
