@@ -425,7 +425,8 @@ def test_containers_of_components_are_built_item_by_item():
     assert [type(f) for f in model.fields] == [AffineField, SineField] and model.fields[1].latent_dim == 2
     assert model.spares[0].gain == 2.0 and isinstance(model.named["a"], AffineField)
     assert model.extra["bonus"].gain == 3.0  # an annotated **kwargs takes components too
-    assert [p["name"] for p in provenance(recipe)] == ["ensemble", "affine", "sine", "doubled", "affine", "affine", "tiny"]
+    names = ["ensemble", "affine", "sine", "doubled", "affine", "affine", "tiny"]  # parents first, in tree order
+    assert [p["name"] for p in provenance(recipe)] == names
 
 
 @pytest.mark.parametrize(("item", "path", "message"), [
@@ -588,6 +589,10 @@ def test_provenance_names_every_component_and_its_plugin():
         ("model", "toy"), ("decoder", "field"), ("field", "affine"), ("likelihood", "unit-normal"), ("dataset", "tiny")
     ]
     assert found[0]["plugin"] == "recipe-fixtures" and found[1]["distribution"] == "genzoo"
+    recorded: list[dict] = []  # what building records as it goes is what validation finds
+    build_model(load_recipe("toy-recipe"), provenance=recorded)
+    build_dataset(load_recipe("toy-recipe"), "test", provenance=recorded)
+    assert recorded == found
 
 
 @pytest.fixture(scope="module")

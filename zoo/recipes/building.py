@@ -58,7 +58,8 @@ class _Walk:
         self.recipe, self.build = recipe, build
         self.found: list[dict] = []
 
-    def component(self, kind: str, spec: Any, path: str, expected: type | None = None, given: dict | None = None) -> Any:
+    def component(self, kind: str, spec: Any, path: str, expected: type | None = None,
+                  given: dict | None = None) -> Any:
         """Check (and build) the spec of a ``kind`` component at ``path``; it must be an ``expected``
         (the kind's interface by default). ``given`` are arguments the caller supplies (a dataset's split)."""
         expected = expected or KINDS[kind]

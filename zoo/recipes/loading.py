@@ -182,7 +182,7 @@ def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dic
         try:
             value = yaml12.safe_load(raw)
         except yaml.YAMLError as exc:
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+            where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".")
             raise RecipeError(where, f"the value {raw!r} is not valid YAML: {exc}") from None
         for part in reversed(parts):
             value = {_Item(part) if isinstance(part, int) else part: value}

@@ -157,6 +157,7 @@ def slots(entry: Entry) -> list[str]:
             continue
         sig = signature(other.obj)
         for name, annotation in sig.annotations.items():
-            if any(interface_kind(cls) == entry.kind and issubclass(built, cls) for cls in _component_classes(annotation)):
+            accepted = _component_classes(annotation)
+            if any(interface_kind(cls) == entry.kind and issubclass(built, cls) for cls in accepted):
                 found.append(f"{'**' if name == sig.var_keyword else ''}{name} of {other.kind} {other.name}")
     return found
