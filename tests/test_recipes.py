@@ -344,6 +344,10 @@ def test_null_deletes_an_argument_so_its_default_applies(tmp_path):
     (tmp_path / "extra.yaml").write_text("model:\n  tags: [a]\n  decoder: {field: {latent_dim: null}}\n")
     recipe = load_recipe("toy-recipe", config=str(tmp_path / "extra.yaml"), overrides=["tags=null"])
     assert "latent_dim" not in _field(recipe) and "tags" not in recipe["model"]
+    assert "latent_dim" not in _field(apply_overrides(RECIPE, ["decoder.field.latent_dim=null"]))
+    (tmp_path / "alone.yaml").write_text("model: {name: toy, rate: null, decoder: {name: zeros, shape: [1, 4, 4]}}\n")
+    assert load_recipe(str(tmp_path / "alone.yaml"))["model"] == {"name": "toy", "decoder": {"name": "zeros",
+                                                                                              "shape": [1, 4, 4]}}
 
 
 def test_a_config_file_may_name_its_base_which_must_be_the_recipe_trained(tmp_path):
@@ -473,6 +477,24 @@ def test_factories_are_components_and_their_return_annotation_says_where_they_fi
     fits = slots(registry.get("decoder", "zeros"))
     assert {"decoder of model toy", "decoder of model loose"} <= set(fits) and "decoder of model rendering" not in fits
     assert "**extra of model ensemble" in slots(registry.get("field", "affine"))
+
+
+def mislabelled_field(in_dim: int = 2) -> UnitNormal:
+    """Registered as a field, annotated to return a likelihood (fixture)."""
+    return UnitNormal()
+
+
+def test_a_factory_annotated_to_return_another_kind_is_refused_when_it_registers():
+    class Mislabelled:
+        __name__ = "mislabelled-plugin"
+
+        @hookimpl
+        def register_components(self, register):
+            register("field", "mislabelled", mislabelled_field)
+
+    info = next(p for p in registry_with(Mislabelled()).plugins if p.name == "mislabelled-plugin")
+    assert info.status == "broken"
+    assert "which returns UnitNormal, but it does not subclass zoo.interfaces.ImplicitField" in info.error
 
 
 LAZY_PLUGIN = """
