@@ -54,7 +54,7 @@ class _Walk:
     ``found`` records every component met, parents before their parts, in the order of the tree.
     """
 
-    def __init__(self, recipe: dict | None, *, build: bool):
+    def __init__(self, recipe: dict, *, build: bool):
         self.recipe, self.build = recipe, build
         self.found: list[dict] = []
 
