@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 from torch.distributions import Independent, Normal
@@ -9,7 +11,7 @@ from torch.distributions import Independent, Normal
 import zoo
 from zoo import hookimpl
 from zoo.decoders import FieldDecoder
-from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError
+from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError, ZooError
 from zoo.interfaces import Decoder, ImplicitField, Likelihood, Model
 from zoo.plugins import load_plugins
 from zoo.recipes import (
@@ -20,6 +22,9 @@ from zoo.recipes import (
     describe_type,
     load_recipe,
     provenance,
+    signature,
+    slots,
+    validate_recipe,
 )
 from zoo.registry import build_registry
 from zoo.testing import registry_with, use_registry
@@ -74,6 +79,81 @@ class ToyModel(Model):
         return {"nll": -self.decoder(z).log_prob(batch).mean()}
 
 
+class SineField(ImplicitField):
+    """sin of a linear map of coordinates and latent: 3-D coordinates by default, latent_dim required (fixture)."""
+
+    def __init__(self, in_dim: int = 3, out_dim: int = 1, *, latent_dim: int, frequency: float = 1.0):
+        super().__init__()
+        self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
+        self.linear = torch.nn.Linear(in_dim + latent_dim, out_dim)
+        self.frequency = frequency
+
+    def forward(self, coords, latent=None):
+        latent = latent[:, None, :].expand(*coords.shape[:-1], -1)
+        return torch.sin(self.frequency * self.linear(torch.cat([coords, latent], dim=-1)))
+
+
+def fixed_latent_field(in_dim: int = 2, out_dim: int = 1) -> AffineField:
+    """An affine field with a latent of 4, which it takes no argument for (fixture: a factory)."""
+    return AffineField(in_dim, out_dim, latent_dim=4)
+
+
+def doubled_field(in_dim: int = 2, out_dim: int = 1, latent_dim: int = 4):
+    """An affine field of gain 2 (fixture: a factory without a return annotation)."""
+    return AffineField(in_dim, out_dim, latent_dim, gain=2.0)
+
+
+def mislabelled_likelihood():
+    """Registered as a likelihood, builds a field (fixture: a factory whose product is the wrong kind)."""
+    return AffineField()
+
+
+class ZeroDecoder(Decoder):
+    """p(x|z): a unit normal around zeros of ``shape`` (fixture: a decoder that is no field decoder)."""
+
+    def __init__(self, shape: tuple[int, ...], latent_dim: int = 4):
+        super().__init__()
+        self.shape, self.latent_dim = tuple(shape), latent_dim
+
+    def forward(self, z):
+        return Independent(Normal(torch.zeros(z.shape[0], *self.shape), 1.0), len(self.shape))
+
+
+class RenderingModel(Model):
+    """Takes a FieldDecoder, not any Decoder: it renders at other sizes (fixture)."""
+
+    def __init__(self, decoder: FieldDecoder):
+        super().__init__()
+        self.decoder = decoder
+
+    def loss(self, batch):
+        return {"nll": -self.decoder(torch.zeros(batch.shape[0], self.decoder.latent_dim)).log_prob(batch).mean()}
+
+
+class FieldEnsemble(Model):
+    """Several fields, in every container an annotation can name (fixture)."""
+
+    def __init__(self, fields: list[ImplicitField], spares: tuple[ImplicitField, ...] = (),
+                 named: dict[str, ImplicitField] | None = None, **extra: ImplicitField):
+        super().__init__()
+        self.fields, self.spares = torch.nn.ModuleList(fields), torch.nn.ModuleList(spares)
+        self.named, self.extra = torch.nn.ModuleDict(named or {}), torch.nn.ModuleDict(extra)
+
+    def loss(self, batch):
+        return {"l2": sum(p.pow(2).sum() for p in self.parameters())}
+
+
+class LooseModel(Model):
+    """Keeps the extra arguments it is given as they are (fixture: an unannotated **kwargs)."""
+
+    def __init__(self, decoder: Decoder, **options):
+        super().__init__()
+        self.decoder, self.options = decoder, options
+
+    def loss(self, batch):
+        return {"nll": -self.decoder(torch.zeros(batch.shape[0], self.decoder.latent_dim)).log_prob(batch).mean()}
+
+
 def tiny_dataset(*, split: str = "train", size: int = 8, root: str | None = None):
     """Random 1x4x4 images (fixture)."""
     generator = torch.Generator().manual_seed(0 if split == "train" else 1)
@@ -103,9 +183,17 @@ class FixturePlugin:
     @hookimpl
     def register_components(self, register):
         register("field", "affine", AffineField)
+        register("field", "sine", SineField)
+        register("field", "fixed-latent", fixed_latent_field)
+        register("field", "doubled", doubled_field)
         register("likelihood", "unit-normal", UnitNormal)
         register("likelihood", "tempered", TemperedNormal)
+        register("likelihood", "mislabelled", mislabelled_likelihood)
+        register("decoder", "zeros", ZeroDecoder)
         register("model", "toy", ToyModel)
+        register("model", "rendering", RenderingModel)
+        register("model", "ensemble", FieldEnsemble)
+        register("model", "loose", LooseModel)
         register("dataset", "tiny", tiny_dataset)
 
     @hookimpl
@@ -198,9 +286,260 @@ def test_an_argument_annotated_extended_real_takes_infinity():
     assert describe_type(ExtendedReal) == "float (±inf allowed)"
 
 
-def test_string_override_swaps_a_whole_component():
-    recipe = apply_overrides(RECIPE, ["decoder.likelihood=unit-normal", "decoder.field=affine"])
-    assert recipe["model"]["decoder"]["field"] == {"name": "affine"}
+# --- laying a config file or --set over a recipe -----------------------------------------------------
+
+
+def _field(recipe: dict) -> dict:
+    return recipe["model"]["decoder"]["field"]
+
+
+@pytest.mark.parametrize("swap", [["decoder.field.name=sine"], ["decoder.field=sine"],
+                                  ["decoder.field={name: sine}"], ["model.decoder={field: {name: sine}}"]])
+def test_swapping_a_component_keeps_the_sizes_of_its_slot_and_drops_the_rest(swap):
+    recipe = load_recipe("toy-recipe", overrides=["decoder.field.gain=2.5", *swap])
+    # gain is the affine field's own: dropped (sine has none). latent_dim is stated: kept. in_dim was the
+    # affine field's default 2, which the slot (1x4x4 data) needs and sine's default (3) is not: kept too.
+    assert _field(recipe) == {"name": "sine", "latent_dim": 4, "in_dim": 2}
+    assert isinstance(build_model(recipe).decoder.field, SineField)
+
+
+def test_a_config_file_naming_another_component_swaps_it_the_same_way(tmp_path):
+    (tmp_path / "extra.yaml").write_text("model:\n  decoder:\n    field: {name: sine, frequency: 2.0}\n")
+    recipe = load_recipe("toy-recipe", config=str(tmp_path / "extra.yaml"), overrides=["decoder.field.in_dim=null"])
+    assert _field(recipe) == {"name": "sine", "latent_dim": 4, "frequency": 2.0}  # the --set comes after
+    recipe = load_recipe("toy-recipe", config=str(tmp_path / "extra.yaml"))
+    assert build_model(recipe).decoder.field.frequency == 2.0
+
+
+def test_the_same_component_merges_and_a_string_resets_it_to_its_defaults():
+    recipe = apply_overrides(RECIPE, ["decoder.field.gain=2", "decoder.field={name: affine, in_dim: 2}"])
+    assert _field(recipe) == {"name": "affine", "latent_dim": 4, "gain": 2, "in_dim": 2}
+    recipe = apply_overrides(recipe, ["decoder.field=affine"])
+    assert _field(recipe) == {"name": "affine", "latent_dim": 4, "in_dim": 2}  # sizes only
+    recipe = apply_overrides(RECIPE, ["decoder.likelihood={temperature: 2}"])  # onto the shorthand string
+    assert recipe["model"]["decoder"]["likelihood"] == {"name": "unit-normal", "temperature": 2}
+
+
+def test_a_size_the_new_component_does_not_take_is_not_passed():
+    recipe = load_recipe("toy-recipe", overrides=["decoder.field=fixed-latent"])
+    assert _field(recipe) == {"name": "fixed-latent"}  # no latent_dim argument: 4 is built in
+    assert build_model(recipe).decoder.field.latent_dim == 4
+
+
+def test_a_missing_size_says_which_value_the_slot_needs():
+    with pytest.raises(RecipeError) as info:  # fixed-latent had no latent_dim to hand on; sine requires one
+        load_recipe("toy-recipe", overrides=["decoder.field=fixed-latent", "decoder.field=sine"])
+    assert info.value.path == "model.decoder.field"
+    assert "field 'sine' needs 'latent_dim'" in str(info.value)
+    assert "latent_dim: ${model.latent_dim} (= 4)" in str(info.value)  # the one place the recipe states it
+    with pytest.raises(RecipeError, match=r"state it \(model.decoder.field.latent_dim\)"):
+        load_recipe("toy-recipe", overrides=["latent_dim=null", "decoder.field=fixed-latent", "decoder.field=sine"])
+
+
+def test_null_deletes_an_argument_so_its_default_applies(tmp_path):
+    recipe = load_recipe("toy-recipe", overrides=["decoder.field.gain=3", "decoder.field.gain=null", "rate=null"])
+    assert "gain" not in _field(recipe) and "rate" not in recipe["model"]
+    model = build_model(recipe)
+    assert model.decoder.field.gain == 1.0 and model.rate == 0.1
+    (tmp_path / "extra.yaml").write_text("model:\n  tags: [a]\n  decoder: {field: {latent_dim: null}}\n")
+    recipe = load_recipe("toy-recipe", config=str(tmp_path / "extra.yaml"), overrides=["tags=null"])
+    assert "latent_dim" not in _field(recipe) and "tags" not in recipe["model"]
+    assert "latent_dim" not in _field(apply_overrides(RECIPE, ["decoder.field.latent_dim=null"]))
+    (tmp_path / "alone.yaml").write_text("model: {name: toy, rate: null, decoder: {name: zeros, shape: [1, 4, 4]}}\n")
+    assert load_recipe(str(tmp_path / "alone.yaml"))["model"] == {"name": "toy", "decoder": {"name": "zeros",
+                                                                                              "shape": [1, 4, 4]}}
+
+
+def test_a_config_file_may_name_its_base_which_must_be_the_recipe_trained(tmp_path):
+    class OtherRecipe:
+        __name__ = "other-recipe"
+
+        @hookimpl
+        def register_recipes(self, register):
+            register("other-recipe", RECIPE)
+
+    (tmp_path / "extra.yaml").write_text("base: other-recipe\ntrain: {steps: 5}\n")
+    with use_registry(registry_with(FixturePlugin(), OtherRecipe())):
+        with pytest.raises(RecipeError, match="extra.yaml starts from 'other-recipe' but you train 'toy-recipe'"):
+            load_recipe("toy-recipe", config=str(tmp_path / "extra.yaml"))
+        assert load_recipe("other-recipe", config=str(tmp_path / "extra.yaml"))["train"]["steps"] == 5
+        (tmp_path / "mine.yaml").write_text("base: other-recipe\nmodel: {rate: 0.5}\n")
+        recipe = load_recipe(str(tmp_path / "mine.yaml"), config=str(tmp_path / "extra.yaml"))  # mine's base
+        assert recipe["train"]["steps"] == 5 and recipe["model"]["rate"] == 0.5
+
+
+def test_overrides_reach_into_lists_by_index():
+    spec = "model={name: ensemble, fields: [affine, {name: affine, gain: 2}]}"
+    recipe = load_recipe("toy-recipe", overrides=[spec, "model.fields[1].gain=3", "fields[0]=sine"])
+    # affine's defaults (in_dim 2, latent_dim 4) are the sizes its slot had: sine gets them
+    assert recipe["model"]["fields"] == [{"name": "sine", "in_dim": 2, "latent_dim": 4}, {"name": "affine", "gain": 3}]
+    with pytest.raises(RecipeError, match="the list has 2 items") as info:
+        load_recipe("toy-recipe", overrides=[spec, "fields[2].gain=3"])
+    assert info.value.path == "model.fields[2]"
+
+
+# --- references ----------------------------------------------------------------------------------------
+
+
+def test_a_reference_states_a_size_once_and_follows_overrides(tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "base: toy-recipe\n"
+        "model:\n"
+        "  decoder:\n"
+        "    field: {latent_dim: \"${model.latent_dim}\"}\n"
+        "    shape: [1, \"${data.size}\", 4]\n"
+        "data: {size: 4}\n"
+    )
+    recipe = load_recipe(str(tmp_path / "mine.yaml"), overrides=["latent_dim=6"])
+    assert _field(recipe)["latent_dim"] == 6 and recipe["model"]["decoder"]["shape"] == [1, 4, 4]
+    assert build_model(recipe).decoder.field.latent_dim == 6
+
+
+def test_a_reference_copies_the_value_as_it_is_whatever_its_type():
+    with pytest.raises(RecipeError, match="expected str, got 4") as info:
+        load_recipe("toy-recipe", overrides=["tags=['${data.name}', '${model.decoder.shape[2]}']"])
+    assert info.value.path == "model.tags[1]"
+    recipe = load_recipe("toy-recipe", overrides=["tags=['${data.name}']", "decoder.field.gain=${model.latent_dim}"])
+    assert recipe["model"]["tags"] == ["tiny"] and _field(recipe)["gain"] == 4
+
+
+@pytest.mark.parametrize(("overrides", "path", "message"), [
+    (["rate=${model.nope}"], "model.rate", "the recipe states no model.nope"),
+    (["rate=${model.decoder.shape[3]}"], "model.rate", "the recipe states no model.decoder.shape[3]"),
+    (["rate=${model..x}"], "model.rate", "is not a path"),
+    (["rate=${model.gain}", "gain=${model.rate}"], "model.rate",
+     "references go round in a circle: ${model.gain} -> ${model.rate} -> ${model.gain}"),
+    (["decoder.field.gain=${model.decoder}"], "model.decoder.field.gain", "go round in a circle"),
+])
+def test_references_that_lead_nowhere_or_round_in_a_circle_are_errors_with_their_path(overrides, path, message):
+    with pytest.raises(RecipeError) as info:
+        load_recipe("toy-recipe", overrides=overrides)
+    assert info.value.path == path and message in str(info.value)
+
+
+# --- how a constructor is read --------------------------------------------------------------------------
+
+
+def test_containers_of_components_are_built_item_by_item():
+    recipe = load_recipe("toy-recipe", overrides=[
+        "model={name: ensemble, fields: [affine, {name: sine, latent_dim: 2}], spares: [doubled],"
+        " named: {a: affine}, bonus: {name: affine, gain: 3}}",
+    ])
+    model = build_model(recipe)
+    assert [type(f) for f in model.fields] == [AffineField, SineField] and model.fields[1].latent_dim == 2
+    assert model.spares[0].gain == 2.0 and isinstance(model.named["a"], AffineField)
+    assert model.extra["bonus"].gain == 3.0  # an annotated **kwargs takes components too
+    names = ["ensemble", "affine", "sine", "doubled", "affine", "affine", "tiny"]  # parents first, in tree order
+    assert [p["name"] for p in provenance(recipe)] == names
+
+
+@pytest.mark.parametrize(("item", "path", "message"), [
+    ("fields: [affine, {name: afine}]", "model.fields[1].name", "did you mean 'affine'"),
+    ("fields: [affine, {name: affine, gian: 2}]", "model.fields[1].gian", "did you mean 'gain'"),
+    ("fields: [affine], named: {a: {name: affine, gain: x}}", "model.named.a.gain", "expected float"),
+    ("fields: [affine], bonus: {name: sine}", "model.bonus", "field 'sine' needs 'latent_dim'"),
+    ("fields: [affine], spares: [{name: unit-normal}]", "model.spares[0].name", "unknown field 'unit-normal'"),
+    ("fields: affine", "model.fields", "expected list[ImplicitField]"),
+])
+def test_errors_inside_containers_name_the_item(item, path, message):
+    with pytest.raises(RecipeError) as info:
+        load_recipe("toy-recipe", overrides=[f"model={{name: ensemble, {item}}}"])
+    assert info.value.path == path and message in str(info.value)
+
+
+def test_an_unannotated_var_keyword_receives_values_as_they_are():
+    model = build_model(load_recipe("toy-recipe", overrides=["model={name: loose, decoder: zeros}",
+                                                             "decoder.shape=[1, 4, 4]",
+                                                             "model.extra={name: affine}", "model.size=3"]))
+    assert model.options == {"extra": {"name": "affine"}, "size": 3}
+
+
+def test_the_built_object_must_be_what_the_annotation_names():
+    field_decoder = RECIPE["model"]["decoder"]
+    validate_recipe({"model": {"name": "rendering", "decoder": field_decoder}})
+    with pytest.raises(RecipeError) as info:  # a Decoder, but not a FieldDecoder: known before building
+        validate_recipe({"model": {"name": "rendering", "decoder": {"name": "zeros", "shape": [1, 4, 4]}}})
+    assert info.value.path == "model.decoder.name"
+    assert "decoder 'zeros' is a ZeroDecoder, but this slot takes a FieldDecoder (decoders that fit: field)" in str(
+        info.value)
+    recipe = load_recipe("toy-recipe", overrides=["decoder.likelihood=mislabelled"])  # a factory: known once built
+    with pytest.raises(RecipeError) as info:
+        build_model(recipe)
+    assert info.value.path == "model.decoder.likelihood"
+    assert "likelihood 'mislabelled' built an AffineField, but this slot takes a Likelihood" in str(info.value)
+
+
+def test_factories_are_components_and_their_return_annotation_says_where_they_fit(registry):
+    recipe = load_recipe("toy-recipe", overrides=["decoder.field=doubled"])
+    assert _field(recipe) == {"name": "doubled", "latent_dim": 4} and build_model(recipe).decoder.field.gain == 2.0
+    for name in ("fixed-latent", "doubled"):  # annotated -> AffineField; unannotated -> any ImplicitField
+        assert "field of decoder field" in slots(registry.get("field", name))
+    fits = slots(registry.get("decoder", "zeros"))
+    assert {"decoder of model toy", "decoder of model loose"} <= set(fits) and "decoder of model rendering" not in fits
+    assert "**extra of model ensemble" in slots(registry.get("field", "affine"))
+
+
+def mislabelled_field(in_dim: int = 2) -> UnitNormal:
+    """Registered as a field, annotated to return a likelihood (fixture)."""
+    return UnitNormal()
+
+
+def test_a_factory_annotated_to_return_another_kind_is_refused_when_it_registers():
+    class Mislabelled:
+        __name__ = "mislabelled-plugin"
+
+        @hookimpl
+        def register_components(self, register):
+            register("field", "mislabelled", mislabelled_field)
+
+    info = next(p for p in registry_with(Mislabelled()).plugins if p.name == "mislabelled-plugin")
+    assert info.status == "broken"
+    assert "which returns UnitNormal, but it does not subclass zoo.interfaces.ImplicitField" in info.error
+
+
+LAZY_PLUGIN = """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zoo import hookimpl
+from zoo.interfaces import Model
+
+if TYPE_CHECKING:
+    from zoo.interfaces import Decoder
+
+
+class LazyModel(Model):
+    def __init__(self, decoder: Decoder):
+        super().__init__()
+        self.decoder = decoder
+
+    def loss(self, batch):
+        return {}
+
+
+@hookimpl
+def register_components(register):
+    register("model", "lazy", LazyModel)
+"""
+
+
+def test_an_annotation_that_cannot_be_resolved_refuses_the_plugin_when_it_registers(monkeypatch):
+    plugin = types.ModuleType("lazy_plugin")
+    exec(compile(LAZY_PLUGIN, "lazy_plugin.py", "exec"), plugin.__dict__)
+    registry = registry_with(plugin)
+    info = next(p for p in registry.plugins if p.name == "lazy_plugin")
+    assert info.status == "broken" and not registry.find("lazy")
+    assert "lazy_plugin.LazyModel: the annotation 'Decoder' of 'decoder' can't be resolved" in info.error
+    assert "TYPE_CHECKING" in info.error
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(ZooError, match="LazyModel"):
+        registry_with(plugin)
+
+
+def test_a_constructor_is_read_once():
+    assert signature(AffineField) is signature(AffineField)
+    assert signature(AffineField).annotation("gain") is float
 
 
 @pytest.mark.parametrize(
@@ -245,7 +584,7 @@ def test_mismatched_components_fail_before_training_with_a_path(override, path, 
 
 def test_missing_required_argument_and_missing_model():
     with pytest.raises(RecipeError, match="needs 'decoder'"):
-        load_recipe("toy-recipe", overrides=["model={name: toy}"])
+        load_recipe("toy-recipe", overrides=["model=toy"])  # toy afresh: no decoder
     with pytest.raises(RecipeError, match="a recipe needs a model"):
         from zoo.recipes import validate_recipe
 
@@ -272,6 +611,10 @@ def test_provenance_names_every_component_and_its_plugin():
         ("model", "toy"), ("decoder", "field"), ("field", "affine"), ("likelihood", "unit-normal"), ("dataset", "tiny")
     ]
     assert found[0]["plugin"] == "recipe-fixtures" and found[1]["distribution"] == "genzoo"
+    recorded: list[dict] = []  # what building records as it goes is what validation finds
+    build_model(load_recipe("toy-recipe"), provenance=recorded)
+    build_dataset(load_recipe("toy-recipe"), "test", provenance=recorded)
+    assert recorded == found
 
 
 @pytest.fixture(scope="module")

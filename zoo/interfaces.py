@@ -35,6 +35,7 @@ __all__ = [
     "PosthocPrior",
     "PointMass",
     "KINDS",
+    "SIZES",
 ]
 
 
@@ -293,4 +294,13 @@ KINDS: dict[str, type | None] = {
     "model": Model,
     "dataset": None,
     "recipe": None,
+}
+
+#: The size arguments of each kind's contract: the numbers the slot a component fills dictates to it (a field
+#: decoder's field takes the data's coordinate count as ``in_dim``, its channels as ``out_dim``, the model's
+#: code size as ``latent_dim``). A recipe that swaps one component for another keeps these and drops the rest.
+SIZES: dict[str, tuple[str, ...]] = {
+    "encoder": ("shape", "latent_dim"),
+    "decoder": ("shape", "latent_dim"),
+    "field": ("in_dim", "out_dim", "latent_dim"),
 }

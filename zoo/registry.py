@@ -76,18 +76,38 @@ class Registry:
                 f"plugin {entry.plugin!r} registered {entry.kind} {entry.name!r}: names are lower-case "
                 "letters, digits, '-', '_' and '.'"
             )
-        interface = KINDS[entry.kind]
-        if interface is not None and inspect.isclass(entry.obj) and not issubclass(entry.obj, interface):
-            raise ZooError(
-                f"plugin {entry.plugin!r} registered {entry.obj.__qualname__} as {entry.kind} "
-                f"{entry.name!r}, but it does not subclass zoo.interfaces.{interface.__name__}"
-            )
+        if entry.kind != "recipe":
+            self._check_constructor(entry)
         if key in self._entries:
             first = self._entries[key]
             raise DuplicateComponentError(
                 f"{entry.kind} {entry.name!r} is registered twice: by plugin {first.plugin!r} "
                 f"({first.distribution}) and by plugin {entry.plugin!r} ({entry.distribution}); "
                 f"uninstall one, or restrict loading with ZOO_LOAD_PLUGINS"
+            )
+
+    @staticmethod
+    def _check_constructor(entry: Entry) -> None:
+        """A component is a class or a factory whose annotations resolve and which builds its kind's interface.
+
+        Its signature is read here, once (and cached), so a plugin whose annotation can't be resolved is
+        refused when it registers, not when a recipe silently gets raw dicts instead of components.
+        """
+        from zoo.recipes.signatures import signature  # here: zoo.recipes resolves names through this module
+
+        what = f"plugin {entry.plugin!r} registered {entry.kind} {entry.name!r}"
+        if not callable(entry.obj):
+            raise ZooError(f"{what} as {entry.obj!r}: register a class or a factory function")
+        try:
+            builds = signature(entry.obj).returns
+        except ZooError as exc:
+            raise ZooError(f"{what}: {exc}") from None
+        interface = KINDS[entry.kind]
+        if interface is not None and builds is not None and not issubclass(builds, interface):
+            returns = "," if builds is entry.obj else f", which returns {builds.__qualname__},"
+            raise ZooError(
+                f"{what} as {getattr(entry.obj, '__qualname__', repr(entry.obj))}{returns} but it does not "
+                f"subclass zoo.interfaces.{interface.__name__}"
             )
 
     def remove_plugin(self, plugin: str) -> None:

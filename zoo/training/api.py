@@ -20,7 +20,6 @@ No function here wraps a model's methods in ``torch.no_grad()``: a model that ne
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import warnings
@@ -36,7 +35,7 @@ from zoo import viz
 from zoo.errors import TrainingInterrupted, ZooError
 from zoo.interfaces import LatentModel, LikelihoodEstimator, Model, Reconstructor, Renderer, Sampler
 from zoo.metrics import estimate_nll
-from zoo.recipes import build_dataset, build_model, load_recipe, provenance
+from zoo.recipes import build_dataset, build_model, load_recipe, resolve_references
 from zoo.training import checkpoint, runtime
 from zoo.training.loop import estimate_metrics, fit
 from zoo.training.settings import TrainSettings
@@ -64,18 +63,17 @@ def build(recipe: dict | str, *, steps: int | None = None, device: str | None = 
     global RNGs are seeded with ``train.seed`` before the model: its initial weights are part of the run.
     ``steps`` replaces ``train.steps`` (the schedule spans it); ``device`` replaces ``train.device``.
     """
-    if isinstance(recipe, str):
-        recipe = load_recipe(recipe)
+    recipe = load_recipe(recipe) if isinstance(recipe, str) else resolve_references(recipe)  # a new dict
     if steps is not None:
-        recipe = copy.deepcopy(recipe)
         recipe["train"] = {**(recipe.get("train") or {}), "steps": steps}
     settings = TrainSettings.from_recipe(recipe)
     if device is not None:
         settings = dataclasses.replace(settings, device=device)
     runtime.seed_everything(settings.seed)
-    model = build_model(recipe)
-    return Built(recipe, settings, model, build_dataset(recipe, "train"), build_dataset(recipe, "test"),
-                 provenance(recipe))
+    found: list[dict] = []
+    model = build_model(recipe, provenance=found)
+    return Built(recipe, settings, model, build_dataset(recipe, "train", provenance=found),
+                 build_dataset(recipe, "test"), found)
 
 
 def _fit(run: Built, out: Path, *, resume: bool, quiet: bool, pictures: bool) -> Path:

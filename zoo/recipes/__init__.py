@@ -1,0 +1,64 @@
+"""Recipes: registry.yaml or a user's YAML -> a validated tree of component specs -> objects.
+
+A recipe is data::
+
+    model:                              # a component of kind "model"
+      name: vae
+      encoder: {name: mlp, shape: [1, 8, 8], latent_dim: 16}    # nested: its kind is the type annotation
+      decoder:
+        name: field
+        shape: ${model.encoder.shape}   # a reference: the size is stated once
+        field: {name: siren, latent_dim: "${model.encoder.latent_dim}"}
+        likelihood: bernoulli           # a string is shorthand for {name: bernoulli}
+      divergence: kl
+    data: {name: digits}                # a dataset factory and its options
+    train: {steps: 2000, lr: 1.0e-3}    # zoo.training.TrainSettings fields (checked there)
+
+A mapping with a ``name`` key fills a constructor parameter; the parameter's annotation (``Encoder``,
+``ImplicitField``, ``list[ImplicitField]``, ...) says which registry kind the name is looked up in, so any
+plugin's component can be dropped into any recipe. Everything is checked before anything is built —
+unknown names (with suggestions), unknown or missing arguments, wrong types, a component of the wrong class
+for its slot — and each error names its place in the tree (``model.decoder.field.hidden_dim``,
+``model.fields[1].name``). Mismatched parts (latent sizes, coordinate dimensions) are caught by the
+components' constructors when the model is built, still before any training, with the same path.
+
+The semantics, one module each:
+
+- ``loading``: a name or a file, ``base:``, ``--config``, ``--set``, and ``${...}`` references. Anything
+  laid over a recipe merges; ``null`` deletes an argument (its default applies); naming another component
+  replaces it, keeping only the sizes its slot dictates (``zoo.interfaces.SIZES``). The rules are in its
+  docstring.
+- ``values``: plain values checked against annotations (``check_value``); ``ExtendedReal`` for a float
+  that may be infinite.
+- ``signatures``: how a constructor is read — resolved once, when a component is registered
+  (``signature``, ``component_kind``, ``slots`` for ``zoo info``'s "fits").
+- ``building``: the walk that validates and builds, and records each component's provenance as it goes.
+"""
+
+from zoo.recipes.building import SECTIONS, build_component, build_dataset, build_model, provenance, validate_recipe
+from zoo.recipes.loading import apply_overrides, load_recipe, overlay, parse_path, resolve_references
+from zoo.recipes.signatures import Signature, component_kind, component_slot, parameters, signature, slots
+from zoo.recipes.values import ExtendedReal, check_value, describe_type
+
+__all__ = [
+    "SECTIONS",
+    "ExtendedReal",
+    "Signature",
+    "apply_overrides",
+    "build_component",
+    "build_dataset",
+    "build_model",
+    "check_value",
+    "component_kind",
+    "component_slot",
+    "describe_type",
+    "load_recipe",
+    "overlay",
+    "parameters",
+    "parse_path",
+    "provenance",
+    "resolve_references",
+    "signature",
+    "slots",
+    "validate_recipe",
+]

@@ -1,0 +1,272 @@
+"""Loading a recipe: a registered name or a YAML file, a ``--config`` file over it, ``--set`` overrides, references.
+
+Three things can be laid over a recipe — what a file with ``base: NAME`` says over that registered recipe,
+a ``--config`` file, and each ``--set a.b.c=value`` (the mapping ``{a: {b: {c: value}}}``; ``a.b[1].c``
+reaches into a list) — and one rule lays them all:
+
+- mappings merge key by key; lists and plain values replace;
+- ``null`` deletes: the argument is no longer stated, and its default applies;
+- naming another component where one is — a string (``field: wire``), a mapping with another ``name:``,
+  or ``--set model.decoder.field.name=wire`` — replaces the component. The new one keeps only the sizes its
+  slot dictates (``zoo.interfaces.SIZES``: a field's in_dim, out_dim, latent_dim; an encoder's or a
+  decoder's shape, latent_dim) where it takes that argument: the old component's values of them, stated
+  or its defaults. Every other argument of the old one is dropped (the new one starts from its own
+  defaults, plus what the overlay states). A string naming the current component resets it the same way;
+  a mapping with the same ``name:`` (or none) merges into it.
+
+A ``--config`` file may say ``base: NAME`` to make clear what it was written for: it must name the recipe
+being trained, or the base of that recipe, else the load stops (the file would be laid over the wrong one).
+
+References: a value ``${model.encoder.latent_dim}`` (a whole value, any path of the recipe, ``[i]`` for an
+item of a list) is replaced by the value at that path, after every overlay and before validation. A
+recipe states a size once, and an override of it reaches every place that refers to it. In YAML flow
+style (``[...]``, ``{...}``) quote it: ``shape: [1, "${data.size}", "${data.size}"]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo import yaml12
+from zoo.errors import RecipeError, UnknownComponentError
+from zoo.interfaces import SIZES
+from zoo.recipes.building import SECTIONS, validate_recipe
+from zoo.recipes.signatures import EMPTY, Signature, component_slot, signature
+from zoo.registry import get_registry
+
+__all__ = ["load_recipe", "apply_overrides", "overlay", "resolve_references", "parse_path"]
+
+Slot = tuple[str | None, type | None]  # (kind, container) as zoo.recipes.signatures.component_slot gives it
+NO_SLOT: Slot = (None, None)
+_SECTION_KINDS = {"model": "model", "data": "dataset"}
+_PATH = re.compile(r"[^.\[\]]+(?:\[\d+\])*(?:\.[^.\[\]]+(?:\[\d+\])*)*")
+_REFERENCE = re.compile(r"\$\{([^{}]*)\}")
+
+
+class _Item(int):
+    """A list index in a ``--set`` path (``fields[1]``), told apart from a mapping's integer keys."""
+
+
+def parse_path(text: str) -> list[str | int]:
+    """``"model.fields[1].name"`` -> ``["model", "fields", 1, "name"]``; ValueError if it isn't a path."""
+    if not _PATH.fullmatch(text):
+        raise ValueError(f"{text!r} is not a path like model.decoder.field.hidden_dim or model.fields[1].name")
+    return [int(index) if index else key for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", text)]
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise RecipeError("", f"recipe file {str(path)!r} not found (a YAML file with model/data/train)")
+    try:
+        data = yaml12.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise RecipeError("", f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RecipeError("", f"{path}: a recipe file holds a mapping with model/data/train, got {type(data).__name__}")
+    return data
+
+
+# ----------------------------------------------------------------------------------------------------
+# Overlays: base:, --config and --set, by the one rule of the module docstring
+
+
+def _signature(kind: str | None, name: Any) -> Signature | None:
+    """The signature of the registered (kind, name), or None where that names nothing (validation says so)."""
+    if kind is None or not isinstance(name, str):
+        return None
+    try:
+        return signature(get_registry().get(kind, name).obj)
+    except UnknownComponentError:
+        return None
+
+
+def _argument_slot(kind: str, name: Any) -> Callable[[Any], Slot]:
+    """For each argument of the component (kind, name): which components it takes."""
+    sig = _signature(kind, name)
+
+    def slot(key: Any) -> Slot:
+        if sig is None or (key not in sig.parameters and sig.var_keyword is None):
+            return NO_SLOT
+        return component_slot(sig.annotation(key))
+
+    return slot
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return copy.deepcopy(value)
+
+
+def _kept_sizes(kind: str, old: dict, name: Any) -> dict:
+    """What the component ``name`` replacing ``old`` keeps of it: the sizes of the slot that it takes."""
+    new, before = _signature(kind, name), _signature(kind, old.get("name"))
+    kept = {}
+    for size in SIZES.get(kind, ()):
+        if new is not None and size not in new.parameters:
+            continue
+        if size in old:
+            kept[size] = copy.deepcopy(old[size])
+        elif new is not None and before is not None and size in before.parameters:
+            default = before.parameters[size].default  # the old one was built with it: the slot fit that
+            if default is not EMPTY and default != new.parameters[size].default:
+                kept[size] = copy.deepcopy(default)
+    return kept
+
+
+def _overlay_mapping(old: dict, new: dict, slot_of: Callable[[Any], Slot], path: str) -> dict:
+    merged = copy.deepcopy(old)
+    for key, value in new.items():
+        if value is None:
+            merged.pop(key, None)
+        elif key in merged:
+            merged[key] = _overlay(merged[key], value, slot_of(key), f"{path}.{key}" if path else str(key))
+        else:
+            merged[key] = _without_nulls(value)
+    return merged
+
+
+def _overlay(old: Any, new: Any, slot: Slot, path: str) -> Any:
+    """``new`` laid over ``old`` at ``path``, a place that takes components as ``slot`` says."""
+    kind, container = slot
+    if isinstance(new, dict) and new and all(isinstance(k, _Item) for k in new):
+        if not isinstance(old, list):
+            raise RecipeError(path, f"there is no list at {path} in this recipe to set item [{next(iter(new))}] of")
+        merged = copy.deepcopy(old)
+        for index, value in new.items():
+            if index >= len(old):
+                raise RecipeError(f"{path}[{index}]", f"the list has {len(old)} items (the first is [0])")
+            merged[index] = _overlay(old[index], value, (kind, None), f"{path}[{index}]")
+        return merged
+    if container is dict and isinstance(old, dict) and isinstance(new, dict):
+        return _overlay_mapping(old, new, lambda key: (kind, None), path)
+    if kind is not None and container is None and isinstance(old, (str, dict)) and isinstance(new, (str, dict)):
+        old = {"name": old} if isinstance(old, str) else old
+        name = new if isinstance(new, str) else new.get("name", old.get("name"))
+        if isinstance(new, dict) and name == old.get("name"):
+            return _overlay_mapping(old, new, _argument_slot(kind, name), path)
+        fresh = {"name": name, **_kept_sizes(kind, old, name)}
+        arguments = {} if isinstance(new, str) else {k: v for k, v in new.items() if k != "name"}
+        return _overlay_mapping(fresh, arguments, _argument_slot(kind, name), path)
+    if isinstance(old, dict) and isinstance(new, dict):
+        return _overlay_mapping(old, new, lambda key: NO_SLOT, path)
+    return _without_nulls(new)
+
+
+def overlay(recipe: dict, update: dict) -> dict:
+    """``update`` (a recipe's parts) laid over ``recipe`` by the rule of the module docstring; a new dict."""
+    return _overlay_mapping(recipe, update, lambda key: (_SECTION_KINDS.get(key), None), "")
+
+
+def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Lay ``a.b.c=value`` overrides over ``recipe`` (values parsed as YAML 1.2: ``3e-4`` is a float; ``null``
+    deletes). Paths may omit the leading ``model.``; ``a.b[1].c`` is an item of the list ``a.b``."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        try:
+            parts = parse_path(key.strip()) if sep else []
+        except ValueError as exc:
+            raise RecipeError("", f"override {item!r}: {exc}") from None
+        if not parts:
+            raise RecipeError("", f"override {item!r} is not of the form a.b.c=value")
+        if parts[0] not in (*SECTIONS, "summary", "paper"):
+            parts = ["model", *parts]
+        try:
+            value = yaml12.safe_load(raw)
+        except yaml.YAMLError as exc:
+            where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".")
+            raise RecipeError(where, f"the value {raw!r} is not valid YAML: {exc}") from None
+        for part in reversed(parts):
+            value = {_Item(part) if isinstance(part, int) else part: value}
+        recipe = overlay(recipe, value)
+    return recipe
+
+
+# ----------------------------------------------------------------------------------------------------
+# References
+
+
+def resolve_references(recipe: dict) -> dict:
+    """``recipe`` with every ``${path}`` value replaced by a copy of the value at that path.
+
+    RecipeError, at the place of the reference, for a path the recipe does not state (a reference reads
+    what the recipe says, not a component's default) and for references that go round in a circle.
+    """
+    pending: list[str] = []  # the references being resolved, outermost first
+
+    def lookup(target: str, where: str) -> Any:
+        try:
+            parts = parse_path(target)
+        except ValueError as exc:
+            raise RecipeError(where, f"the reference ${{{target}}}: {exc}") from None
+        if target in pending:
+            cycle = " -> ".join(f"${{{t}}}" for t in [*pending[pending.index(target):], target])
+            raise RecipeError(where, f"references go round in a circle: {cycle}")
+        node = recipe
+        for part in parts:
+            if isinstance(part, str) and isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(part, int) and isinstance(node, list) and part < len(node):
+                node = node[part]
+            else:
+                raise RecipeError(where, f"the reference ${{{target}}}: the recipe states no {target} (a reference "
+                                         "reads what the recipe says, not a component's default)")
+        pending.append(target)
+        try:
+            return resolve(node, target)
+        finally:
+            pending.pop()
+
+    def resolve(node: Any, where: str) -> Any:
+        if isinstance(node, str) and (match := _REFERENCE.fullmatch(node.strip())):
+            return copy.deepcopy(lookup(match.group(1).strip(), where))
+        if isinstance(node, dict):
+            return {k: resolve(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v, f"{where}[{i}]") for i, v in enumerate(node)]
+        return node
+
+    return resolve(recipe, "")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The whole load
+
+
+def load_recipe(name_or_path: str, *, config: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """A recipe from the registry (by name) or a YAML file, with ``config`` and ``overrides`` laid over it.
+
+    A YAML file may start from a registered recipe with ``base: NAME``; so may ``config``, which must then
+    name this recipe or its base. References are resolved, then the result is validated and has a ``name``
+    key; raises ``RecipeError`` / ``UnknownComponentError`` with the problem's path otherwise.
+    """
+    registry = get_registry()
+    base = None
+    if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).is_file():
+        path = Path(name_or_path)
+        recipe = _read_yaml(path)
+        base = recipe.pop("base", None)
+        if base is not None:
+            recipe = overlay(registry.get("recipe", base).obj, recipe)
+        recipe.setdefault("name", path.stem)
+    else:
+        recipe = {**registry.get("recipe", name_or_path).obj, "name": name_or_path}
+    if config is not None:
+        extra = _read_yaml(Path(config))
+        starts_from = extra.pop("base", None)
+        if starts_from is not None and starts_from not in (recipe["name"], base):
+            raise RecipeError("base", f"{Path(config).name} starts from {starts_from!r} but you train "
+                                      f"{recipe['name']!r}: a --config file is laid over the recipe you train; "
+                                      f"train {starts_from!r}, or drop the file's base: line")
+        recipe = overlay(recipe, extra)
+    recipe = resolve_references(_without_nulls(apply_overrides(recipe, overrides)))
+    validate_recipe(recipe)
+    return recipe
