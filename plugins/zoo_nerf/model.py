@@ -36,9 +36,11 @@ DENSITY_ACTIVATIONS = {
 
 
 class Views(NamedTuple):
-    """A batch of views: ``images`` ``(b, c, h, w)``, ``poses`` ``(b, 4, 4)``, ``intrinsics`` ``(b, 3, 3)``."""
+    """A batch of views: ``images`` ``(b, c, h, w)``, ``alphas`` ``(b, 1, h, w)`` or None, ``poses``
+    ``(b, 4, 4)``, ``intrinsics`` ``(b, 3, 3)``."""
 
     images: Tensor
+    alphas: Tensor | None
     poses: Tensor
     intrinsics: Tensor
 
@@ -56,7 +58,10 @@ class NeRF(Model, ViewRenderer, Annealed):
       ``scene_radius``, so the scene box ``[-scene_radius, scene_radius]^3`` is ``[-1, 1]^3`` where the
       zoo's encodings expect coordinates; outside the box the density is 0.
     - ``background`` (white or black) is what rays that pass ``far`` see: the colour the data's
-      transparent pixels were composited onto.
+      transparent pixels were composited onto. With ``random_background`` every training ray sees a random
+      colour instead, and its target pixel is recomposited onto it by the data's ``alpha`` (Instant-NGP's
+      trick): a fixed background can be imitated by fog of its colour, a random one cannot, so empty space
+      is learnt empty (and the occupancy grid can skip it).
     - ``occupancy_resolution > 0`` keeps an occupancy grid of that many cells per side, refreshed every
       ``occupancy_update_every`` updates from the fields' densities (``Annealed``): samples in empty
       cells are skipped. ``occupancy_threshold`` is the opacity an occupied cell's density gives a coarse
@@ -79,6 +84,7 @@ class NeRF(Model, ViewRenderer, Annealed):
         far: float = 6.0,
         scene_radius: float = 1.5,
         background: str = "white",
+        random_background: bool = False,
         density_activation: str = "relu",
         occupancy_resolution: int = 0,
         occupancy_update_every: int = 16,
@@ -111,7 +117,7 @@ class NeRF(Model, ViewRenderer, Annealed):
         self.field, self.fine_field = field, fine_field
         self.num_samples, self.num_importance, self.rays_per_step = num_samples, num_importance, rays_per_step
         self.near, self.far, self.scene_radius = near, far, scene_radius
-        self.chunk_size = chunk_size
+        self.chunk_size, self.random_background = chunk_size, random_background
         self.activation = DENSITY_ACTIVATIONS[density_activation]
         self.register_buffer("background", torch.tensor(BACKGROUNDS[background]), persistent=False)
         self.occupancy = None
@@ -124,9 +130,10 @@ class NeRF(Model, ViewRenderer, Annealed):
 
     # -- the fields along rays ----------------------------------------------------------------------------
 
-    def _shade(self, field: ImplicitField, origins: Tensor, directions: Tensor, edges: Tensor,
-               points: Tensor) -> Composited:
-        """Evaluate ``field`` at depths ``points`` ``(r, n)`` of rays ``(r, 3)`` and composite them."""
+    def _shade(self, field: ImplicitField, origins: Tensor, directions: Tensor, edges: Tensor, points: Tensor,
+               background: Tensor) -> Composited:
+        """Evaluate ``field`` at depths ``points`` ``(r, n)`` of rays ``(r, 3)`` and composite them onto
+        ``background`` (``(c,)`` or one colour per ray ``(r, c)``)."""
         positions = (origins[:, None, :] + points[..., None] * directions[:, None, :]) / self.scene_radius
         if self.occupancy is not None:
             keep = self.occupancy.occupied(positions)  # (r, n)
@@ -138,19 +145,21 @@ class NeRF(Model, ViewRenderer, Annealed):
         raw = coords.new_zeros(*keep.shape, field.out_dim)
         raw[keep] = field(coords[keep]).to(raw.dtype)  # empty space is never evaluated
         density = torch.where(keep, self.activation(raw[..., -1]), 0.0)
-        return composite(torch.sigmoid(raw[..., :-1]), density, edges, points, self.background.to(raw.dtype))
+        return composite(torch.sigmoid(raw[..., :-1]), density, edges, points, background.to(raw.dtype))
 
-    def _render_rays(self, origins: Tensor, directions: Tensor, *, jitter: bool) -> dict[str, Composited]:
+    def _render_rays(self, origins: Tensor, directions: Tensor, background: Tensor, *,
+                     jitter: bool) -> dict[str, Composited]:
         """Rays ``(r, 3)`` -> the coarse pass and, with ``num_importance``, the fine pass."""
         edges = uniform_edges(self.near, self.far, origins.shape[0], self.num_samples, device=origins.device,
                               dtype=origins.dtype)
-        coarse = self._shade(self.field, origins, directions, edges, interval_points(edges, jitter=jitter))
+        coarse = self._shade(self.field, origins, directions, edges, interval_points(edges, jitter=jitter),
+                             background)
         if not self.num_importance:
             return {"coarse": coarse}
         depths = sample_pdf(edges, coarse.weights, self.num_importance, deterministic=not jitter)
         fine_edges = merge_edges(edges, depths)
         fine = self._shade(self.fine_field or self.field, origins, directions, fine_edges,
-                           interval_points(fine_edges, jitter=False))
+                           interval_points(fine_edges, jitter=False), background)
         return {"coarse": coarse, "fine": fine}
 
     # -- Model ----------------------------------------------------------------------------------------------
@@ -160,7 +169,10 @@ class NeRF(Model, ViewRenderer, Annealed):
             got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
             raise ValueError(f"NeRF trains on the views of a scene: batches of {{image, pose, intrinsics}} "
                              f"(data: {{name: procedural-scene}} or {{name: blender, root: ...}}); got {got}")
-        views = Views(batch["image"], batch["pose"], batch["intrinsics"])
+        if self.random_background and "alpha" not in batch:
+            raise ValueError("random_background recomposites the pictures by their alpha, but the batches have "
+                             "none: use a scene dataset with alpha or set random_background=false")
+        views = Views(batch["image"], batch.get("alpha"), batch["pose"], batch["intrinsics"])
         if views.images.shape[1] != self.field.out_dim - 1:
             raise IncompatibleComponentsError(
                 f"the views have {views.images.shape[1]} colour channels but the field outputs "
@@ -170,20 +182,24 @@ class NeRF(Model, ViewRenderer, Annealed):
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """``rays_per_step`` random pixels of the batch's views -> ``{"coarse_mse", "fine_mse"}``."""
-        images, poses, intrinsics = self._views(batch)
+        images, alphas, poses, intrinsics = self._views(batch)
         b, _, h, w = images.shape
         index = torch.randint(b * h * w, (self.rays_per_step,), device=images.device)
         view, row, column = index // (h * w), index % (h * w) // w, index % w
         pixels = torch.stack([column, row], dim=-1).to(poses.dtype) + 0.5  # pixel centres (x, y)
         origins, directions = pixel_rays(poses[view], intrinsics[view], pixels)
         target = images[view, :, row, column]  # (r, c)
-        passes = self._render_rays(origins, directions, jitter=True)
+        background = self.background
+        if self.random_background:  # the pixel recomposited: image = α·colour + (1 - α)·data's background
+            background = torch.rand_like(target)
+            target = target + (1 - alphas[view, :, row, column]) * (background - self.background)
+        passes = self._render_rays(origins, directions, background, jitter=True)
         return {f"{name}_mse": F.mse_loss(out.rgb, target) for name, out in passes.items()}
 
     @torch.no_grad()
     def metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Render the batch's views whole: ``psnr`` (dB), ``ssim`` and ``mse`` of the final pass, mean over views."""
-        images, poses, intrinsics = self._views(batch)
+        images, _, poses, intrinsics = self._views(batch)
         _, _, h, w = images.shape
         renders = torch.stack([self.render_view(Camera(pose, k, h, w))[0] for pose, k in zip(poses, intrinsics)])
         return {"psnr": psnr(renders, images, per_example=True).mean(), "ssim": ssim(renders, images),
@@ -215,7 +231,7 @@ class NeRF(Model, ViewRenderer, Annealed):
         origins, directions = camera.to(self.background.device).rays()
         rgb, depth = [], []
         for o, d in zip(origins.split(self.chunk_size), directions.split(self.chunk_size)):
-            final = list(self._render_rays(o, d, jitter=False).values())[-1]
+            final = list(self._render_rays(o, d, self.background, jitter=False).values())[-1]
             rgb.append(final.rgb)
             depth.append(final.depth)
         h = camera.height

@@ -54,7 +54,8 @@ def test_the_sphere_shadows_the_ground_behind_it():
     away = torch.cat([shadowed[:2] / shadowed[:2].norm(), torch.ones(1).double()]) / math.sqrt(2)
     origins = torch.stack([shadowed + 3 * away, sunny + torch.tensor([0.0, 0.0, 3.0]).double()])
     directions = torch.stack([-away, torch.tensor([0.0, 0.0, -1.0]).double()])
-    colours = scene.trace(origins, directions, torch.ones(3).double())
+    colours, hit = scene.trace(origins, directions, torch.ones(3).double())
+    assert hit.all()
     t, _, albedo, is_object = scene.intersect(origins, directions)
     np.testing.assert_allclose(t.numpy(), 3.0)  # both rays see the ground
     assert not is_object.any()
@@ -70,8 +71,13 @@ def test_the_procedural_scene_is_deterministic_and_its_seed_matters():
     assert torch.equal(a.images, b.images) and torch.equal(a.poses, b.poses)
     assert not torch.equal(a.images, c.images) and not torch.equal(a.poses, c.poses)
     item = a[0]
-    assert set(item) == {"image", "pose", "intrinsics"} and item["image"].shape == (3, 12, 12) == a.shape
+    assert set(item) == {"image", "alpha", "pose", "intrinsics"} and item["image"].shape == (3, 12, 12) == a.shape
     assert item["image"].dtype == torch.float32 and 0 <= item["image"].min() and item["image"].max() <= 1
+    # where nothing covers a pixel it is the background; the scene (ground, objects) covers the middle
+    alpha = torch.stack([a[i]["alpha"] for i in range(3)])
+    images = torch.stack([a[i]["image"] for i in range(3)])
+    assert alpha.shape == (3, 1, 12, 12) and (alpha[..., 5:7, 5:7] == 1).all() and (alpha == 0).any()
+    assert (images.permute(1, 0, 2, 3)[:, alpha[:, 0] == 0] == 1).all()
 
 
 def test_any_resolution_same_cameras_and_held_out_views_between_training_views():
@@ -126,6 +132,8 @@ def test_blender_scene_loads_views_composited_onto_the_background(tmp_path):
     got = np.stack([scene[i]["image"].numpy() for i in range(3)])
     np.testing.assert_allclose(got, expected, atol=0.5 / 255 + 1e-6)
     assert (got[:, :, 0, 0] == 1.0).all()  # fully transparent: the white background
+    alpha = np.stack([scene[i]["alpha"].numpy() for i in range(3)])
+    np.testing.assert_allclose(alpha, rgba[..., 3][:, None] / 255, atol=1e-6)
     np.testing.assert_allclose(scene.poses.numpy(), poses, atol=1e-6)
     focal = 0.5 * 6 / math.tan(0.5 * 0.69)
     np.testing.assert_allclose(scene.intrinsics[0].numpy(), [[focal, 0, 3], [0, focal, 2], [0, 0, 1]], rtol=1e-6)

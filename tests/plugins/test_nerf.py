@@ -174,3 +174,20 @@ def test_skipping_empty_space_renders_the_same_picture():
     assert skipping.occupancy.mask.sum() == 8**3  # the cube's 8 x 8 x 8 cells, and only those
     for a, b in zip(plain.render_view(camera), skipping.render_view(camera)):
         torch.testing.assert_close(a, b)
+
+
+def test_random_backgrounds_recomposite_the_target_by_its_alpha():
+    """Pictures of the ball on white with their true coverage: recomposited onto random colours they are still
+    exactly what the model renders on those colours (zero loss); ignoring the alpha is not."""
+    torch.manual_seed(0)
+    model = NeRF(Ball(0.5), num_samples=64, num_importance=32, rays_per_step=2048, random_background=True)
+    camera = camera_at(4.0)
+    rgb, _ = model.render_view(camera)
+    origins, directions = camera.rays()
+    opacity = model._render_rays(origins, directions, model.background, jitter=False)["fine"].opacity
+    batch = {"image": rgb[None], "alpha": opacity.reshape(1, 1, 16, 16), "pose": camera.pose[None],
+             "intrinsics": camera.intrinsics[None]}
+    assert model.loss(batch)["fine_mse"].item() < 1e-6
+    assert model.loss({**batch, "alpha": torch.ones(1, 1, 16, 16)})["fine_mse"].item() > 1e-2
+    with pytest.raises(ValueError, match="alpha"):
+        model.loss({k: v for k, v in batch.items() if k != "alpha"})

@@ -7,10 +7,12 @@
 - ``blender_scene`` (registered as ``blender``): the NeRF synthetic format from a local folder,
   ``transforms_{train,val,test}.json`` + RGBA PNGs, optionally at half resolution.
 
-Items are dicts ``{"image": (c, h, w) in [0, 1], "pose": (4, 4) camera-to-world, "intrinsics": (3, 3)}``
-(conventions of ``zoo.cameras``); the DataLoader stacks them into a dict batch. ``shape`` is the image's
-``(c, h, w)`` and ``camera(i)`` the ``zoo.cameras.Camera`` of view ``i``. World coordinates have z up, so
-``zoo.cameras.orbit`` circles both kinds of scene.
+Items are dicts ``{"image": (c, h, w) in [0, 1], "alpha": (1, h, w), "pose": (4, 4) camera-to-world,
+"intrinsics": (3, 3)}`` (conventions of ``zoo.cameras``); the DataLoader stacks them into a dict batch. The
+image is composited onto the scene's ``background`` colour; ``alpha`` is each pixel's coverage by the
+scene (0 where the background shows), so a model can recomposite the image onto another background.
+``shape`` is the image's ``(c, h, w)`` and ``camera(i)`` the ``zoo.cameras.Camera`` of view ``i``. World
+coordinates have z up, so ``zoo.cameras.orbit`` circles both kinds of scene.
 """
 
 from __future__ import annotations
@@ -45,27 +47,29 @@ def _background(name: str) -> Tensor:
 
 
 class ViewDataset(Dataset):
-    """Views of one scene held in memory: item ``i`` is ``{"image", "pose", "intrinsics"}`` of view ``i``.
+    """Views of one scene held in memory: item ``i`` is ``{"image", "alpha", "pose", "intrinsics"}`` of view ``i``.
 
-    ``images`` ``(n, 3, h, w)``, uint8 (kept as bytes, converted per item) or float in [0, 1]; ``poses``
-    ``(n, 4, 4)`` camera-to-world; ``intrinsics`` ``(n, 3, 3)``.
+    ``images`` ``(n, c, h, w)`` composited onto the background and ``alphas`` ``(n, 1, h, w)``, uint8 (kept
+    as bytes, converted per item) or float in [0, 1]; ``poses`` ``(n, 4, 4)`` camera-to-world;
+    ``intrinsics`` ``(n, 3, 3)``.
     """
 
-    def __init__(self, images: Tensor, poses: Tensor, intrinsics: Tensor):
-        n = images.shape[0]
-        if images.dim() != 4 or poses.shape != (n, 4, 4) or intrinsics.shape != (n, 3, 3):
-            raise ValueError(f"expected images (n, c, h, w), poses (n, 4, 4) and intrinsics (n, 3, 3); got "
-                             f"{tuple(images.shape)}, {tuple(poses.shape)} and {tuple(intrinsics.shape)}")
-        self.images, self.poses, self.intrinsics = images, poses.float(), intrinsics.float()
+    def __init__(self, images: Tensor, alphas: Tensor, poses: Tensor, intrinsics: Tensor):
+        n, _, h, w = images.shape
+        if alphas.shape != (n, 1, h, w) or poses.shape != (n, 4, 4) or intrinsics.shape != (n, 3, 3):
+            raise ValueError(f"expected images (n, c, h, w), alphas (n, 1, h, w), poses (n, 4, 4) and intrinsics "
+                             f"(n, 3, 3); got {tuple(images.shape)}, {tuple(alphas.shape)}, {tuple(poses.shape)} "
+                             f"and {tuple(intrinsics.shape)}")
+        self.images, self.alphas = images, alphas
+        self.poses, self.intrinsics = poses.float(), intrinsics.float()
         self.shape: tuple[int, ...] = tuple(images.shape[1:])
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        x = self.images[index]
-        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        return {"image": x, "pose": self.poses[index], "intrinsics": self.intrinsics[index]}
+        return {"image": _to_float(self.images[index]), "alpha": _to_float(self.alphas[index]),
+                "pose": self.poses[index], "intrinsics": self.intrinsics[index]}
 
     def camera(self, index: int) -> Camera:
         """The camera of view ``index``."""
@@ -74,6 +78,10 @@ class ViewDataset(Dataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n={len(self)}, shape={self.shape})"
+
+
+def _to_float(x: Tensor) -> Tensor:
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
 
 def _to_bytes(images: Tensor) -> Tensor:
@@ -177,8 +185,9 @@ class ProceduralScene:
         keep(t, normal.new_tensor([0.0, 0.0, 1.0]).expand(n, 3), torch.where(tiles[:, None], dark, light), False)
         return best, normal, albedo, is_object
 
-    def trace(self, origins: Tensor, directions: Tensor, background: Tensor) -> Tensor:
-        """Colours ``(n, 3)`` in [0, 1] seen along rays ``(n, 3)`` (unit directions); misses see ``background``."""
+    def trace(self, origins: Tensor, directions: Tensor, background: Tensor) -> tuple[Tensor, Tensor]:
+        """Colours ``(n, 3)`` in [0, 1] seen along rays ``(n, 3)`` (unit directions), misses seeing
+        ``background``, and whether each ray hit the scene ``(n,)``."""
         t, normal, albedo, is_object = self.intersect(origins, directions)
         hit = torch.isfinite(t)
         light = origins.new_tensor(self.light)
@@ -189,16 +198,18 @@ class ProceduralScene:
         halfway = halfway / halfway.norm(dim=-1, keepdim=True)
         highlight = self.specular * (normal * halfway).sum(-1).clamp(min=0) ** self.shininess * lit * is_object
         colour = albedo * (self.ambient + (1 - self.ambient) * lambert)[:, None] + highlight[:, None]
-        return torch.where(hit[:, None], colour.clamp(0, 1), background.to(colour))
+        return torch.where(hit[:, None], colour.clamp(0, 1), background.to(colour)), hit
 
-    def render(self, camera: Camera, background: Tensor, *, supersample: int = 2) -> Tensor:
-        """The picture ``(3, h, w)`` a camera takes, each pixel the mean of ``supersample``² rays (antialiasing)."""
+    def render(self, camera: Camera, background: Tensor, *, supersample: int = 2) -> tuple[Tensor, Tensor]:
+        """The picture ``(3, h, w)`` a camera takes and its coverage ``(1, h, w)``, each pixel the mean of
+        ``supersample``² rays (antialiasing)."""
         fine = camera.resized(camera.height * supersample, camera.width * supersample)
         fine = Camera(fine.pose.double(), fine.intrinsics.double(), fine.height, fine.width)
         origins, directions = fine.rays()
-        colours = self.trace(origins, directions, background.double())
-        picture = rearrange(colours, "(h w) c -> 1 c h w", h=fine.height)
-        return F.avg_pool2d(picture, supersample)[0].float()
+        colours, hit = self.trace(origins, directions, background.double())
+        picture = rearrange(torch.cat([colours, hit[:, None].double()], dim=-1), "(h w) c -> 1 c h w", h=fine.height)
+        picture = F.avg_pool2d(picture, supersample)[0].float()
+        return picture[:3], picture[3:]
 
 
 def _rows(rows: list[list[float]], width: int) -> Tensor:
@@ -249,8 +260,9 @@ def procedural_scene(
     poses = _cameras_on_sphere(azimuths, elevations, distance)
     intrinsics = intrinsics_from_fov(math.radians(fov), size, size)
     scene, colour = ProceduralScene.random(seed), _background(background)
-    images = torch.stack([scene.render(Camera(pose, intrinsics, size, size), colour) for pose in poses])
-    return ViewDataset(_to_bytes(images), poses, intrinsics.expand(len(poses), 3, 3))
+    images, alphas = zip(*(scene.render(Camera(pose, intrinsics, size, size), colour) for pose in poses))
+    return ViewDataset(_to_bytes(torch.stack(images)), _to_bytes(torch.stack(alphas)), poses,
+                       intrinsics.expand(len(poses), 3, 3))
 
 
 # --- Blender synthetic scenes (NeRF's format) ---------------------------------------------------------------
@@ -321,16 +333,18 @@ def blender_scene(*, root: str | None = None, split: str = "train", half_res: bo
     folder = Path(root).expanduser()
     meta = _read_transforms(folder, split)
     colour = _background(background).numpy()
-    images, poses = [], []
+    images, alphas, poses = [], [], []
     for frame in meta["frames"]:
         rgba = _read_rgba(_frame_file(folder, frame["file_path"]), half_res)
         if images and rgba.shape[:2] != images[0].shape[:2]:
             raise DataError(f"{frame['file_path']} is {rgba.shape[1]}x{rgba.shape[0]} but the first frame is "
                             f"{images[0].shape[1]}x{images[0].shape[0]}: a scene's views share one size")
         images.append(rgba[..., :3] * rgba[..., 3:] + colour * (1 - rgba[..., 3:]))
+        alphas.append(rgba[..., 3:])
         poses.append(np.asarray(frame["transform_matrix"], dtype=np.float32))
     h, w = images[0].shape[:2]
     focal = 0.5 * w / math.tan(0.5 * float(meta["camera_angle_x"]))
     intrinsics = torch.tensor([[focal, 0.0, w / 2], [0.0, focal, h / 2], [0.0, 0.0, 1.0]])
-    pixels = rearrange(torch.from_numpy(np.stack(images)), "n h w c -> n c h w")
-    return ViewDataset(_to_bytes(pixels), torch.from_numpy(np.stack(poses)), intrinsics.expand(len(poses), 3, 3))
+    pixels, alpha = (rearrange(torch.from_numpy(np.stack(x)), "n h w c -> n c h w") for x in (images, alphas))
+    return ViewDataset(_to_bytes(pixels), _to_bytes(alpha), torch.from_numpy(np.stack(poses)),
+                       intrinsics.expand(len(poses), 3, 3))
