@@ -191,3 +191,40 @@ def test_random_backgrounds_recomposite_the_target_by_its_alpha():
     assert model.loss({**batch, "alpha": torch.ones(1, 1, 16, 16)})["fine_mse"].item() > 1e-2
     with pytest.raises(ValueError, match="alpha"):
         model.loss({k: v for k, v in batch.items() if k != "alpha"})
+
+
+# -- through the zoo: train, evaluate, render -------------------------------------------------------------------
+
+TINY = ["data.size=8", "data.num_train=3", "data.num_test=2", "rays_per_step=64", "num_samples=8",
+        "occupancy_resolution=8", "occupancy_update_every=2", "train.steps=4", "train.batch_size=1",
+        "train.eval_every=2", "train.eval_batches=2", "train.log_every=2", "train.checkpoint_every=2"]
+
+
+def test_a_scene_recipe_trains_evaluates_and_renders_held_out_views_and_an_orbit(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    import zoo.training
+    from zoo.cli import main
+    from zoo.recipes import load_recipe
+
+    run = zoo.training.train(load_recipe("hashgrid-procedural", overrides=TINY), tmp_path / "run", quiet=True)
+    # the finished run's pictures: 2 held-out views (8 px, shown as 64 px tiles) over their renders and depths
+    assert Image.open(run / "views.png").size == (2 * 64 + 3 * 2, 3 * 64 + 4 * 2)
+    metrics = zoo.training.evaluate(run, device="cpu")
+    assert {"psnr", "ssim", "mse"} <= set(metrics) and 0 < metrics["psnr"] < 60 and -1 <= metrics["ssim"] <= 1
+    assert metrics["psnr"] == pytest.approx(-10 * math.log10(metrics["mse"]), abs=3)  # mean of views' PSNRs
+
+    out = zoo.training.render(run, frames=3, device="cpu")
+    assert out == run / "render"
+    assert {p.name for p in out.iterdir()} == {"views.png", "orbit.gif", "orbit-depth.gif", "orbit"}
+    gif = Image.open(out / "orbit.gif")
+    assert (gif.n_frames, gif.size) == (3, (8, 8))
+    assert sorted(p.name for p in (out / "orbit").iterdir()) == [f"{k}-00{i}.png" for k in ("depth", "rgb")
+                                                                 for i in range(3)]
+    bigger = zoo.training.render(run, 16, tmp_path / "big", frames=2, device="cpu")
+    assert Image.open(bigger / "orbit" / "rgb-001.png").size == (16, 16)
+
+    assert main(["eval", str(run), "--json"]) == 0
+    assert {"psnr", "ssim"} <= set(json.loads(capsys.readouterr().out))
