@@ -65,7 +65,9 @@ class NeRF(Model, ViewRenderer, Annealed):
     - ``occupancy_resolution > 0`` keeps an occupancy grid of that many cells per side, refreshed every
       ``occupancy_update_every`` updates from the fields' densities (``Annealed``): samples in empty
       cells are skipped. ``occupancy_threshold`` is the opacity an occupied cell's density gives a coarse
-      interval (converted to a density with the coarse interval length).
+      interval (converted to a density with the coarse interval length); ``occupancy_decay`` how much of
+      a cell's remembered density survives an update (Instant-NGP's 0.95 suits its tens of thousands of
+      steps; a run of hundreds needs a faster one to see space empty out in time).
     - ``chunk_size`` rays are rendered at a time when rendering a view (memory, not results).
 
     Loss: ``coarse_mse`` (+ ``fine_mse``) between rendered and true pixel colours. Metrics on held-out
@@ -89,6 +91,7 @@ class NeRF(Model, ViewRenderer, Annealed):
         occupancy_resolution: int = 0,
         occupancy_update_every: int = 16,
         occupancy_threshold: float = 0.01,
+        occupancy_decay: float = 0.95,
         chunk_size: int = 4096,
     ):
         super().__init__()
@@ -125,7 +128,7 @@ class NeRF(Model, ViewRenderer, Annealed):
             # the density whose coarse interval (length (far - near) / num_samples) has the threshold's opacity
             interval = (far - near) / num_samples
             threshold = -torch.log1p(torch.tensor(-occupancy_threshold)).item() / interval
-            self.occupancy = OccupancyGrid(occupancy_resolution, threshold=threshold)
+            self.occupancy = OccupancyGrid(occupancy_resolution, threshold=threshold, decay=occupancy_decay)
         self.occupancy_update_every = occupancy_update_every
 
     # -- the fields along rays ----------------------------------------------------------------------------
