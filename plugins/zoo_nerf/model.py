@@ -230,7 +230,8 @@ class NeRF(Model, ViewRenderer, Annealed):
 
     @torch.no_grad()
     def render_view(self, camera: Camera) -> tuple[Tensor, Tensor]:
-        """What ``camera`` sees: ``rgb`` ``(c, h, w)`` in [0, 1] and ``depth`` ``(h, w)``, ``chunk_size`` rays at a time."""
+        """What ``camera`` sees: ``rgb`` ``(c, h, w)`` in [0, 1] and ``depth`` ``(h, w)``, ``chunk_size`` rays at
+        a time."""
         origins, directions = camera.to(self.background.device).rays()
         rgb, depth = [], []
         for o, d in zip(origins.split(self.chunk_size), directions.split(self.chunk_size)):

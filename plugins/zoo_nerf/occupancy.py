@@ -45,7 +45,7 @@ class OccupancyGrid(nn.Module):
 
     @torch.no_grad()
     def update(self, density: Callable[[Tensor], Tensor]) -> None:
-        """Refresh every cell from ``density``: points ``(n, 3)`` -> densities ``(n,)``, at one random point per cell."""
+        """Refresh every cell from ``density`` (points ``(n, 3)`` -> densities ``(n,)``) at a random point in it."""
         r = self.resolution
         index = torch.stack(torch.meshgrid(*[torch.arange(r, device=self.density.device)] * 3, indexing="ij"), -1)
         points = (index + torch.rand(index.shape, device=index.device)) / r * 2 - 1  # (r, r, r, 3) in [-1, 1]
