@@ -228,3 +228,19 @@ def test_a_scene_recipe_trains_evaluates_and_renders_held_out_views_and_an_orbit
 
     assert main(["eval", str(run), "--json"]) == 0
     assert {"psnr", "ssim"} <= set(json.loads(capsys.readouterr().out))
+
+
+@pytest.mark.parametrize("name", ["hashgrid-procedural", "nerf-procedural", "siren-nerf-procedural", "nerf-blender",
+                                  "hashgrid-camera"])
+def test_recipes_build(name):
+    from zoo.recipes import build_model, load_recipe
+    from zoo.training import TrainSettings
+
+    recipe = load_recipe(name)
+    model = build_model(recipe)
+    settings = TrainSettings.from_recipe(recipe)
+    assert (settings.best_metric, settings.best_mode) == ("psnr", "max")
+    if recipe["model"]["name"] == "nerf":
+        assert isinstance(model, NeRF) and recipe["data"]["name"] in ("procedural-scene", "blender")
+    else:  # the hash-grid field fits images like any other field
+        assert isinstance(model.field, HashGridField) and model.field.in_dim == 2

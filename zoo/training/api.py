@@ -252,8 +252,8 @@ def render_views(model: ViewRenderer, views: ViewDataset, out: str | Path, *, si
     spatial = _spatial(views.shape, size) or views.shape[1:]
     cameras = [views.camera(i).resized(*spatial) for i in range(len(views))]
     truth = torch.stack([views[i]["image"] for i in range(len(views))])
-    truth = torch.nn.functional.interpolate(truth, size=spatial, mode="bilinear", antialias=True) \
-        if spatial != views.shape[1:] else truth
+    if spatial != views.shape[1:]:
+        truth = torch.nn.functional.interpolate(truth, size=spatial, mode="bilinear", antialias=True)
     rgb, depth = _render_cameras(model, cameras)
     viz.save_image_grid(torch.cat([truth, rgb, viz.depth_images(depth)]), out / "views.png", nrow=len(views))
     rgb, depth = _render_cameras(model, orbit(cameras, frames))
@@ -304,9 +304,9 @@ def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quie
         written.append(_render_png(model, shape, 4 * size, run_dir / "render-4x.png"))
     if isinstance(model, ViewRenderer) and isinstance(test_set, ViewDataset):
         shown = range(min(8, len(test_set)))
-        truth = torch.stack([test_set[i]["image"] for i in shown]).to(device)
+        truth = torch.stack([test_set[i]["image"] for i in shown])
         rgb, depth = _render_cameras(model, [test_set.camera(i) for i in shown])
-        grid = torch.cat([truth.cpu(), rgb, viz.depth_images(depth)])
+        grid = torch.cat([truth, rgb, viz.depth_images(depth)])
         written.append(viz.save_image_grid(grid, run_dir / "views.png", nrow=len(truth)))
     model.train(was_training)
     if written and not quiet:
