@@ -4,8 +4,10 @@ A radiance field's coordinates are a point and the direction it is seen from. Wi
 (coordinates ``(..., in_dim)``) they are one vector: with ``view_dependent`` the first half of the
 coordinates is the position and the second half the unit direction, so ``in_dim = 2k`` in k-D space (6 for
 scenes); without it every coordinate is a position. The outputs are raw numbers, colour channels first
-and density last (``out_dim = channels + 1``): the model turns them into colour and density (sigmoid and
-its density activation), so any field with those sizes — a plain ``siren`` too — can be a NeRF.
+and density last (``out_dim = channels + 1``; with ``out_dim=1`` the density alone, and the direction is
+unused): the model turns them into colour and density (sigmoid and its density activation), so any field
+with those sizes — a plain ``siren`` too — can be a NeRF, and these fields fit other signals (a decoder's
+field in a VAE) like any other.
 
 Every field here is an encoding of the position, a *trunk* network on it giving features, and heads on
 the features. View-dependent fields follow the NeRF paper's figure 7: the density is a linear function of
@@ -67,15 +69,13 @@ class _RadianceField(ImplicitField):
                  latent_dim: int, view_dependent: bool, direction_frequencies: int, head_dim: int):
         super().__init__()
         self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
-        self.view_dependent = view_dependent
         self.position_dim = position_dim(in_dim, view_dependent)
+        # one output is a density alone: no colour for the direction to change, so it goes unused
+        self.view_dependent = view_dependent and out_dim > 1
         self.encoding, self.trunk = encoding, trunk
-        if not view_dependent:
+        if not self.view_dependent:
             self.head = nn.Linear(feature_dim, out_dim)
             return
-        if out_dim < 2:
-            raise ValueError(f"a view-dependent field outputs colour channels and a density: out_dim >= 2, "
-                             f"got {out_dim}")
         self.direction_encoding = PositionalEncoding(self.position_dim, direction_frequencies)
         self.density = nn.Linear(feature_dim, 1)
         self.bottleneck = nn.Linear(feature_dim, feature_dim)
