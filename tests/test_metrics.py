@@ -1,5 +1,5 @@
 """zoo.metrics against closed forms: a linear-Gaussian model whose log p(x) is known, hand-computed bits/dim,
-scikit-image's PSNR."""
+scikit-image's PSNR and SSIM."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 from scipy import stats
-from skimage.metrics import peak_signal_noise_ratio
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, kl_divergence
 
-from zoo.metrics import bits_per_dim, elbo, iwae_bound, nats_from_bits_per_dim, psnr
+from zoo.metrics import bits_per_dim, elbo, iwae_bound, nats_from_bits_per_dim, psnr, ssim
 
 # --- the toy model: p(z) = N(0, I_d), p(x|z) = N(W z + c, σ² I_D), so p(x) = N(c, W Wᵀ + σ² I) ---------
 
@@ -165,3 +165,22 @@ def test_psnr_by_hand_and_against_scikit_image():
 def test_psnr_refuses_different_shapes():
     with pytest.raises(ValueError, match="same shape"):
         psnr(torch.zeros(1, 4, 4), torch.zeros(1, 4, 5))
+
+
+def test_ssim_matches_scikit_image():
+    """The Gaussian-window SSIM of Wang et al. (2004), as scikit-image computes it, for colour image pairs."""
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(3, 3, 40, 48, generator=g).cumsum(-1) / 48  # smooth-ish ramps in [0, 1]
+    noisy = (clean + 0.1 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+    expected = [
+        structural_similarity(a.double().numpy(), b.double().numpy(), channel_axis=0, data_range=1.0,
+                              gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+        for a, b in zip(noisy, clean)
+    ]
+    per_example = ssim(noisy, clean, per_example=True)
+    assert per_example.shape == (3,)
+    torch.testing.assert_close(per_example.double(), torch.tensor(expected, dtype=torch.float64), atol=1e-4, rtol=0)
+    assert ssim(noisy, clean).item() == pytest.approx(sum(expected) / 3, abs=1e-4)
+    assert ssim(clean, clean).item() == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="b, c, h, w"):
+        ssim(clean[0], clean[0])

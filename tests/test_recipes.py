@@ -6,6 +6,7 @@ import types
 
 import pytest
 import torch
+from torch.utils.data import default_collate
 from torch.distributions import Independent, Normal
 
 import zoo
@@ -642,4 +643,9 @@ def test_shipped_recipe_validates_builds_and_fits_its_data(name, installed, tmp_
             assert "data.root" in str(error)
             return
     assert len(test) > 0 and settings.batch_size <= len(train)
-    assert train.shape == test.shape == tuple(test[0].shape) == tuple(model.shape)
+    item = test[0]
+    picture = item["image"] if isinstance(item, dict) else item  # a scene's items are views (dicts)
+    assert train.shape == test.shape == tuple(picture.shape)
+    batch = default_collate([train[i] for i in range(min(2, len(train)))])
+    terms = model.train().loss(batch)  # the model takes the dataset's items as they come
+    assert terms and all(torch.isfinite(value) for value in terms.values())

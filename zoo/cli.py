@@ -230,8 +230,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 def cmd_render(args: argparse.Namespace) -> None:
     from zoo import training
 
-    path = training.render(args.run_dir, args.size, args.out or Path(args.run_dir) / f"render-{args.size}.png",
-                           offset=args.offset)
+    path = training.render(args.run_dir, args.size, args.out, offset=args.offset, frames=args.frames)
     console.print(f"wrote {path}", markup=False)
 
 
@@ -307,11 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG path (default: RUN_DIR/interpolations.png)")
     p.set_defaults(func=cmd_interpolate)
 
-    p = sub.add_parser("render", help="render a fitted implicit field at any resolution into a PNG")
+    p = sub.add_parser("render", help="render a fitted image field at any resolution into a PNG, or a scene's "
+                       "held-out views and an orbit around it (PNGs, GIFs, depth maps) into a folder")
     p.add_argument("run_dir", help=RUN_DIR_HELP)
-    p.add_argument("--size", type=int, default=1024, help="output resolution (longest side)")
-    p.add_argument("--offset", type=float, default=0.0, help="sub-pixel offset, as a fraction of a pixel")
-    p.add_argument("--out", help="PNG path (default: RUN_DIR/render-SIZE.png)")
+    p.add_argument("--size", type=int, help="output resolution (longest side; default 1024 for an image, the "
+                   "data's for a scene)")
+    p.add_argument("--offset", type=float, default=0.0, help="sub-pixel offset of an image, as a fraction of a pixel")
+    p.add_argument("--frames", type=int, default=40, help="views on the orbit around a scene")
+    p.add_argument("--out", help="PNG path for an image (default: RUN_DIR/render-SIZE.png), folder for a scene "
+                   "(default: RUN_DIR/render)")
     p.set_defaults(func=cmd_render)
 
     from zoo.scaffold import KINDS as PLUGIN_KINDS

@@ -19,6 +19,8 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from zoo.cameras import Camera
+
 __all__ = [
     "Divergence",
     "Encoder",
@@ -29,6 +31,7 @@ __all__ = [
     "Sampler",
     "Reconstructor",
     "Renderer",
+    "ViewRenderer",
     "LikelihoodEstimator",
     "LatentModel",
     "Annealed",
@@ -143,10 +146,15 @@ class Model(nn.Module, ABC):
     """
 
     @abstractmethod
-    def loss(self, batch: Tensor) -> dict[str, Tensor]:
-        """A batch from the recipe's dataset -> ``{term_name: scalar}``; the loop minimises the sum."""
+    def loss(self, batch: Tensor | dict[str, Tensor]) -> dict[str, Tensor]:
+        """A batch from the recipe's dataset -> ``{term_name: scalar}``; the loop minimises the sum.
 
-    def metrics(self, batch: Tensor) -> dict[str, Tensor]:
+        A batch is whatever the DataLoader stacks from the dataset's items: a tensor ``(b, ...)`` for
+        datasets of tensors, a dict of tensors ``(b, ...)`` for datasets of dicts (the views of a scene:
+        ``{"image", "pose", "intrinsics"}``). The loop moves either to the device.
+        """
+
+    def metrics(self, batch: Tensor | dict[str, Tensor]) -> dict[str, Tensor]:
         """Evaluation numbers on a held-out batch (scalars). By default, the loss terms and their total."""
         terms = {name: value.detach() for name, value in self.loss(batch).items()}
         return {**terms, "loss": sum(terms.values())}
@@ -213,6 +221,19 @@ class Renderer(ABC):
 
     @abstractmethod
     def render(self, shape: tuple[int, ...], offset: float = 0.0) -> Tensor: ...
+
+
+class ViewRenderer(ABC):
+    """A model of a 3-D scene that renders what a camera sees: ``render_view(camera)`` -> ``(rgb, depth)``.
+
+    ``camera`` is a ``zoo.cameras.Camera`` (any pose, intrinsics and image size); ``rgb`` is ``(c, h, w)`` in
+    [0, 1] and ``depth`` ``(h, w)``, the distance along each pixel's ray at which it ends. Its data are the
+    views of a scene (``zoo.data.scenes.ViewDataset``): ``zoo render`` renders their held-out cameras and an
+    orbit around the scene, and the pictures of a finished run show held-out views beside their renders.
+    """
+
+    @abstractmethod
+    def render_view(self, camera: Camera) -> tuple[Tensor, Tensor]: ...
 
 
 class LikelihoodEstimator(ABC):

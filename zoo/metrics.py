@@ -9,7 +9,7 @@ posterior q(z|x), a ``decode`` callable z -> p(x|z) (any ``zoo.interfaces.Decode
   arXiv:1509.00519); tighter as K grows and the standard test log-likelihood estimate at K = 1000.
   Samples are drawn in chunks, so K = 1000 needs the memory of one chunk.
 - ``bits_per_dim`` / ``nats_from_bits_per_dim``: NLL in nats per example <-> bits per data dimension.
-- ``psnr``: peak signal-to-noise ratio in dB.
+- ``psnr``: peak signal-to-noise ratio in dB; ``ssim``: structural similarity (pytorch-msssim's).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from einops import rearrange, repeat
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-__all__ = ["bits_per_dim", "elbo", "iwae_bound", "nats_from_bits_per_dim", "psnr"]
+__all__ = ["bits_per_dim", "elbo", "iwae_bound", "nats_from_bits_per_dim", "psnr", "ssim"]
 
 Decode = Callable[[Tensor], Distribution]
 
@@ -127,3 +127,23 @@ def psnr(x: Tensor, y: Tensor, data_range: float = 1.0, *, per_example: bool = F
     squared = (x.float() - y.float()) ** 2
     mse = squared.flatten(1).mean(1) if per_example else squared.mean()
     return 10.0 * torch.log10(data_range**2 / mse)
+
+
+def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, *, per_example: bool = False) -> Tensor:
+    """Structural similarity (Wang et al. 2004) of images ``(b, c, h, w)``: the mean over the batch ``()``, or ``(b,)``.
+
+    pytorch-msssim's ``ssim``, with the paper's constants: an 11-pixel Gaussian window of σ = 1.5,
+    K1 = 0.01, K2 = 0.03, statistics over the window's valid positions, averaged over channels; the same
+    number as scikit-image's ``structural_similarity(..., gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=data_range)``. Images smaller than the window are compared
+    without smoothing along their short sides (pytorch-msssim warns).
+    """
+    try:
+        from pytorch_msssim import ssim as structural_similarity
+    except ImportError as error:
+        raise ImportError("SSIM needs pytorch-msssim, one of genzoo's dependencies: pip install pytorch-msssim") \
+            from error
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"ssim needs two image batches (b, c, h, w) of one shape, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    return structural_similarity(x.float(), y.float(), data_range=data_range, size_average=not per_example)

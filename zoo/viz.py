@@ -1,4 +1,5 @@
-"""Pictures of a run: image batches as a PNG grid, and the curves of a run's metrics.jsonl as a PNG.
+"""Pictures of a run: image batches as a PNG grid or an animated GIF, depth maps as grey pictures, and the
+curves of a run's metrics.jsonl as a PNG.
 
 The grid is torchvision's ``save_image`` (``make_grid`` underneath); small images (8x8 digits) are enlarged with
 nearest-neighbour so each tile is at least ``min_tile`` pixels and the picture is readable. The plot
@@ -14,13 +15,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 from einops import rearrange, repeat
 from torch import Tensor
 
 if TYPE_CHECKING:  # matplotlib is optional (genzoo[plots])
     from matplotlib.figure import Figure
 
-__all__ = ["metrics_figure", "plot_metrics", "save_image_grid"]
+__all__ = ["depth_images", "metrics_figure", "plot_metrics", "save_gif", "save_image_grid"]
 
 
 def save_image_grid(
@@ -52,6 +54,31 @@ def save_image_grid(
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_image(images, tmp, nrow=nrow or math.ceil(math.sqrt(n)), padding=2, pad_value=1.0, normalize=True,
                value_range=value_range, format="png")
+    os.replace(tmp, path)
+    return path
+
+
+def depth_images(depths: Tensor) -> Tensor:
+    """Depth maps ``(n, h, w)`` -> grey RGB pictures ``(n, 3, h, w)`` in [0, 1], near bright and far dark.
+
+    One scale for all of them (their common minimum and maximum), so the frames of an orbit agree.
+    """
+    lo, hi = depths.min(), depths.max()
+    grey = 1 - (depths - lo) / (hi - lo).clamp(min=1e-8)
+    return repeat(grey, "n h w -> n 3 h w")
+
+
+def save_gif(frames: Tensor, path: str | Path, *, fps: int = 20) -> Path:
+    """Write frames ``(n, c, h, w)`` (c = 1 or 3) in [0, 1] as an animated GIF that loops; returns the path."""
+    from PIL import Image
+
+    pixels = (frames.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    pixels = rearrange(repeat(pixels, "n 1 h w -> n 3 h w") if pixels.shape[1] == 1 else pixels, "n c h w -> n h w c")
+    images = [Image.fromarray(frame.numpy()) for frame in pixels]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
     os.replace(tmp, path)
     return path
 

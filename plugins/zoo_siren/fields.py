@@ -23,33 +23,10 @@ from torch.nn import functional as F
 
 from zoo.interfaces import ImplicitField
 from zoo.nn import MLP
+from zoo.nn.conditioning import append_latent, check_latent
 from zoo.nn.encodings import FourierFeatures, PositionalEncoding
 
 __all__ = ["Siren", "SineLayer", "ReluField", "ReluPEField", "FourierFeatureField"]
-
-
-def _append_latent(features: Tensor, latent: Tensor | None, latent_dim: int) -> Tensor:
-    """Append one latent per batch row to every point: ``(b, n, f)`` + ``(b, d)`` -> ``(b, n, f + d)``."""
-    _check_latent(features, latent, latent_dim)
-    if latent is None:
-        return features
-    return torch.cat([features, latent[:, None, :].expand(-1, features.shape[1], -1)], dim=-1)
-
-
-def _check_latent(coords: Tensor, latent: Tensor | None, latent_dim: int) -> None:
-    if latent_dim == 0:
-        if latent is not None:
-            raise ValueError("this field is unconditioned (latent_dim=0) but a latent was passed")
-        return
-    if latent is None:
-        raise ValueError(
-            f"this field is conditioned (latent_dim={latent_dim}): pass a latent (b, {latent_dim})"
-        )
-    if coords.dim() != 3 or latent.shape != (coords.shape[0], latent_dim):
-        raise ValueError(
-            f"a conditioned field takes coords (b, n, k) and latent (b, {latent_dim}); "
-            f"got coords {tuple(coords.shape)} and latent {tuple(latent.shape)}"
-        )
 
 
 class SineLayer(nn.Module):
@@ -127,11 +104,11 @@ class Siren(ImplicitField):
     def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
         """``(..., in_dim)`` [, ``(b, latent_dim)`` with coords ``(b, n, in_dim)``] -> ``(..., out_dim)``."""
         if self.film is None:
-            x = _append_latent(coords, latent, self.latent_dim)
+            x = append_latent(coords, latent, self.latent_dim)
             for layer in self.layers:
                 x = layer(x)
             return self.head(x)
-        _check_latent(coords, latent, self.latent_dim)
+        check_latent(coords, latent, self.latent_dim)
         num = len(self.layers)
         gammas, betas = self.film(latent)[:, None, :].chunk(2, dim=-1)  # (b, 1, num * hidden) each
         x = coords
@@ -159,7 +136,7 @@ class _EncodedReluField(ImplicitField):
 
     def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
         """``(..., in_dim)`` [, ``(b, latent_dim)``] -> ``(..., out_dim)``."""
-        return self.mlp(_append_latent(self.encoding(coords), latent, self.latent_dim))
+        return self.mlp(append_latent(self.encoding(coords), latent, self.latent_dim))
 
 
 class ReluField(_EncodedReluField):

@@ -54,7 +54,7 @@ def test_every_dataset_is_registered_with_the_factory_signature():
     factories = registered()
     assert set(factories) == {
         "digits", "lfw-faces", "mnist", "fashion-mnist", "cifar10", "image-folder",
-        "image", "camera", "astronaut", "audio",
+        "image", "camera", "astronaut", "audio", "procedural-scene", "blender",
     }  # fmt: skip
     for name, factory in factories.items():
         params = inspect.signature(factory).parameters

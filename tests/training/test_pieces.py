@@ -139,6 +139,19 @@ def test_two_ranks_together_read_the_single_process_stream():
     assert _take(StreamSampler(range(12), seed=1, rank=1, world_size=2, start=5), 10) == ranks[1][5:15]
 
 
+@pytest.mark.parametrize("size, world_size", [(10, 1), (12, 2), (11, 3), (2, 5)])
+def test_stream_shards_are_distributed_samplers(size, world_size):
+    """The tensor-backed shards are torch's DistributedSampler's, padding for uneven sizes included."""
+    from torch.utils.data import DistributedSampler
+
+    for rank in range(world_size):
+        stream = StreamSampler(range(size), seed=7, rank=rank, world_size=world_size)
+        reference = DistributedSampler(range(size), num_replicas=world_size, rank=rank, seed=7)
+        for epoch in range(3):
+            reference.set_epoch(epoch)
+            assert stream.shard(epoch).tolist() == list(reference)
+
+
 def test_stream_of_an_empty_dataset_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         StreamSampler([], seed=0)

@@ -1,10 +1,12 @@
 """genzoo's datasets, registered under kind "dataset" by the hook below (``zoo.data`` is a built-in plugin).
 
 Embedded (no download, ship with scikit-learn / scikit-image): ``digits``, ``lfw-faces``, and the single
-signals ``image`` (with ``camera`` and ``astronaut``) and ``audio``. Data people bring, from ``root``:
-``mnist``, ``fashion-mnist``, ``cifar10`` (torchvision's layout; ``download=True`` fetches them) and
-``image-folder``. Every factory is ``factory(*, root=None, split="train", **options) -> Dataset``; items
-are float tensors without labels and every dataset has ``shape``, the shape of one item.
+signals ``image`` (with ``camera`` and ``astronaut``) and ``audio``, and the multi-view
+``procedural-scene``. Data people bring, from ``root``: ``mnist``, ``fashion-mnist``, ``cifar10``
+(torchvision's layout; ``download=True`` fetches them), ``image-folder`` and ``blender`` (NeRF's synthetic
+scenes). Every factory is ``factory(*, root=None, split="train", **options) -> Dataset``; items are float
+tensors without labels — or, for scenes, dicts of an image and its camera — and every dataset has
+``shape``, the shape of one item (of its image, for scenes).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from zoo import hookimpl
 from zoo.data.core import SPLITS, DataError, DataNotFoundError, ImageDataset, SignalDataset
 from zoo.data.images import ImageFolder, cifar10, digits, fashion_mnist, image_folder, lfw_faces, mnist
+from zoo.data.scenes import ViewDataset, blender_scene, procedural_scene
 from zoo.data.signals import astronaut, audio, camera, image
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "ImageDataset",
     "ImageFolder",
     "SignalDataset",
+    "ViewDataset",
 ]
 
 #: registry name -> (factory, paper or source)
@@ -36,6 +40,8 @@ DATASETS = {
     "camera": (camera, "scikit-image's bundled images (skimage.data)"),
     "astronaut": (astronaut, "scikit-image's bundled images (skimage.data)"),
     "audio": (audio, None),
+    "procedural-scene": (procedural_scene, None),
+    "blender": (blender_scene, "Mildenhall et al. 2020, NeRF (arXiv:2003.08934): the synthetic Blender scenes"),
 }
 
 

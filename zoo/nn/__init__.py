@@ -2,7 +2,7 @@
 
 from zoo.nn.coords import coordinate_grid
 from zoo.nn.diff import divergence, gradient, jacobian, laplacian
-from zoo.nn.encodings import FourierFeatures, PositionalEncoding
+from zoo.nn.encodings import FourierFeatures, HashGridEncoding, PositionalEncoding
 from zoo.nn.mlp import MLP
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "coordinate_grid",
     "PositionalEncoding",
     "FourierFeatures",
+    "HashGridEncoding",
     "gradient",
     "jacobian",
     "divergence",

@@ -9,6 +9,7 @@ so a run is rebuilt from its directory alone::
     zoo.training.resume(run, steps=400)
     zoo.training.evaluate(run)                     # {"reconstruction": ..., "kl": ..., "loss": ...}
     zoo.training.sample(run, 64, "samples.png")
+    zoo.training.render(run)                       # an image field at 1024 px; a scene's views and an orbit
     model, recipe = zoo.training.load(run)         # EMA weights when the run kept an EMA
 
 ``train`` and ``resume`` raise ``zoo.errors.TrainingInterrupted`` after Ctrl-C has saved a checkpoint, so
@@ -32,16 +33,18 @@ from einops import rearrange
 from torch.utils.data import DataLoader, Dataset
 
 from zoo import viz
+from zoo.cameras import orbit
+from zoo.data.scenes import ViewDataset
 from zoo.errors import TrainingInterrupted, ZooError
-from zoo.interfaces import LatentModel, LikelihoodEstimator, Model, Reconstructor, Renderer, Sampler
+from zoo.interfaces import LatentModel, LikelihoodEstimator, Model, Reconstructor, Renderer, Sampler, ViewRenderer
 from zoo.metrics import estimate_nll
 from zoo.recipes import build_dataset, build_model, load_recipe, resolve_references
 from zoo.training import checkpoint, runtime
 from zoo.training.loop import estimate_metrics, fit
 from zoo.training.settings import TrainSettings
 
-__all__ = ["Built", "build", "evaluate", "interpolate", "load", "render", "resume", "sample", "train",
-           "write_pictures"]
+__all__ = ["Built", "build", "evaluate", "interpolate", "load", "render", "render_views", "resume", "sample",
+           "train", "write_pictures"]
 
 
 @dataclass
@@ -161,7 +164,8 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
     return metrics
 
 
-CAPABILITIES = {"sample": Sampler, "reconstruct": Reconstructor, "render": Renderer, "interpolate": LatentModel}
+CAPABILITIES = {"sample": Sampler, "reconstruct": Reconstructor, "render": Renderer, "render views": ViewRenderer,
+                "interpolate": LatentModel}
 
 
 def _require(model: Model, verb: str, *, spatial: tuple[int, ...] | None = None) -> None:
@@ -222,15 +226,65 @@ def interpolate(run_dir: str | Path, pairs: int = 8, steps: int = 10, out: str |
     return _interpolation_png(model, x, steps, out, spatial=spatial)
 
 
-def render(run_dir: str | Path, size: int = 1024, out: str | Path | None = None, *, offset: float = 0.0,
-           which: str = "latest", device: str = "auto") -> Path:
-    """Render a fitted image field with its longest side ``size`` pixels into a PNG; returns its path.
+def render(run_dir: str | Path, size: int | None = None, out: str | Path | None = None, *, offset: float = 0.0,
+           frames: int = 40, which: str = "latest", device: str = "auto") -> Path:
+    """Render a run's model; returns what it wrote.
 
-    ``offset`` (a fraction of a pixel) shifts the sampling grid.
+    A model of a scene (``ViewRenderer``) renders its held-out views and an orbit of ``frames`` novel views
+    into the folder ``out`` (default ``RUN/render``; see ``render_views``), with their longest side
+    ``size`` pixels (default: the data's). A fitted image field renders at ``size`` (default 1024) into the
+    PNG ``out`` (default ``RUN/render-SIZE.png``), its grid shifted by ``offset`` of a pixel.
     """
     model, recipe = load(run_dir, which=which, device=device)
+    if isinstance(model, ViewRenderer):
+        views = _views(build_dataset(recipe, "test"))
+        return render_views(model, views, out if out is not None else Path(run_dir) / "render", size=size,
+                            frames=frames)
+    size = 1024 if size is None else size
     out = out if out is not None else Path(run_dir) / f"render-{size}.png"
     return _render_png(model, _image_shape(recipe), size, out, offset=offset)
+
+
+def _views(dataset: Dataset) -> ViewDataset:
+    if not isinstance(dataset, ViewDataset):
+        raise ZooError(f"this model renders views of a scene, but its data ({type(dataset).__name__}) has no cameras: "
+                       "use a scene dataset (procedural-scene, blender)")
+    return dataset
+
+
+def render_views(model: ViewRenderer, views: ViewDataset, out: str | Path, *, size: int | None = None,
+                 frames: int = 40) -> Path:
+    """Held-out views and an orbit around the scene, as pictures; returns the folder ``out``.
+
+    Writes ``views.png`` (the held-out pictures, their renders and depth maps, in three rows),
+    ``orbit.gif`` and ``orbit-depth.gif`` (``frames`` cameras circling the scene at the held-out views'
+    height and distance, ``zoo.cameras.orbit``) and each orbit frame as ``orbit/rgb-NNN.png`` and
+    ``orbit/depth-NNN.png``. ``size`` is the longest side in pixels (default: the views').
+    """
+    out = Path(out)
+    spatial = views.shape[1:] if size is None else _spatial(views.shape, size)
+    cameras = [views.camera(i).resized(*spatial) for i in range(len(views))]
+    truth = torch.stack([views[i]["image"] for i in range(len(views))])
+    if spatial != views.shape[1:]:
+        truth = torch.nn.functional.interpolate(truth, size=spatial, mode="bilinear", antialias=True)
+    rgb, depth = _render_cameras(model, cameras)
+    viz.save_image_grid(torch.cat([truth, rgb, viz.depth_images(depth)]), out / "views.png", nrow=len(views))
+    rgb, depth = _render_cameras(model, orbit(cameras, frames))
+    depth = viz.depth_images(depth)
+    for i, (picture, distance) in enumerate(zip(rgb, depth)):
+        viz.save_image_grid(picture[None], out / "orbit" / f"rgb-{i:03d}.png", min_tile=0)
+        viz.save_image_grid(distance[None], out / "orbit" / f"depth-{i:03d}.png", min_tile=0)
+    viz.save_gif(rgb, out / "orbit.gif")
+    viz.save_gif(depth, out / "orbit-depth.gif")
+    return out
+
+
+def _render_cameras(model: ViewRenderer, cameras: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(n, c, h, w)`` pictures and ``(n, h, w)`` depth maps of ``cameras``, on the CPU."""
+    _require(model, "render views")
+    renders = [model.render_view(camera) for camera in cameras]
+    return (torch.stack([rgb.detach().cpu() for rgb, _ in renders]),
+            torch.stack([depth.detach().cpu() for _, depth in renders]))
 
 
 def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quiet: bool = False) -> list[Path]:
@@ -261,6 +315,12 @@ def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quie
         size = max(shape[1:])
         written.append(_render_png(model, shape, size, run_dir / "render.png"))
         written.append(_render_png(model, shape, 4 * size, run_dir / "render-4x.png"))
+    if isinstance(model, ViewRenderer) and isinstance(test_set, ViewDataset):
+        shown = range(min(8, len(test_set)))
+        truth = torch.stack([test_set[i]["image"] for i in shown])
+        rgb, depth = _render_cameras(model, [test_set.camera(i) for i in shown])
+        grid = torch.cat([truth, rgb, viz.depth_images(depth)])
+        written.append(viz.save_image_grid(grid, run_dir / "views.png", nrow=len(truth)))
     model.train(was_training)
     if written and not quiet:
         print("wrote " + ", ".join(str(p) for p in written))
