@@ -234,10 +234,16 @@ def fit(
     checkpoint) as if it had been interrupted; the schedule still spans ``settings.steps``. Under torchrun
     every process calls ``fit``; only rank 0 writes.
     """
-    s, run_dir = settings, Path(run_dir)
+    # the process group outlives all that uses it: the DDP wrapper is gone when _fit returns
+    with distributed.process_group(settings.device) as procs:
+        return _fit(procs, model, train_set, eval_set, settings, Path(run_dir), recipe=recipe,
+                    provenance=provenance, resume=resume, stop_at=stop_at, quiet=quiet)
 
-    # -- processes, device, precision ------------------------------------------------------------------------
-    procs = distributed.start(s.device)
+
+def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_set: Dataset | None,
+         s: TrainSettings, run_dir: Path, *, recipe: dict | None, provenance: list[dict] | None, resume: bool,
+         stop_at: int | None, quiet: bool) -> FitResult:
+    # -- device, precision -----------------------------------------------------------------------------------
     device = procs.device
     precision = runtime.resolve_precision(device, s.precision)
     micro_batch = s.micro_batch_size(procs.world_size)
@@ -423,5 +429,4 @@ def fit(
 
     plot = viz.plot_metrics(log.path, run_dir / "curves.png") if procs.is_main and log.path.exists() else None
     log.summary(step=step, skipped=skipped, best=best, run_dir=run_dir, plot=plot)
-    distributed.stop(procs)
     return FitResult(run_dir, step, skipped, interrupted, eval_metrics, best, ema if ema is not None else model)
