@@ -234,7 +234,7 @@ def fit(
     checkpoint) as if it had been interrupted; the schedule still spans ``settings.steps``. Under torchrun
     every process calls ``fit``; only rank 0 writes.
     """
-    # the process group outlives all that uses it: the DDP wrapper is gone when _fit returns
+    # the process group outlives all that uses it: _fit drops its DDP wrapper when its loop ends
     with distributed.process_group(settings.device) as procs:
         return _fit(procs, model, train_set, eval_set, settings, Path(run_dir), recipe=recipe,
                     provenance=provenance, resume=resume, stop_at=stop_at, quiet=quiet)
@@ -426,6 +426,7 @@ def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_se
                     break
     finally:
         log.stop()
+        del forward, ddp  # the DDP wrapper, with its hooks on the parameters, goes while the process group is up
 
     plot = viz.plot_metrics(log.path, run_dir / "curves.png") if procs.is_main and log.path.exists() else None
     log.summary(step=step, skipped=skipped, best=best, run_dir=run_dir, plot=plot)
