@@ -402,7 +402,10 @@ def test_the_pip_line_for_a_missing_plugin_is_safe_to_paste(capsys, tmp_path, di
     """A run directory may come from someone else: its distribution name must not become a shell command."""
     provenance = [{"kind": "field", "name": "no-such-field", "plugin": "imaginary", "distribution": distribution,
                    "version": version}]
-    (tmp_path / "checkpoint.json").write_text(json.dumps({"step": 1, "recipe": {}, "provenance": provenance}))
+    from zoo.training.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path, 1, model=torch.nn.Linear(2, 2), ema=None, keep_last=0, best=None,
+                    trainer_state={"step": 1}, info={"recipe": {}, "provenance": provenance})
     code, _, err = run(capsys, "eval", str(tmp_path))
     assert code == 2 and expected in " ".join(err.split()), err
     if "==" in expected:  # what a shell hands pip is the pin itself

@@ -285,7 +285,38 @@ def test_corrupt_mnist_file_is_named(tmp_path):
 # --- CIFAR-10 pickles ------------------------------------------------------------------------------------
 
 
-def write_cifar10(root: Path, per_batch: int = 2) -> dict[str, np.ndarray]:
+def python2_batch(batch: dict) -> bytes:
+    """A CIFAR-10 batch as the official files hold it: cPickle protocol 2 written by Python 2 and numpy 1.x.
+
+    Python 3 can't write this (its protocol 2 stores bytes through ``_codecs.encode``), so it is assembled
+    from pickle opcodes: strings are Python 2 byte strings (BINSTRING), the array is rebuilt by
+    ``numpy.core.multiarray._reconstruct(ndarray, (0,), 'b')`` and a ``(1, shape, dtype, False, raw)`` state.
+    """
+
+    def string(b: bytes) -> bytes:
+        return b"T" + struct.pack("<i", len(b)) + b
+
+    def integer(i: int) -> bytes:
+        return b"J" + struct.pack("<i", i)
+
+    def value(x) -> bytes:
+        if isinstance(x, str):
+            return string(x.encode())
+        if isinstance(x, list):  # EMPTY_LIST, MARK, items, APPENDS
+            return b"](" + b"".join(integer(i) for i in x) + b"e"
+        n, width = x.shape  # numpy.dtype("u1", 0, 1) with its state (3, "|", None, None, None, -1, -1, 0)
+        dtype = (b"cnumpy\ndtype\n" + string(b"u1") + integer(0) + integer(1) + b"\x87R(" + integer(3)
+                 + string(b"|") + b"NNN" + integer(-1) + integer(-1) + integer(0) + b"tb")
+        return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + integer(0) + b"\x85" + string(b"b")
+                + b"\x87R(" + integer(1) + integer(n) + integer(width) + b"\x86" + dtype + b"\x89"
+                + string(x.tobytes()) + b"tb")
+
+    # PROTO 2, EMPTY_DICT, MARK, key value ..., SETITEMS, STOP
+    return b"\x80\x02}(" + b"".join(string(k.encode()) + value(v) for k, v in batch.items()) + b"u."
+
+
+def write_cifar10(root: Path, per_batch: int = 2, protocol: int | str = 4) -> dict[str, np.ndarray]:
+    """CIFAR-10's folder with random batches, pickled with ``protocol`` ("python2": as the official files)."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(1)
@@ -294,15 +325,20 @@ def write_cifar10(root: Path, per_batch: int = 2) -> dict[str, np.ndarray]:
     }
     batches["test_batch"] = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
     for name, data in batches.items():
-        with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "data": data, "labels": [0] * len(data)}, f)
+        batch = {"batch_label": name, "labels": [i % 10 for i in range(len(data))], "data": data}
+        blob = python2_batch(batch) if protocol == "python2" else pickle.dumps(batch, protocol=protocol)
+        (folder / name).write_bytes(blob)
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, f)
     return batches
 
 
-def test_cifar10_reads_python_pickles_in_their_row_layout(tmp_path):
-    batches = write_cifar10(tmp_path)
+@pytest.mark.parametrize("protocol", ["python2", 4, 5])
+def test_cifar10_reads_python_pickles_in_their_row_layout(tmp_path, protocol):
+    batches = write_cifar10(tmp_path, protocol=protocol)
+    if protocol == "python2":  # the hand-assembled file is what plain unpickling makes of the official ones
+        blob = (tmp_path / "cifar-10-batches-py" / "data_batch_2").read_bytes()
+        assert np.array_equal(pickle.loads(blob, encoding="latin1")["data"], batches["data_batch_2"])
     train, test = cifar10(root=str(tmp_path)), cifar10(root=str(tmp_path), split="test")
     assert (len(train), len(test)) == (10, 3) and train.shape == (3, 32, 32) == tuple(train[0].shape)
     # a row is 1024 red, then 1024 green, then 1024 blue bytes, each 32 x 32 row-major
@@ -311,6 +347,40 @@ def test_cifar10_reads_python_pickles_in_their_row_layout(tmp_path):
     for c, i, j in ((0, 0, 0), (0, 5, 17), (1, 31, 2), (2, 12, 31)):
         assert x[c, i, j] == pytest.approx(row[1024 * c + 32 * i + j] / 255)
     assert torch.allclose(items(test).flatten(1), torch.from_numpy(batches["test_batch"]).float() / 255)
+
+
+class CodePayload:
+    """Unpickling this runs ``exec``: what a crafted data_batch_1 would carry."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_cifar10_batch_that_would_run_code_is_refused_by_name(tmp_path, protocol):
+    write_cifar10(tmp_path)
+    marker, bad = tmp_path / "pwned", tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    payload = {"batch_label": CodePayload(marker), "data": np.zeros((1, 3072), np.uint8)}
+    bad.write_bytes(pickle.dumps(payload, protocol=protocol))
+    with pytest.raises(DataError, match=rf"refusing to load cifar10 file {bad}: it names \S+\.exec,"):
+        cifar10(root=str(tmp_path))
+    assert not marker.exists()
+    pickle.loads(bad.read_bytes())  # the payload is live: plain unpickling runs it
+    assert marker.read_text() == "code ran"
+
+
+def test_a_cifar10_batch_of_the_wrong_shape_or_type_is_named(tmp_path):
+    write_cifar10(tmp_path)
+    bad = tmp_path / "cifar-10-batches-py" / "data_batch_4"
+    bad.write_bytes(pickle.dumps({"data": np.zeros((2, 1024), np.uint8)}))
+    with pytest.raises(DataError, match=rf"corrupt cifar10 file {bad}: .*'data' is a uint8 array of shape \(2, 1024\)"):
+        cifar10(root=str(tmp_path))
+    bad.write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(DataError, match=rf"corrupt cifar10 file {bad}: .*but it holds a list"):
+        cifar10(root=str(tmp_path))
 
 
 def test_missing_cifar10_names_the_path_the_layout_and_how_to_get_it(tmp_path):

@@ -2,7 +2,9 @@
 
 ``ddp_worker.py OUT``: ``straight`` trains 6 steps into OUT/straight; ``stop`` trains the same run into
 OUT/resumed but stops at step 3; ``resume`` continues OUT/resumed to step 6 from other initial weights.
-Each rank saves its final weights and last evaluation of each to OUT/MODE-RANK.pt.
+Each rank saves its final weights, last evaluation, and whether a process group is still up after ``fit``
+to OUT/MODE-RANK.pt. Under torchrun the worker creates the group for ``resume`` itself (``fit`` must leave
+a group it did not create up); ``fit`` creates, and must destroy, the others.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_toys import make_denoiser, toy_data
@@ -26,10 +29,16 @@ def main(out: Path) -> None:
     data, held_out = toy_data(40), toy_data(16, seed=1)
     rank = int(os.environ.get("RANK", "0"))
     for mode in ("straight", "stop", "resume"):
+        own_group = mode == "resume" and int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if own_group:
+            dist.init_process_group("gloo")
         model = make_denoiser(seed=5 if mode == "resume" else 0, noise=0.0)
         result = fit(model, data, held_out, SETTINGS, out / ("straight" if mode == "straight" else "resumed"),
                      stop_at=3 if mode == "stop" else None, resume=mode == "resume", quiet=True)
-        torch.save({"weights": model.state_dict(), "eval": result.eval_metrics}, out / f"{mode}-{rank}.pt")
+        torch.save({"weights": model.state_dict(), "eval": result.eval_metrics, "group_up": dist.is_initialized()},
+                   out / f"{mode}-{rank}.pt")
+        if own_group:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

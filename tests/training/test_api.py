@@ -14,6 +14,7 @@ from train_toys import Denoiser, Items, toy_data
 import zoo
 import zoo.training
 from zoo import hookimpl
+from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.interfaces import Model, Renderer
 from zoo.recipes import build_dataset, load_recipe
@@ -129,6 +130,27 @@ def test_toy_recipe_through_the_api(tmp_path, toys):
         zoo.training.train(recipe, run, quiet=True)
     zoo.training.resume(run, quiet=True)  # already at its total: nothing to do, no error
     assert read_info(find_checkpoint(run))["step"] == 6
+
+
+def test_eval_resume_and_load_fall_back_from_a_damaged_newest_checkpoint(tmp_path, toys, capsys):
+    recipe = {"name": "toy", "model": {"name": "toy-denoiser", "noise": 0.0}, "data": {"name": "toy-points"},
+              "train": SHORT}
+    run = zoo.train(recipe, tmp_path / "run", steps=6, device="cpu", quiet=True)
+    straight = zoo.load(run)[0].state_dict()
+    damaged, before = run / "checkpoints" / "step_00000006" / "model.safetensors", run / "checkpoints" / "step_00000004"
+    damaged.write_bytes(damaged.read_bytes()[:100])  # truncated
+    says = rf"{damaged} is damaged.*Using {before}, the newest intact one"
+
+    with pytest.warns(UserWarning, match=says):
+        loaded = zoo.load(run)[0].state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in zoo.load(before)[0].state_dict().items())
+    with pytest.warns(UserWarning, match=says):
+        assert main(["eval", str(run), "--json", "--iwae-samples", "0"]) == 0
+    assert json.loads(capsys.readouterr().out) == pytest.approx(zoo.training.evaluate(before, device="cpu"))
+    with pytest.warns(UserWarning, match=says):
+        assert main(["resume", str(run)]) == 0  # from step 4, rewriting step 6
+    resumed = zoo.load(run)[0].state_dict()
+    assert all(torch.equal(resumed[k], v) for k, v in straight.items())
 
 
 def test_render_keeps_the_aspect_ratio_of_the_data(tmp_path, toys):

@@ -1,4 +1,4 @@
-"""Checkpoints: exact resume, atomic writes, safe loading, pruning, provenance."""
+"""Checkpoints: exact resume, atomic writes, safe loading, pruning, provenance, damaged files."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import builtins
 import io
 import json
 import os
+import shutil
+import struct
 import warnings
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from zoo.errors import ZooError
 from zoo.registry import get_registry
 from zoo.training import CheckpointError, MissingPluginError, TrainSettings, fit
 from zoo.training.checkpoint import (
+    check_intact,
     check_provenance,
     find_checkpoint,
     list_checkpoints,
@@ -251,3 +254,121 @@ def test_installed_components_pass_and_a_changed_version_warns():
         check_provenance([entry])
     with pytest.warns(UserWarning, match="built with genzoo 0.0.1"):
         check_provenance([{**entry, "version": "0.0.1"}])
+
+
+# --- damaged checkpoints: named, skipped, and the run resumes from the newest intact one -----------------
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def huge_header(path: Path) -> None:
+    """A safetensors header length claiming 2^62 bytes: read naively, an allocation no machine has."""
+    data = path.read_bytes()
+    path.write_bytes(struct.pack("<Q", 2**62) + data[8:])
+
+
+def without_provenance(path: Path) -> None:
+    info = json.loads(path.read_text())
+    del info["provenance"]
+    path.write_text(json.dumps(info))
+
+
+DAMAGE = {  # (file, how): each a real way a checkpoint gets damaged after it was written
+    "truncated weights": ("model.safetensors", truncate),
+    "empty weights": ("model.safetensors", lambda p: p.write_bytes(b"")),
+    "huge header": ("model.safetensors", huge_header),
+    "truncated EMA": ("ema.safetensors", truncate),
+    "missing EMA": ("ema.safetensors", Path.unlink),
+    "invalid checkpoint.json": ("checkpoint.json", lambda p: p.write_text('{"step": 4, "recipe": ')),
+    "checkpoint.json without provenance": ("checkpoint.json", without_provenance),
+    "truncated trainer state": ("trainer.pt", truncate),
+    "empty trainer state": ("trainer.pt", lambda p: p.write_bytes(b"")),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_checkpoint_is_named_and_the_one_before_is_used(tmp_path, damage):
+    fit(make_denoiser(), toy_data(), None, quick(steps=4, checkpoint_every=2, ema=0.5), tmp_path, quiet=True)
+    name, how = DAMAGE[damage]
+    newest = tmp_path / "checkpoints" / "step_00000004"
+    how(newest / name)
+
+    with pytest.raises(CheckpointError, match=rf"{newest / name} is (damaged|missing)"):
+        check_intact(newest)
+    with pytest.warns(UserWarning, match=rf"skipping damaged checkpoint.*{newest / name}.*Using .*step_00000002"):
+        assert find_checkpoint(tmp_path).name == "step_00000002"
+    with pytest.raises(CheckpointError, match=rf"{newest / name}"):  # asked for by path: no fallback
+        find_checkpoint(newest)
+
+
+def test_a_run_whose_newest_checkpoint_is_truncated_resumes_bitwise_from_the_one_before(tmp_path):
+    # as in the stopped-and-resumed test: noise, EMA, accumulation, warmup + cosine and evaluations all on
+    settings = quick(steps=12, accumulate=2, ema=0.9, eval_every=4, checkpoint_every=4, warmup_steps=2)
+    data, held_out = toy_data(40), toy_data(16, seed=1)
+    straight = make_denoiser()
+    fit(straight, data, held_out, settings, tmp_path / "straight", quiet=True)
+
+    fit(make_denoiser(), data, held_out, settings, tmp_path / "damaged", stop_at=10, quiet=True)
+    newest = tmp_path / "damaged" / "checkpoints" / "step_00000010"
+    truncate(newest / "model.safetensors")  # the disk filled up, or a copy was cut short
+    resumed = make_denoiser(seed=123)
+    with pytest.warns(UserWarning, match=rf"{newest / 'model.safetensors'} is damaged.*step_00000008"):
+        result = fit(resumed, data, held_out, settings, tmp_path / "damaged", resume=True, quiet=True)
+
+    assert result.step == 12 and same(straight.state_dict(), resumed.state_dict())
+    last = [find_checkpoint(tmp_path / name) for name in ("straight", "damaged")]
+    assert same(*(load_file(p / "ema.safetensors") for p in last))
+    assert train_records(tmp_path / "straight") == train_records(tmp_path / "damaged")
+
+
+def test_a_run_with_no_intact_checkpoint_lists_what_is_damaged(tmp_path):
+    fit(make_denoiser(), toy_data(), None, quick(steps=4, checkpoint_every=2), tmp_path, quiet=True)
+    weights = [tmp_path / "checkpoints" / f"step_{step:08d}" / "model.safetensors" for step in (2, 4)]
+    for path in weights:
+        truncate(path)
+    with pytest.raises(CheckpointError, match="no intact checkpoint") as error:
+        find_checkpoint(tmp_path)
+    assert all(str(path) in str(error.value) for path in weights)
+    with pytest.raises(CheckpointError, match="no intact checkpoint"):
+        fit(make_denoiser(), toy_data(), None, quick(steps=6), tmp_path, resume=True, quiet=True)
+
+
+def test_a_damaged_best_checkpoint_or_index_is_named(tmp_path):
+    settings = quick(steps=4, eval_every=2, checkpoint_every=2, best_mode="max")  # the worst (first) is "best"
+    fit(make_denoiser(), toy_data(), toy_data(16, seed=1), settings, tmp_path, quiet=True)
+    best = find_checkpoint(tmp_path, "best")
+    truncate(best / "trainer.pt")
+    with pytest.raises(CheckpointError, match=rf"best checkpoint of {tmp_path} is damaged: {best / 'trainer.pt'}"):
+        find_checkpoint(tmp_path, "best")
+    index = tmp_path / "checkpoints" / "index.json"
+    index.write_text('{"best": "step_')
+    with pytest.raises(CheckpointError, match=rf"{index} is damaged"):
+        find_checkpoint(tmp_path, "best")
+
+
+class Killed(BaseException):
+    """The process dying in the middle of something (SIGKILL, a power cut)."""
+
+
+def test_a_kill_while_pruning_leaves_no_half_deleted_checkpoint_under_its_name(tmp_path, monkeypatch):
+    real_rmtree = shutil.rmtree
+
+    def rmtree_then_die(path, *args, **kwargs):  # one file gone, then the process is killed
+        (Path(path) / "model.safetensors").unlink()
+        raise Killed
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree_then_die)
+    with pytest.raises(Killed):  # keep_last=2: saving step 6 prunes step 2
+        fit(make_denoiser(), toy_data(), None, quick(steps=6, checkpoint_every=2, keep_last=2), tmp_path, quiet=True)
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000004", "step_00000006"]
+    for step in list_checkpoints(tmp_path):
+        check_intact(step)
+    assert [p.name for p in (tmp_path / "checkpoints").glob(".tmp-*")] == [".tmp-old-step_00000002"]
+    fit(make_denoiser(), toy_data(), None, quick(steps=8, checkpoint_every=2, keep_last=2), tmp_path, resume=True,
+        quiet=True)
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))  # the next save cleared the debris
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000006", "step_00000008"]

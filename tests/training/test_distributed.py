@@ -9,6 +9,9 @@ moment, which keeps relative errors relative, so after 6 steps at lr 1e-2 the we
 the tolerance (rtol 1e-5, atol 1e-6) leaves a 10x-100x margin and is still 1000x below how far the
 weights move in training (checked). Within one launch everything is bitwise: the ranks hold identical
 replicas, and a 2-process run stopped and resumed ends where the straight 2-process run ends.
+
+Each ``fit`` leaves the process group it created before returning (a group left for interpreter exit
+aborted finished processes now and then), and creates a fresh one when called again in the same process.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ def test_two_processes_with_half_batches_match_one_process(tmp_path):
         assert torch.equal(got, two[1]["straight"]["weights"][name])  # the replicas stay identical
         assert torch.equal(got, two[0]["resume"]["weights"][name])  # stop + resume under torchrun is exact
     assert two[0]["straight"]["eval"] == pytest.approx(one["straight"]["eval"], rel=1e-5)  # reduced over ranks
+    # fit destroyed the groups it created, and left up the one the worker created for "resume"
+    assert [two[r][mode]["group_up"] for r in (0, 1) for mode in MODES] == [False, False, True] * 2
 
     # only rank 0 wrote; the checkpoint holds each rank's RNG state
     run = tmp_path / "two" / "straight"

@@ -153,41 +153,71 @@ def fashion_mnist(*, root: str | None = None, split: str = "train", download: bo
     return ImageDataset(_idx_images("FashionMNIST", "fashion-mnist", root, split, download))
 
 
-# --- CIFAR-10 pickles (torchvision's layout and reader) -------------------------------------------------
+# --- CIFAR-10 pickles (torchvision's layout, read by a restricted unpickler) ----------------------------
 
 
-def _cifar10_without_checksums():
-    """torchvision's CIFAR10 reader, checking that the files exist but not their md5 sums.
+def _numpy_rebuilders() -> dict[tuple[str, str], object]:
+    """The globals a pickled numpy array names, under the module names numpy 1.x and 2.x write.
 
-    torchvision verifies the sums of the archive when it downloads; at load time the files are only
-    required to unpickle, so a copy re-saved by hand (or a tiny test fixture) loads too, and a damaged
-    file is reported by name (`_first_unreadable`) instead of as "not found or corrupted".
+    ``_reconstruct`` (protocols 0-4; the official files are protocol 2 from numpy 1.x) and ``_frombuffer``
+    (protocol 5) are taken from what numpy's own ``__reduce_ex__`` returns, wherever this numpy keeps them.
     """
-    from torchvision.datasets import CIFAR10
+    reconstruct, frombuffer = np.zeros(1).__reduce_ex__(2)[0], np.zeros(1).__reduce_ex__(5)[0]
+    return {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        **{(f"numpy.{core}.multiarray", "_reconstruct"): reconstruct for core in ("core", "_core")},
+        **{(f"numpy.{core}.numeric", "_frombuffer"): frombuffer for core in ("core", "_core")},
+    }
 
-    class CIFAR10Files(CIFAR10):
-        train_list: ClassVar[list] = [[name, None] for name, _ in CIFAR10.train_list]
-        test_list: ClassVar[list] = [[name, None] for name, _ in CIFAR10.test_list]
-        meta: ClassVar[dict] = {**CIFAR10.meta, "md5": None}
 
-    return CIFAR10Files
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickle named a global that a CIFAR-10 batch never holds."""
 
 
-def _first_unreadable(paths: list[Path]) -> Path | None:
-    """The first file among ``paths`` that does not unpickle (only called after loading failed)."""
-    for path in paths:
+class _CifarBatchUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds and nothing else: dicts, lists, strings, numbers, numpy arrays.
+
+    Plain containers need no globals; a pickle runs code only by naming a callable (``find_class``), so
+    every global except numpy's array rebuilders is refused before anything is called.
+    """
+
+    allowed: ClassVar[dict[tuple[str, str], object]] = _numpy_rebuilders()
+
+    def find_class(self, module: str, name: str) -> object:
         try:
-            with open(path, "rb") as f:
-                pickle.load(f, encoding="latin1")
-        except Exception:  # noqa: BLE001 — whatever the failure, this is the file to name
-            return path
-    return None
+            return self.allowed[module, name]
+        except KeyError:
+            raise _RefusedGlobal(f"{module}.{name}") from None
+
+
+def _cifar10_rows(path: Path) -> np.ndarray:
+    """The uint8 rows ``(n, 3072)`` of one CIFAR-10 batch file (1024 red, 1024 green, 1024 blue bytes each)."""
+    fix = "Delete the folder and fetch it again (--set data.download=true)."
+    try:
+        with open(path, "rb") as f:
+            batch = _CifarBatchUnpickler(f, encoding="latin1").load()  # latin1: Python 2 wrote the official files
+    except _RefusedGlobal as refused:
+        raise DataError(
+            f"refusing to load cifar10 file {path}: it names {refused}, which a CIFAR-10 batch never holds, and "
+            f"unpickling it could run code. {fix}"
+        ) from None
+    except Exception as error:  # noqa: BLE001 — truncated, not a pickle, a numpy error: all mean a bad file
+        raise DataError(f"corrupt cifar10 file {path}: {type(error).__name__}: {error}. {fix}") from error
+    rows = batch.get("data") if isinstance(batch, dict) else None
+    if not (isinstance(rows, np.ndarray) and rows.dtype == np.uint8 and rows.shape[1:] == (3 * 32 * 32,)):
+        got = f"a {rows.dtype} array of shape {rows.shape}" if isinstance(rows, np.ndarray) else type(rows).__name__
+        found = f"its 'data' is {got}" if isinstance(batch, dict) else f"it holds a {type(batch).__name__}"
+        raise DataError(f"corrupt cifar10 file {path}: expected a dict whose 'data' is a uint8 array of rows of "
+                        f"3072 bytes, but {found}. {fix}")
+    return rows
 
 
 def cifar10(*, root: str | None = None, split: str = "train", download: bool = False) -> ImageDataset:
     """CIFAR-10 from <root>/cifar-10-batches-py: items (3, 32, 32) in [0, 1].
 
-    Python pickles, read by torchvision.
+    Python pickles in torchvision's layout, read by an unpickler that admits only numpy arrays and plain
+    data (a crafted file can't run code); files re-saved by hand load too, as no checksums are required.
     The official split: 50000 train / 10000 test. Nothing is downloaded unless ``download=True``.
     """
     from torchvision.datasets import CIFAR10
@@ -198,6 +228,7 @@ def cifar10(*, root: str | None = None, split: str = "train", download: bool = F
     names = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
     files = [folder / name for name in names]
     if download and not all(f.exists() for f in files):
+        # torchvision checks the archive's md5 sum and every file's before it unpickles any of them
         _download(
             lambda: CIFAR10(str(base), train=split == "train", download=True), "cifar10", base, CIFAR10.url
         )
@@ -209,16 +240,9 @@ def cifar10(*, root: str | None = None, split: str = "train", download: bool = F
             f"(root is {base}; set it with --set data.root=PATH).\n"
             f"To get it: --set data.download=true, or fetch {CIFAR10.url} and unpack it into {base}/"
         )
-    try:
-        images = _cifar10_without_checksums()(str(base), train=split == "train").data  # (n, 32, 32, 3) uint8
-    except Exception as error:
-        bad = _first_unreadable(files)
-        where = f"file {bad}" if bad is not None else f"files in {folder}"
-        raise DataError(
-            f"corrupt cifar10 {where}: {type(error).__name__}: {error}. "
-            f"Delete the folder and fetch it again (--set data.download=true)."
-        ) from error
-    return ImageDataset(rearrange(torch.from_numpy(np.ascontiguousarray(images)), "n h w c -> n c h w"))
+    batches = CIFAR10.train_list if split == "train" else CIFAR10.test_list
+    rows = np.concatenate([_cifar10_rows(folder / name) for name, _ in batches])
+    return ImageDataset(rearrange(torch.from_numpy(rows), "n (c h w) -> n c h w", c=3, h=32, w=32))
 
 
 # --- a folder of images --------------------------------------------------------------------------------

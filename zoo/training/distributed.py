@@ -19,8 +19,10 @@ for a single process.
 
 from __future__ import annotations
 
-import atexit
+import contextlib
+import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +31,7 @@ import torch.distributed as dist
 
 from zoo.training.runtime import pick_device
 
-__all__ = ["Processes", "any_across", "gather_objects", "mean_across", "start", "stop"]
+__all__ = ["Processes", "any_across", "gather_objects", "mean_across", "process_group"]
 
 
 @dataclass(frozen=True)
@@ -50,32 +52,58 @@ class Processes:
         return self.world_size > 1
 
 
-def start(device: str = "auto") -> Processes:
-    """Read torchrun's environment, pick this process's device, and join the process group if needed.
+@contextlib.contextmanager
+def process_group(device: str = "auto") -> Iterator[Processes]:
+    """This process's place in the run, inside the process group for the duration of the ``with`` block.
 
-    The group stays up until the process exits, so later ``fit`` calls in the same process (train, then
-    resume) reuse it: re-creating a group after destroying it can race with the old one's teardown.
+    Reads torchrun's environment, picks this process's device and joins the group unless it is up
+    already. The block is one ``fit``: when it ends normally every process waits for every other (rank 0
+    may still be writing its last checkpoint); when it raises, the process leaves at once, so the others'
+    next collective fails instead of waiting for a partner that never comes. Then the group is destroyed,
+    while Python still runs: left for interpreter exit, a gloo thread could still be freeing the last
+    collective's work while Python finalised, which aborted a finished process ("terminate called without
+    an active exception"). A group the caller created stays up: it is theirs.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     chosen = pick_device(device, local_rank)
     if world_size == 1:
-        return Processes(0, 0, 1, chosen)
+        yield Processes(0, 0, 1, chosen)
+        return
     if chosen.type == "cuda":
         torch.cuda.set_device(chosen)
-    if not dist.is_initialized():
-        backend = "nccl" if chosen.type == "cuda" else "gloo"
-        dist.init_process_group(backend, rank=rank, world_size=world_size,
-                                device_id=chosen if chosen.type == "cuda" else None)
-        atexit.register(dist.destroy_process_group)
-    return Processes(rank, local_rank, world_size, chosen)
-
-
-def stop(procs: Processes) -> None:
-    """Wait until every process is done (rank 0 may still be writing its last checkpoint)."""
-    if procs.is_distributed:
+    created = not dist.is_initialized()
+    if created:
+        _create_group("nccl" if chosen.type == "cuda" else "gloo", rank, world_size, chosen)
+    try:
+        yield Processes(rank, local_rank, world_size, chosen)
         dist.barrier()
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+# The run's key-value store (torchrun's, or rank 0's at MASTER_ADDR:MASTER_PORT), reached once per process,
+# and the number of groups this process has created in it: each group gets keys of its own (below).
+_store: dist.Store | None = None
+_groups = itertools.count()
+
+
+def _create_group(backend: str, rank: int, world_size: int, device: torch.device) -> None:
+    """Create the default process group under a store prefix that no earlier group of this process used.
+
+    Train-then-resume in one process creates a group per ``fit``. torch would rendezvous each under the
+    same keys, where the previous group's are still stored: a fast process could read a peer's stale
+    address before the peer rewrote it. Every process creates its groups in the same order (every process
+    calls ``fit``), so counting them gives all processes the same fresh prefix.
+    """
+    global _store
+    if _store is None:
+        _store, _, _ = next(dist.rendezvous("env://", rank, world_size))
+    store = dist.PrefixStore(f"zoo/group_{next(_groups)}", _store)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
+                            device_id=device if device.type == "cuda" else None)
 
 
 def mean_across(values: torch.Tensor, procs: Processes) -> torch.Tensor:

@@ -234,14 +234,20 @@ def fit(
     checkpoint) as if it had been interrupted; the schedule still spans ``settings.steps``. Under torchrun
     every process calls ``fit``; only rank 0 writes.
     """
-    s, run_dir = settings, Path(run_dir)
-    if s.batch_size > len(train_set):  # the default 64 on one image to fit: 64 copies of it in every update
-        raise ZooError(f"train.batch_size={s.batch_size} is larger than the training set, which holds "
+    if settings.batch_size > len(train_set):  # the default 64 on one image to fit: 64 copies of it in each update
+        raise ZooError(f"train.batch_size={settings.batch_size} is larger than the training set, which holds "
                        f"{len(train_set)}: every update would repeat the same items; set train.batch_size to at "
                        f"most {len(train_set)}")
+    # the process group outlives all that uses it: _fit drops its DDP wrapper when its loop ends
+    with distributed.process_group(settings.device) as procs:
+        return _fit(procs, model, train_set, eval_set, settings, Path(run_dir), recipe=recipe,
+                    provenance=provenance, resume=resume, stop_at=stop_at, quiet=quiet)
 
-    # -- processes, device, precision ------------------------------------------------------------------------
-    procs = distributed.start(s.device)
+
+def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_set: Dataset | None,
+         s: TrainSettings, run_dir: Path, *, recipe: dict | None, provenance: list[dict] | None, resume: bool,
+         stop_at: int | None, quiet: bool) -> FitResult:
+    # -- device, precision -----------------------------------------------------------------------------------
     device = procs.device
     precision = runtime.resolve_precision(device, s.precision)
     micro_batch = s.micro_batch_size(procs.world_size)
@@ -430,8 +436,8 @@ def fit(
                     break
     finally:
         log.stop()
+        del forward, ddp  # the DDP wrapper, with its hooks on the parameters, goes while the process group is up
 
     plot = viz.plot_metrics(log.path, run_dir / "curves.png") if procs.is_main and log.path.exists() else None
     log.summary(step=step, skipped=skipped, best=best, run_dir=run_dir, plot=plot)
-    distributed.stop(procs)
     return FitResult(run_dir, step, skipped, interrupted, eval_metrics, best, ema if ema is not None else model)
