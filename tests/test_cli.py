@@ -64,6 +64,29 @@ def test_info_fits_lists_the_slots_a_component_fills(capsys):
     assert "field of decoder field" in json.loads(out)["fits"]  # a SIREN fits inside the FieldDecoder
 
 
+def test_info_of_a_kind_prints_the_contract_of_its_interface(capsys):
+    code, out, _ = run(capsys, "info", "field")
+    text = " ".join(out.split())  # rich wraps long lines
+    assert code == 0 and "the field contract: zoo.interfaces.ImplicitField" in text
+    assert "forward(coords, latent=None)" in text  # how a conditioned field is called, and what it must do
+    assert "coordinates ``(b, n, in_dim)`` with one latent ``(b, latent_dim)``" in text
+    assert "must depend on its latent from initialisation on" in text
+    assert "sizes a slot dictates: in_dim, out_dim, latent_dim" in text and "zoo list --kind field" in text
+    assert "decoder field" in text  # then the component that is called `field`, as before
+    assert text.index("the field contract") < text.index("decoder field")
+
+    _, out, _ = run(capsys, "info", "model", "--json")
+    contract = json.loads(out)  # no component is called `model`: the contract alone
+    assert (contract["kind"], contract["interface"]) == ("interface", "zoo.interfaces.Model")
+    assert [m["call"] for m in contract["methods"]] == ["loss(batch)"] and contract["sizes"] == []
+    models = json.loads(run(capsys, "list", "--kind", "model", "--json")[1])
+    assert contract["components"] == [m["name"] for m in models] and "vae" in contract["components"]
+    _, out, _ = run(capsys, "info", "encoder", "--json")
+    assert json.loads(out)["sizes"] == ["shape", "latent_dim"]
+    _, out, _ = run(capsys, "info", "field", "--kind", "decoder", "--json")
+    assert json.loads(out)["kind"] == "decoder"  # --kind asks for a component: no contract
+
+
 def test_unknown_name_is_one_clear_line_with_a_suggestion(capsys):
     code, _, err = run(capsys, "info", "kll")
     assert code == 2 and "did you mean 'kl'" in err and "Traceback" not in err
