@@ -154,12 +154,36 @@ def test_third_party_plugin_appears_after_pip_install(tmp_path):
     code = "import zoo, torch; f = zoo.create('field', 'gabor', out_dim=3); print(tuple(f(torch.rand(5, 2)).shape))"
     shape = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
     assert shape.strip() == "(5, 3)"
+    # the README's next sentence: named in a shipped recipe's field slot, it takes the slot's sizes
+    done = subprocess.run([sys.executable, "-m", "zoo", "train", "vae-siren-digits", "--set", "decoder.field=gabor",
+                           "--steps", "2", "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    recipe = json.loads(next((tmp_path / "run" / "checkpoints").glob("step_*/checkpoint.json")).read_text())["recipe"]
+    assert recipe["model"]["decoder"]["field"] == {"name": "gabor", "in_dim": 2, "out_dim": 2, "latent_dim": 8}
 
 
 def test_readme_plugin_example_is_the_tested_fixture():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    example = (FIXTURES / "zoo-gabor" / "zoo_gabor.py").read_text()
-    assert example.strip() in readme, "README's plugin example must be tests/fixtures/zoo-gabor/zoo_gabor.py"
+    for path in ("zoo_gabor.py", "pyproject.toml"):
+        example = (FIXTURES / "zoo-gabor" / path).read_text()
+        assert example.strip() in readme, f"README's plugin example must be tests/fixtures/zoo-gabor/{path}"
+
+
+def test_readme_plugin_example_keeps_the_field_contract(monkeypatch):
+    """The README's field passes the conformance suite, conditioned on a latent and not."""
+    monkeypatch.syspath_prepend(str(FIXTURES / "zoo-gabor"))
+    monkeypatch.delitem(sys.modules, "zoo_gabor", raising=False)
+    import zoo_gabor
+
+    from zoo.testing import conformance_cases
+
+    try:
+        cases = conformance_cases(zoo_gabor)
+        assert {(case.entry.kind, case.entry.name) for case in cases} == {("field", "gabor")}
+        for case in cases:
+            case.run()
+    finally:
+        sys.modules.pop("zoo_gabor", None)
 
 
 def test_every_argument_of_every_command_has_a_description():
