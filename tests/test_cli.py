@@ -64,6 +64,29 @@ def test_info_fits_lists_the_slots_a_component_fills(capsys):
     assert "field of decoder field" in json.loads(out)["fits"]  # a SIREN fits inside the FieldDecoder
 
 
+def test_info_of_a_kind_prints_the_contract_of_its_interface(capsys):
+    code, out, _ = run(capsys, "info", "field")
+    text = " ".join(out.split())  # rich wraps long lines
+    assert code == 0 and "the field contract: zoo.interfaces.ImplicitField" in text
+    assert "forward(coords, latent=None)" in text  # how a conditioned field is called, and what it must do
+    assert "coordinates ``(b, n, in_dim)`` with one latent ``(b, latent_dim)``" in text
+    assert "must depend on its latent from initialisation on" in text
+    assert "sizes a slot dictates: in_dim, out_dim, latent_dim" in text and "zoo list --kind field" in text
+    assert "decoder field" in text  # then the component that is called `field`, as before
+    assert text.index("the field contract") < text.index("decoder field")
+
+    _, out, _ = run(capsys, "info", "model", "--json")
+    contract = json.loads(out)  # no component is called `model`: the contract alone
+    assert (contract["kind"], contract["interface"]) == ("interface", "zoo.interfaces.Model")
+    assert [m["call"] for m in contract["methods"]] == ["loss(batch)"] and contract["sizes"] == []
+    models = json.loads(run(capsys, "list", "--kind", "model", "--json")[1])
+    assert contract["components"] == [m["name"] for m in models] and "vae" in contract["components"]
+    _, out, _ = run(capsys, "info", "encoder", "--json")
+    assert json.loads(out)["sizes"] == ["shape", "latent_dim"]
+    _, out, _ = run(capsys, "info", "field", "--kind", "decoder", "--json")
+    assert json.loads(out)["kind"] == "decoder"  # --kind asks for a component: no contract
+
+
 def test_unknown_name_is_one_clear_line_with_a_suggestion(capsys):
     code, _, err = run(capsys, "info", "kll")
     assert code == 2 and "did you mean 'kl'" in err and "Traceback" not in err
@@ -131,12 +154,36 @@ def test_third_party_plugin_appears_after_pip_install(tmp_path):
     code = "import zoo, torch; f = zoo.create('field', 'gabor', out_dim=3); print(tuple(f(torch.rand(5, 2)).shape))"
     shape = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
     assert shape.strip() == "(5, 3)"
+    # the README's next sentence: named in a shipped recipe's field slot, it takes the slot's sizes
+    done = subprocess.run([sys.executable, "-m", "zoo", "train", "vae-siren-digits", "--set", "decoder.field=gabor",
+                           "--steps", "2", "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    recipe = json.loads(next((tmp_path / "run" / "checkpoints").glob("step_*/checkpoint.json")).read_text())["recipe"]
+    assert recipe["model"]["decoder"]["field"] == {"name": "gabor", "in_dim": 2, "out_dim": 2, "latent_dim": 8}
 
 
 def test_readme_plugin_example_is_the_tested_fixture():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    example = (FIXTURES / "zoo-gabor" / "zoo_gabor.py").read_text()
-    assert example.strip() in readme, "README's plugin example must be tests/fixtures/zoo-gabor/zoo_gabor.py"
+    for path in ("zoo_gabor.py", "pyproject.toml"):
+        example = (FIXTURES / "zoo-gabor" / path).read_text()
+        assert example.strip() in readme, f"README's plugin example must be tests/fixtures/zoo-gabor/{path}"
+
+
+def test_readme_plugin_example_keeps_the_field_contract(monkeypatch):
+    """The README's field passes the conformance suite, conditioned on a latent and not."""
+    monkeypatch.syspath_prepend(str(FIXTURES / "zoo-gabor"))
+    monkeypatch.delitem(sys.modules, "zoo_gabor", raising=False)
+    import zoo_gabor
+
+    from zoo.testing import conformance_cases
+
+    try:
+        cases = conformance_cases(zoo_gabor)
+        assert {(case.entry.kind, case.entry.name) for case in cases} == {("field", "gabor")}
+        for case in cases:
+            case.run()
+    finally:
+        sys.modules.pop("zoo_gabor", None)
 
 
 def test_every_argument_of_every_command_has_a_description():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
+import shlex
 import site
 import subprocess
 import sys
@@ -16,10 +18,11 @@ import pytest
 
 import zoo
 import zoo_siren
-from zoo.cli import main
+from zoo.cli import build_parser, main
 from zoo.errors import ZooError
+from zoo.recipes import load_recipe
 from zoo.scaffold import KINDS, new_plugin
-from zoo.testing import conformance_cases
+from zoo.testing import conformance_cases, registry_with, use_registry
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -42,6 +45,13 @@ def test_generated_plugin_of_each_kind_passes_the_conformance_suite(kind, tmp_pa
         assert {case.entry.kind for case in cases} == {kind}
         for case in cases:  # a model's case trains its generated tiny recipe 2 steps
             case.run()
+        # the README's "Use it" command builds: a shipped recipe with the component in its slot, by name alone
+        usage = re.search(r"## Use it\n\n```bash\n(.*)\n```", (root / "README.md").read_text()).group(1)
+        args = build_parser().parse_args(shlex.split(usage)[1:])
+        with use_registry(registry_with(module)) as registry:
+            built = zoo.training.build(load_recipe(args.recipe, overrides=args.set), device="cpu").model
+            component = registry.get(kind, f"{kind}-demo").obj
+        assert any(isinstance(part, component) for part in built.modules()), usage
     finally:
         sys.modules.pop(module_name, None)
 
@@ -94,9 +104,9 @@ def test_generated_field_plugin_installs_lists_trains_and_passes_its_tests(tmp_p
     listed = {r["name"]: r for r in json.loads(run("-m", "zoo", "list", "--kind", "field", "--json").stdout)}
     assert (listed["demo"]["plugin"], listed["demo"]["distribution"], listed["demo"]["version"]) == (
         "demo", "zoo-demo", "0.1.0")
-    # TODO(issue 10, point 1): the slot should dictate in_dim, out_dim and latent_dim: `field=demo`
-    run("-m", "zoo", "train", "vae-siren-digits", "--set", "model.decoder.field={name: demo, in_dim: 2, "
-        "out_dim: 2, latent_dim: 8}", "--set", "train.steps=5", "--out", "run")
+    # the slot dictates the field's in_dim, out_dim and latent_dim: the user names the field, nothing more
+    run("-m", "zoo", "train", "vae-siren-digits", "--set", "model.decoder.field=demo", "--set", "train.steps=5",
+        "--out", "run")
     provenance = json.loads(next((tmp_path / "run" / "checkpoints").glob("step_*/checkpoint.json")).read_text())
     assert {"kind": "field", "name": "demo", "plugin": "demo", "distribution": "zoo-demo",
             "version": "0.1.0"} in provenance["provenance"]

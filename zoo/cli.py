@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from rich.console import Console
@@ -114,21 +115,59 @@ def _component_info(entry) -> dict:
     return info
 
 
+def _contract_info(kind: str) -> dict:
+    """What every component of ``kind`` must do: its interface's docstring, abstract methods and sizes."""
+    import inspect
+
+    from zoo.interfaces import SIZES
+
+    interface = KINDS[kind]
+    methods = []
+    for name in vars(interface):  # in the order the interface defines them
+        if name in interface.__abstractmethods__:
+            method = getattr(interface, name)
+            sig = inspect.signature(method)  # shown without annotations: the docstring gives the shapes
+            params = [p.replace(annotation=p.empty) for p in sig.parameters.values() if p.name != "self"]
+            call = f"{name}{sig.replace(parameters=params, return_annotation=sig.empty)}"
+            methods.append({"name": name, "call": call, "doc": inspect.getdoc(method) or ""})
+    return {"kind": "interface", "name": kind, "interface": f"zoo.interfaces.{interface.__name__}",
+            "doc": inspect.getdoc(interface) or "", "methods": methods, "sizes": list(SIZES.get(kind, ())),
+            "components": [e.name for e in _registry().list(kind)]}
+
+
+def _print_contract(info: dict) -> None:
+    kind = info["name"]
+    console.rule(f"[bold]the {escape(kind)} contract: [cyan]{escape(info['interface'])}")
+    console.print(info["doc"], markup=False, soft_wrap=True)  # the docstring's own lines
+    for method in info["methods"]:
+        console.print(f"\n[bold]{escape(method['call'])}[/]")
+        console.print(textwrap.indent(method["doc"], "    "), markup=False, soft_wrap=True)
+    if info["sizes"]:
+        console.print(f"\n[dim]sizes a slot dictates:[/] {escape(', '.join(info['sizes']))} (a recipe that swaps a "
+                      f"{escape(kind)} in keeps them; the rest of its arguments start from its defaults)")
+    console.print(f"[dim]{len(info['components'])} registered:[/] zoo list --kind {escape(kind)}")
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     registry = _registry()
     entries = [registry.get(args.kind, args.name)] if args.kind else registry.find(args.name)
-    if not entries:
+    # a kind's name (`zoo info field`) prints the contract of its interface, before any component of that name
+    contract = [] if args.kind or KINDS.get(args.name) is None else [_contract_info(args.name)]
+    if not entries and not contract:
         from zoo.registry import did_you_mean
 
         hint = did_you_mean(args.name, registry.names())
         raise ZooError(f"nothing is registered as {args.name!r}{hint}; see: zoo list")
-    infos = [_component_info(e) for e in entries]
+    infos = contract + [_component_info(e) for e in entries]
     if args.json:
         _print_json(infos if len(infos) > 1 else infos[0])
         return
     import yaml
 
     for info in infos:
+        if info["kind"] == "interface":
+            _print_contract(info)
+            continue
         console.rule(f"[bold]{escape(info['kind'])} [cyan]{escape(info['name'])}")
         console.print(info["summary"] or "", markup=False, soft_wrap=True)
         if info["paper"]:
@@ -254,8 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON: one object per component")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("info", help="a component's or recipe's arguments, docs, paper and where it fits")
-    p.add_argument("name", help="component or recipe name (see: zoo list)")
+    p = sub.add_parser("info", help="a component's or recipe's arguments, docs, paper and where it fits; "
+                       "a kind's contract")
+    p.add_argument("name", help="component or recipe name (see: zoo list), or a kind (field, encoder, ...) for the "
+                                "contract its components keep")
     p.add_argument("--kind", "-k", help="disambiguate when a name is registered under several kinds")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_info)

@@ -119,8 +119,12 @@ class ImplicitField(nn.Module, ABC):
 
     Fields are differentiable in their coordinates, so losses may use gradients and Laplacians of the
     field (the implicit equation R(c, Φ, ∇Φ, ∇²Φ) = 0; see ``zoo.nn.diff``). A conditioned field
-    (``latent_dim > 0``) takes coordinates ``(b, n, in_dim)`` with one latent per ``b``; an unconditioned
-    one (``latent_dim == 0``) takes any leading shape and ``latent=None``.
+    (``latent_dim > 0``) takes coordinates ``(b, n, in_dim)`` with one latent ``(b, latent_dim)`` per ``b``;
+    an unconditioned one (``latent_dim == 0``) takes any leading shape and ``latent=None``.
+
+    A conditioned field's values must depend on its latent from initialisation on: a field decoder
+    decodes every code through it, and a GON's code is the gradient of its loss with respect to a zero
+    latent, which is zero for a field that ignores it (``zoo.testing`` checks this).
     """
 
     in_dim: int

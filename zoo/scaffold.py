@@ -21,6 +21,7 @@ from pathlib import Path
 from string import Template
 
 from zoo.errors import ZooError
+from zoo.interfaces import SIZES
 from zoo.plugins import genzoo_version
 
 __all__ = ["KINDS", "new_plugin"]
@@ -87,8 +88,9 @@ pytest   # the zoo's conformance suite over the plugin's components
 $usage
 ```
 
-Constructor arguments are recipe arguments: annotate them (`int`, `float`, `tuple[int, ...]`, or an
-interface such as `ImplicitField` for a nested component) and recipes check them before training.
+$slot`zoo info $kind` prints the contract every $kind keeps. Constructor arguments are recipe
+arguments: annotate them (`int`, `float`, `tuple[int, ...]`, or an interface such as `ImplicitField` for
+a nested component) and recipes check them before training.
 
 ## Publish
 
@@ -297,11 +299,11 @@ def register_recipes(register):
 
 KINDS = tuple(COMPONENTS)
 
+# A shipped recipe with the component in its slot: a swap keeps the sizes the slot dictates (zoo.interfaces.SIZES)
 USAGE = {
-    "field": "zoo train vae-siren-digits --set model.decoder.field='{name: $component, in_dim: 2, out_dim: 2, "
-             "latent_dim: 8}'",
-    "encoder": "zoo train vae-digits --set model.encoder='{name: $component, shape: [1, 8, 8], latent_dim: 8}'",
-    "decoder": "zoo train vae-digits --set model.decoder='{name: $component, shape: [1, 8, 8], latent_dim: 8}'",
+    "field": "zoo train vae-siren-digits --set model.decoder.field=$component",
+    "encoder": "zoo train vae-digits --set model.encoder=$component",
+    "decoder": "zoo train vae-digits --set model.decoder=$component",
     "divergence": "zoo train vae-digits --set model.divergence=$component",
     "model": "zoo train $component-tiny",
 }
@@ -332,6 +334,10 @@ def new_plugin(name: str, kind: str = "field", parent: str | Path = ".") -> Path
         "genzoo": genzoo_version(),
     }
     words["usage"] = Template(USAGE[kind]).substitute(words)
+    sizes = ", ".join(f"`{size}`" for size in SIZES.get(kind, ()))
+    words["slot"] = (f"Put in a recipe's slot, it takes the sizes the slot dictates ({sizes}) from the\n"
+                     "recipe, and every other argument from its own defaults (`--set` one after the swap).\n"
+                     if sizes else "")
     files = {
         "pyproject.toml": PYPROJECT,
         "README.md": README,
