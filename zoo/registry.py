@@ -124,7 +124,7 @@ class Registry:
             hint = did_you_mean(name, names)
             elsewhere = [k for k, n in self._entries if n == name]
             if elsewhere:
-                hint += f" ('{name}' is a {' and a '.join(elsewhere)})"
+                hint += f" ('{name}' is {' and '.join(('an ' if k[0] in 'aeiou' else 'a ') + k for k in elsewhere)})"
             raise UnknownComponentError(
                 f"unknown {kind} {name!r}{hint}; see: zoo list --kind {kind}"
             ) from None
