@@ -21,7 +21,10 @@ class FieldDecoder(Decoder):
 
     ``shape`` is the data shape ``(c, *spatial)``: the field maps ``len(spatial)`` coordinates (+ the
     latent) to ``c * likelihood.params_per_channel`` numbers, which the likelihood turns into p(x | z).
+    A field is defined everywhere, so it decodes on any other grid too (``resizable``).
     """
+
+    resizable = True
 
     def __init__(self, field: ImplicitField, likelihood: Likelihood, shape: tuple[int, ...]):
         super().__init__()
