@@ -401,3 +401,36 @@ def test_the_loop_trains_a_gon_eagerly_with_a_warning_when_torch_compile_cannot(
     assert len(fallbacks) == 1 and "double backward" in str(fallbacks[0].message)
     for name, value in eager.state_dict().items():  # the same run: the failed attempt left no trace
         torch.testing.assert_close(compiled.state_dict()[name], value)
+
+
+class _FailsAfterDrawing(nn.Module):
+    """A stand-in for a compiled loss that fails after drawing random numbers and accumulating gradients."""
+
+    def __init__(self, forward: nn.Module):
+        super().__init__()
+        self.inner = forward
+
+    def forward(self, batch):
+        (-sum(self.inner(batch).values())).backward()  # left over, it would cancel the retry's gradients
+        torch.rand(3)
+        raise RuntimeError("this backend does not support double backward\n(a long traceback)")
+
+
+def test_the_fallback_retries_the_first_step_from_where_it_stood(tmp_path, monkeypatch):
+    """The retry sees no gradients and no random draws of the failed attempt: the run is the eager run."""
+    from zoo.training import TrainSettings, fit
+
+    monkeypatch.setattr(torch, "compile", _FailsAfterDrawing)
+    data = torch.rand(32, *SHAPE)
+    runs = {}
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        runs[compile_] = _vgon()  # its loss draws noise (the reparameterised sample)
+        settings = TrainSettings(steps=3, batch_size=8, eval_every=0, device="cpu", compile=compile_)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(runs[compile_], data, None, settings, tmp_path / str(compile_), quiet=True)
+    (warning,) = [w for w in caught if "eager" in str(w.message)]
+    assert str(warning.message).count("\n") == 0  # one line
+    for name, value in runs[False].state_dict().items():
+        torch.testing.assert_close(runs[True].state_dict()[name], value)

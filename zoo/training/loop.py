@@ -3,7 +3,9 @@
 Processes and device, model + EMA + AdamW, resume, data, then the loop: learning rate, forward/backward
 over accumulation micro-steps, gradient norm (clip, or skip the update when it is not finite or too
 large), EMA, log, evaluate, checkpoint. No callbacks and no trainer hierarchy: to change what training
-does, read this file and change it.
+does, read this file and change it. A model that torch.compile or bf16 can't run (a GON's loss holds a
+double backward) fails at its first step; that step is retried eagerly in fp32, with a warning, and the
+run goes on that way.
 
 Determinism: on a given machine a run is a pure function of the initial weights and the settings (seed
 included). Everything random that training draws comes from the global RNGs, which checkpoints capture;
