@@ -10,26 +10,33 @@ and F is trained on -log p(x | F(z)) *through* that step: the gradient is taken 
 the reference code's summed squared error is the Gaussian of fixed scale, and Bernoulli, discretised
 logistic, ... work the same way.
 
-Two details users trip on:
+Three things users trip on, handled here:
 
 - the inner loss is *summed* over the batch, not averaged: example b's latent is then the gradient of
   its own NLL, whatever the batch size (a mean would scale every latent by 1/batch size);
 - autograd is needed to encode, at evaluation too: ``encode`` turns it on itself, so it works under a
-  caller's ``torch.no_grad()`` (it then returns a plain tensor; with autograd on, a differentiable one).
-  And a decoder norm with running statistics (BatchNorm's default) is refused: the latent is computed
-  with the batch's statistics in training and would be computed with the running ones in eval mode,
-  which is another latent (the reference configuration's test loss is 30x worse in eval mode).
+  caller's ``torch.no_grad()`` (it then returns a plain tensor; with autograd on, a differentiable one);
+- a decoder norm with running statistics (BatchNorm's default) is refused: the latent is computed with
+  the batch's statistics in training and would be computed with the running ones in eval mode, which is
+  another latent (the reference configuration's test MSE is 30x worse in eval mode, benchmarks/RESULTS.md).
+
+The models:
 
 - ``GON``: loss ``reconstruction`` (mean NLL per example). Samples by a Gaussian fitted to the training
   latents after training (``PosthocPrior``, as the reference implicit GON samples from the latents'
   mean and covariance). With a resizable decoder (``field``: the implicit GON, a SIREN inside a GON)
-  it reconstructs and samples at any resolution.
+  it reconstructs and samples at any resolution from the same latents.
 - ``VariationalGON``: the gradient latent g is mapped to q(z|x) = N(μ(g), σ(g)²) by a linear head (the
   reference's fc21/fc22); the loss is the negative ELBO, the reconstruction NLL at a reparameterised
   z ~ q plus β · D(q ‖ N(0, I)) for any registered divergence (as the ``vae``'s prior term). Its
   inner step is the reconstruction NLL at the posterior mean (not a sample, so that encoding is
   deterministic; nor the prior term, which at the origin is the same for every example and, for a
   batch-level divergence, would tie examples together). Samples from the prior; IWAE test NLL.
+
+The step size η to start from depends on how fast the decoder's output moves with z and on the
+likelihood's scale and number of pixels (the gradient is a sum over them): 1 suits the ``dcgan``
+decoder; a SIREN's output is a sine of z, so ``gon-siren-digits`` starts at 3e-4. ``learn_step_size``
+lets training adjust it.
 
 Paper: Bond-Taylor & Willcocks, "Gradient Origin Networks", ICLR 2021, arXiv:2007.02798.
 Reference code: https://github.com/cwkx/GON (GON.py, Variational-GON.py).

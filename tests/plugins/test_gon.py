@@ -5,6 +5,7 @@ trap, the recipes, and the implicit GON (a SIREN inside a GON) through the CLI a
 from __future__ import annotations
 
 import functools
+import json
 import math
 import warnings
 
@@ -123,7 +124,7 @@ def test_second_order_gradients_reach_a_parameter_that_only_shapes_the_latent():
 
 
 def test_the_gradients_of_the_loss_are_those_of_its_closed_form():
-    """z = W^T (x - b) / σ², loss = E_b ‖x - W z - b‖² / 2σ² + const: written out, differentiated by autograd."""
+    """z = W^T (x - b) / σ², loss = E_b ‖x - W z - b‖² / 2σ² + const, written out and differentiated."""
     torch.manual_seed(0)
     decoder = LinearDecoder()
     with torch.no_grad():
@@ -374,7 +375,7 @@ def test_implicit_gon_trains_from_the_registry_and_the_cli_samples_interpolates_
     assert Image.open(tmp_path / "lines.png").size == (3 * 64 + 4 * 2, 2 * 64 + 3 * 2)
     capsys.readouterr()
     assert zoo_main(["eval", str(run), "--json"]) == 0
-    metrics = __import__("json").loads(capsys.readouterr().out)
+    metrics = json.loads(capsys.readouterr().out)
     assert {"loss", "reconstruction", "mse", "psnr"} <= set(metrics) and metrics["mse"] > 0
 
 
