@@ -107,6 +107,17 @@ def test_digits_binarize_thresholds_at_half():
     assert rows(ones) + rows(items(digits(split="test", binarize=True))) == rows(expected)
 
 
+def test_digits_size_resizes_them_like_pil():
+    """32x32 digits as GON's reference setup trains on: PIL's bilinear resize of each 8x8 float image."""
+    test, big = items(digits(split="test")), digits(split="test", size=32)
+    assert big.shape == (1, 32, 32) == tuple(big[0].shape) and len(big) == 180
+    reference = torch.stack([
+        torch.from_numpy(np.array(Image.fromarray(x[0].numpy(), mode="F").resize((32, 32), Image.BILINEAR)))
+        for x in test[:5]
+    ])
+    torch.testing.assert_close(items(big)[:5, 0], reference, atol=1e-5, rtol=0)
+
+
 def test_split_indices_are_deterministic_disjoint_and_complete():
     for n in (2, 10, 101, 1797):
         train, test = split_indices(n, "train", "x"), split_indices(n, "test", "x")
@@ -254,6 +265,15 @@ def test_mnist_reads_idx_files(tmp_path):
     assert torch.allclose(items(test), torch.from_numpy(pixels["t10k"]).float()[:, None] / 255)
     binary = items(mnist(root=str(tmp_path), binarize=True))
     assert torch.equal(binary, torch.from_numpy(pixels["train"] > 127.5).float()[:, None])
+
+
+def test_mnist_size_resizes_the_bytes_like_pil(tmp_path):
+    pixels = write_mnist(tmp_path, "MNIST")
+    resized = mnist(root=str(tmp_path), split="test", size=32)
+    assert resized.shape == (1, 32, 32) and resized.images.dtype == torch.uint8  # still bytes in memory
+    reference = [np.array(Image.fromarray(p.astype(np.uint8)).resize((32, 32), Image.BILINEAR)) for p in pixels["t10k"]]
+    expected = torch.from_numpy(np.stack(reference)).float()[:, None] / 255
+    assert (items(resized) - expected).abs().max() <= 1.5 / 255  # both round to bytes, PIL in fixed point
 
 
 def test_fashion_mnist_reads_gzipped_idx_files_from_its_folder(tmp_path):

@@ -52,16 +52,33 @@ def _data_root(root: str | None) -> Path:
 # --- embedded -----------------------------------------------------------------------------------------
 
 
-def digits(*, root: str | None = None, split: str = "train", binarize: bool = False) -> ImageDataset:
+def _resized(images: Tensor, size: int | None) -> Tensor:
+    """Images ``(n, c, h, w)`` (uint8, or float in [0, 1]) at ``size`` x ``size`` (None: as they are).
+
+    Antialiased bilinear (`center_square`); uint8 images are resized as floats and rounded back to bytes,
+    as torchvision's ``Resize`` on PIL images does for the reference code of papers trained on 32x32 MNIST.
+    """
+    if size is None:
+        return images
+    if images.dtype != torch.uint8:
+        return center_square(images, size)
+    return center_square(images.float() / 255.0, size).mul_(255.0).round_().to(torch.uint8)
+
+
+def digits(
+    *, root: str | None = None, split: str = "train", binarize: bool = False, size: int | None = None
+) -> ImageDataset:
     """scikit-learn's 8x8 handwritten digits (embedded): items (1, 8, 8) in [0, 1].
 
     1797 images; pixel counts 0..16 are divided by 16. The split is a fixed seeded 90/10 permutation
-    (1617 train / 180 test). ``binarize`` thresholds at 0.5 (see `ImageDataset`). ``root`` is unused.
+    (1617 train / 180 test). ``binarize`` thresholds at 0.5 (see `ImageDataset`); ``size`` resizes them
+    (antialiased bilinear: ``size=32`` gives the 32x32 digits of GON's reference setup). ``root`` is unused.
     """
     from sklearn.datasets import load_digits
 
     images = rearrange(torch.from_numpy(load_digits().images).float() / 16.0, "n h w -> n 1 h w")
-    return ImageDataset(images[split_indices(len(images), split, "digits")], binarize=binarize)
+    chosen = images[split_indices(len(images), split, "digits")]
+    return ImageDataset(_resized(chosen, size), binarize=binarize)
 
 
 def lfw_faces(*, root: str | None = None, split: str = "train", size: int | None = None) -> ImageDataset:
@@ -133,24 +150,34 @@ def _idx_images(folder_name: str, dataset: str, root: str | None, split: str, do
 
 
 def mnist(
-    *, root: str | None = None, split: str = "train", binarize: bool = False, download: bool = False
+    *,
+    root: str | None = None,
+    split: str = "train",
+    binarize: bool = False,
+    download: bool = False,
+    size: int | None = None,
 ) -> ImageDataset:
     """MNIST digits from <root>/MNIST/raw: items (1, 28, 28) in [0, 1].
 
     IDX files, read by torchvision.
-    The official split: 60000 train / 10000 test. ``binarize`` thresholds at 0.5 (see `ImageDataset`).
+    The official split: 60000 train / 10000 test. ``binarize`` thresholds at 0.5 (see `ImageDataset`);
+    ``size`` resizes the images (antialiased bilinear; ``size=32`` as GON's reference code).
     Nothing is downloaded unless ``download=True``.
     """
-    return ImageDataset(_idx_images("MNIST", "mnist", root, split, download), binarize=binarize)
+    images = _idx_images("MNIST", "mnist", root, split, download)
+    return ImageDataset(_resized(images, size), binarize=binarize)
 
 
-def fashion_mnist(*, root: str | None = None, split: str = "train", download: bool = False) -> ImageDataset:
+def fashion_mnist(
+    *, root: str | None = None, split: str = "train", download: bool = False, size: int | None = None
+) -> ImageDataset:
     """Fashion-MNIST from <root>/FashionMNIST/raw: items (1, 28, 28) in [0, 1].
 
     IDX files, read by torchvision.
-    The official split: 60000 train / 10000 test. Nothing is downloaded unless ``download=True``.
+    The official split: 60000 train / 10000 test. ``size`` resizes the images (antialiased bilinear).
+    Nothing is downloaded unless ``download=True``.
     """
-    return ImageDataset(_idx_images("FashionMNIST", "fashion-mnist", root, split, download))
+    return ImageDataset(_resized(_idx_images("FashionMNIST", "fashion-mnist", root, split, download), size))
 
 
 # --- CIFAR-10 pickles (torchvision's layout, read by a restricted unpickler) ----------------------------

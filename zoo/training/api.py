@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch.utils.data import DataLoader, Dataset
 
@@ -291,9 +292,11 @@ def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quie
     """What a person wants to look at after training, from the trained model in memory.
 
     A Sampler's samples go to ``samples.png``; a Reconstructor's held-out inputs over their
-    reconstructions to ``reconstructions.png``; a LatentModel's interpolations between held-out pairs to
-    ``interpolations.png``; a Renderer's fitted image is rendered at the data's resolution and at 4x
-    (``render.png``, ``render-4x.png``). Only the main process writes.
+    reconstructions to ``reconstructions.png`` and, when its decoder is resizable, over the same codes
+    decoded at 4x the data's size (``reconstructions-4x.png``: super-resolved reconstructions); a
+    LatentModel's interpolations between held-out pairs to ``interpolations.png``; a Renderer's fitted
+    image is rendered at the data's resolution and at 4x (``render.png``, ``render-4x.png``). Only the main
+    process writes.
     """
     if int(os.environ.get("RANK", "0")) != 0:
         return []
@@ -308,6 +311,11 @@ def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quie
         x = _stack(test_set, range(min(8, len(test_set)))).to(device)
         pairs = rearrange([x, model.reconstruct(x).detach()], "two n ... -> (two n) ...")
         written.append(viz.save_image_grid(pairs, run_dir / "reconstructions.png", nrow=len(x)))
+        if isinstance(model, LatentModel) and model.decoder.resizable and len(shape) == 3:
+            big = model.reconstruct(x, spatial=_spatial(shape, 4 * max(shape[1:]))).detach()
+            inputs = F.interpolate(x, size=big.shape[2:], mode="nearest")  # the pixels the codes came from
+            pairs = rearrange([inputs, big], "two n ... -> (two n) ...")
+            written.append(viz.save_image_grid(pairs, run_dir / "reconstructions-4x.png", nrow=len(x)))
     if isinstance(model, LatentModel) and len(test_set) >= 2 and len(shape) == 3:
         x = _stack(test_set, range(min(16, len(test_set)))).to(device)
         written.append(_interpolation_png(model, x, 10, run_dir / "interpolations.png"))

@@ -3,7 +3,9 @@
 Processes and device, model + EMA + AdamW, resume, data, then the loop: learning rate, forward/backward
 over accumulation micro-steps, gradient norm (clip, or skip the update when it is not finite or too
 large), EMA, log, evaluate, checkpoint. No callbacks and no trainer hierarchy: to change what training
-does, read this file and change it.
+does, read this file and change it. A model that torch.compile or bf16 can't run (a GON's loss holds a
+double backward) fails at its first step; that step is retried eagerly in fp32, with a warning, and the
+run goes on that way.
 
 Determinism: on a given machine a run is a pure function of the initial weights and the settings (seed
 included). Everything random that training draws comes from the global RNGs, which checkpoints capture;
@@ -213,6 +215,24 @@ def _check_terms(terms: Any, model: Model) -> None:
                            "scalar tensors (average over the batch inside loss)")
 
 
+def _forward_backward(forward: nn.Module, batch: Any, model: Model, device: torch.device, precision: str,
+                      accumulate: int, *, check: bool) -> tuple[dict[str, Tensor], Tensor]:
+    """One micro-step: the loss terms (checked on the first step) and their sum, backpropagated / accumulate."""
+    with runtime.autocast(device, precision):
+        terms = forward(batch)
+    if check:
+        _check_terms(terms, model)
+    loss = sum(terms.values())
+    (loss / accumulate).backward()
+    return terms, loss
+
+
+def _warn_fallback(error: RuntimeError, how: str) -> None:
+    reason = (str(error).strip().splitlines() or [""])[0]
+    warnings.warn(f"the first step failed {how} ({type(error).__name__}: {reason}); training on eagerly in fp32",
+                  stacklevel=3)
+
+
 def fit(
     model: Model,
     train_set: Dataset,
@@ -300,6 +320,7 @@ def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_se
     ddp = None
     if procs.is_distributed:
         forward = ddp = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+    eager = forward
     if s.compile:
         forward = torch.compile(forward)
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -349,13 +370,24 @@ def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_se
                     batch = runtime.to_device(next(batches), device)
                     sync = ddp is None or micro == s.accumulate - 1
                     with contextlib.nullcontext() if sync else ddp.no_sync():
-                        with runtime.autocast(device, precision):
-                            terms = forward(batch)
-                        if step == start_step and micro == 0:
-                            _check_terms(terms, model)
+                        first = step == start_step and micro == 0
+                        rng = runtime.rng_state() if first else None
+                        try:
+                            terms, loss = _forward_backward(forward, batch, model, device, precision, s.accumulate,
+                                                            check=first)
+                        except RuntimeError as error:
+                            # what torch.compile or bf16 can't run (a GON's loss holds a double backward, which
+                            # AOTAutograd refuses) fails at its first step: train it eagerly in fp32 instead
+                            if not first or (forward is eager and precision == "fp32"):
+                                raise
+                            _warn_fallback(error, "compiled" if forward is not eager else "in bf16")
+                            forward, precision = eager, "fp32"
+                            optimizer.zero_grad(set_to_none=True)
+                            runtime.set_rng_state(rng)  # the retry draws what the failed attempt drew
+                            terms, loss = _forward_backward(forward, batch, model, device, precision, s.accumulate,
+                                                            check=True)
+                        if first:
                             names = [*terms, "loss"]
-                        loss = sum(terms.values())
-                        (loss / s.accumulate).backward()
                     step_values = step_values + torch.stack([*terms.values(), loss]).detach().float()  # (terms + 1,)
 
                 # the gradient norm (clipped when grad_clip > 0) decides whether this update happens at all:

@@ -1,0 +1,375 @@
+"""Gradient Origin Networks: ``gon`` and ``variational-gon``, with any registered decoder as F.
+
+A GON has no encoder. The latent of x is a gradient step from the origin on the decoder's own loss,
+
+    z = z0 - η ∇_{z0} Σ_b -log p(x_b | F(z0_b)),      z0 = 0 (or learned), η = 1 (or learned)
+
+and F is trained on -log p(x | F(z)) *through* that step: the gradient is taken with
+``create_graph=True``, so the outer loss differentiates it again (second-order gradients reach F).
+``inner_steps > 1`` repeats the step from the last z. The inner loss is the decoder likelihood's NLL, so
+the reference code's summed squared error is the Gaussian of fixed scale, and Bernoulli, discretised
+logistic, ... work the same way.
+
+Three things users trip on, handled here:
+
+- the inner loss is *summed* over the batch, not averaged: example b's latent is then the gradient of
+  its own NLL, whatever the batch size (a mean would scale every latent by 1/batch size);
+- autograd is needed to encode, at evaluation too: ``encode`` turns it on itself, so it works under a
+  caller's ``torch.no_grad()`` (it then returns a plain tensor; with autograd on, a differentiable one);
+- a decoder norm with running statistics (BatchNorm's default) is refused: the latent is computed with
+  the batch's statistics in training and would be computed with the running ones in eval mode, which is
+  another latent (the reference configuration's test MSE is 30x worse in eval mode, benchmarks/RESULTS.md).
+
+The models:
+
+- ``GON``: loss ``reconstruction`` (mean NLL per example). Samples by a Gaussian fitted to the training
+  latents after training (``PosthocPrior``, as the reference implicit GON samples from the latents'
+  mean and covariance). With a resizable decoder (``field``: the implicit GON, a SIREN inside a GON)
+  it reconstructs and samples at any resolution from the same latents.
+- ``VariationalGON``: the gradient latent g is mapped to q(z|x) = N(μ(g), σ(g)²) by a linear head (the
+  reference's fc21/fc22); the loss is the negative ELBO, the reconstruction NLL at a reparameterised
+  z ~ q plus β · D(q ‖ N(0, I)) for any registered divergence (as the ``vae``'s prior term). Its
+  inner step is the reconstruction NLL at the posterior mean (not a sample, so that encoding is
+  deterministic; nor the prior term, which at the origin is the same for every example and, for a
+  batch-level divergence, would tie examples together). Samples from the prior; IWAE test NLL.
+
+The step size η to start from depends on how fast the decoder's output moves with z and on the
+likelihood's scale and number of pixels (the gradient is a sum over them): 1 suits the ``dcgan``
+decoder; a SIREN's output is a sine of z, so ``gon-siren-digits`` starts at 3e-4. ``learn_step_size``
+lets training adjust it.
+
+Paper: Bond-Taylor & Willcocks, "Gradient Origin Networks", ICLR 2021, arXiv:2007.02798.
+Reference code: https://github.com/cwkx/GON (GON.py, Variational-GON.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, MultivariateNormal, Normal
+from torch.nn.modules.batchnorm import _NormBase
+
+from zoo.errors import IncompatibleComponentsError, ZooError
+from zoo.interfaces import (
+    Decoder,
+    Divergence,
+    LatentModel,
+    LikelihoodEstimator,
+    Model,
+    PosthocPrior,
+    Reconstructor,
+    Sampler,
+)
+from zoo.likelihoods import at_least_float32
+from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
+
+__all__ = ["GON", "GradientOrigin", "VariationalGON", "refuse_running_statistics"]
+
+MIN_POSTERIOR_SCALE = 1e-4
+
+
+class GradientOrigin(nn.Module):
+    """Latents as gradient steps from an origin: ``z_{k+1} = z_k - η ∇_{z_k} Σ_b nll(z_k)_b``, ``z_0 = origin``.
+
+    ``origin`` is zero, or a learned ``(dim,)`` vector with ``learn_origin``; the step size η starts at
+    ``step_size`` and is learned (as log η) with ``learn_step_size``.
+    """
+
+    def __init__(
+        self, dim: int, *, steps: int = 1, step_size: float = 1.0, learn_step_size: bool = False,
+        learn_origin: bool = False,
+    ):
+        super().__init__()
+        if steps < 1 or not step_size > 0:
+            raise ValueError(f"inner_steps must be >= 1 and step_size > 0, got {steps} and {step_size}")
+        self.steps = steps
+        log_step_size = torch.tensor(math.log(step_size))
+        if learn_step_size:
+            self.log_step_size = nn.Parameter(log_step_size)
+        else:
+            self.register_buffer("log_step_size", log_step_size)
+        if learn_origin:
+            self.origin = nn.Parameter(torch.zeros(dim))
+        else:
+            self.register_buffer("origin", torch.zeros(dim))
+
+    def forward(self, nll: Callable[[Tensor], Tensor], batch_size: int) -> Tensor:
+        """``nll(z (b, d)) -> (b,)`` -> latents ``(b, d)``.
+
+        With autograd on at the call the steps are differentiable (``create_graph``: the outer loss trains
+        what ``nll`` depends on through them); under ``torch.no_grad()`` they still run, and the result is
+        detached.
+        """
+        create_graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            z = self.origin.expand(batch_size, -1)
+            if not z.requires_grad:  # a fixed origin (or a learned one under no_grad): a fresh leaf
+                z = z.clone().requires_grad_()
+            step_size = self.log_step_size.exp()
+            for _ in range(self.steps):
+                # summed, not averaged: each example's latent is the gradient of its own NLL
+                (grad,) = torch.autograd.grad(nll(z).sum(), z, create_graph=create_graph)
+                z = z - step_size * grad
+        return z if create_graph else z.detach()
+
+
+def refuse_running_statistics(decoder: Decoder) -> None:
+    """Raise ``IncompatibleComponentsError`` when ``decoder`` has a norm layer that keeps running statistics.
+
+    A GON's latent is a gradient through the decoder. In training a BatchNorm normalises with the batch's
+    statistics, in eval mode with running averages of them: another function, hence another latent, and
+    test losses far worse than training ones (the BatchNorm trap). Norms that use the statistics at hand
+    in both modes are fine.
+    """
+    for name, module in decoder.named_modules():
+        if isinstance(module, _NormBase) and module.track_running_stats:
+            raise IncompatibleComponentsError(
+                f"decoder {type(decoder).__name__} has a {type(module).__name__} with running statistics "
+                f"({name}): a GON's latent is a gradient through the decoder, computed with the batch's "
+                f"statistics in training but with the running ones in eval mode, which gives other latents "
+                f"and far worse test losses. Build the norm with track_running_stats=False (the dcgan "
+                f"decoder's norm=batch does), use a per-example norm (norm=layer) or none"
+            )
+
+
+def decoded_shape(decoder: Decoder) -> tuple[int, ...]:
+    """The data shape ``decoder``'s p(x|z) is over, from two zero latents (eval mode, no gradients)."""
+    was_training = decoder.training
+    decoder.eval()
+    try:
+        with torch.no_grad():
+            px = decoder(torch.zeros(2, decoder.latent_dim))
+    except Exception as error:
+        raise IncompatibleComponentsError(
+            f"decoder {type(decoder).__name__} failed to decode latents of shape (2, {decoder.latent_dim}): {error}"
+        ) from error
+    finally:
+        decoder.train(was_training)
+    if tuple(px.batch_shape) != (2,):
+        raise IncompatibleComponentsError(
+            f"decoder {type(decoder).__name__} returned p(x|z) with batch shape {tuple(px.batch_shape)} for 2 "
+            f"latents; a Decoder returns batch shape (b,), with the data shape as its event"
+        )
+    return tuple(px.event_shape)
+
+
+def _check_batch(batch: Tensor, shape: tuple[int, ...], model: str) -> Tensor:
+    if not isinstance(batch, Tensor) or tuple(batch.shape[1:]) != shape:
+        got = tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
+        raise IncompatibleComponentsError(
+            f"the {model}'s decoder produces data of shape {shape} but the batch is {got}; build the decoder "
+            f"with the data's shape (decoder.shape)"
+        )
+    return batch
+
+
+class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
+    """A Gradient Origin Network: F is any decoder, the latent is -∇ of its NLL at the origin.
+
+    ``inner_steps`` gradient steps of size ``step_size`` (learned with ``learn_step_size``) from the
+    origin (learned with ``learn_origin``). Loss term: ``reconstruction``, the NLL per example at the
+    gradient latent, averaged over the batch. Sampling needs the Gaussian ``fit_prior`` fits to the
+    training latents (``zoo train`` does it at the end of training).
+    """
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        *,
+        inner_steps: int = 1,
+        step_size: float = 1.0,
+        learn_step_size: bool = False,
+        learn_origin: bool = False,
+    ):
+        super().__init__()
+        refuse_running_statistics(decoder)
+        self.decoder = decoder
+        self.shape = decoded_shape(decoder)
+        d = decoder.latent_dim
+        self.gradient_origin = GradientOrigin(
+            d, steps=inner_steps, step_size=step_size, learn_step_size=learn_step_size, learn_origin=learn_origin
+        )
+        # the fitted prior lives in buffers, so it is saved and restored with the weights
+        self.register_buffer("prior_mean", torch.zeros(d))
+        self.register_buffer("prior_covariance", torch.eye(d))
+        self.register_buffer("prior_fitted", torch.tensor(False))
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x ``(b, *shape)`` -> the gradient latents ``(b, latent_dim)`` (differentiable when autograd is on)."""
+        x = _check_batch(x, self.shape, "gon")
+        return self.gradient_origin(lambda z: -self.decoder(z).log_prob(x), len(x))
+
+    def _reconstruction(self, x: Tensor) -> tuple[Tensor, Distribution]:
+        px = self.decoder(self.encode(x))
+        return -px.log_prob(x), px
+
+    def loss(self, batch: Tensor) -> dict[str, Tensor]:
+        """x ``(b, *shape)`` -> ``{"reconstruction": E_b[-log p(x | F(z(x)))]}``, z(x) the gradient latent."""
+        return {"reconstruction": self._reconstruction(batch)[0].mean()}
+
+    @torch.no_grad()
+    def metrics(self, batch: Tensor) -> dict[str, Tensor]:
+        """Held-out ``loss`` and ``reconstruction`` (NLL per example), the MSE and PSNR (dB) of the mean."""
+        nll, px = self._reconstruction(batch)
+        return {
+            "loss": nll.mean(),
+            "reconstruction": nll.mean(),
+            "mse": ((px.mean - batch) ** 2).mean(),
+            "psnr": psnr(px.mean, batch),
+        }
+
+    @torch.no_grad()
+    def fit_prior(self, codes: Tensor) -> None:
+        """Fit the sampling prior, a full-covariance Gaussian, to training latents ``(n, latent_dim)``."""
+        d = self.prior_mean.shape[0]
+        if codes.dim() != 2 or codes.shape[1] != d or codes.shape[0] < 2:
+            raise ValueError(f"fit_prior needs latents (n, {d}) with n >= 2, got {tuple(codes.shape)}")
+        codes = codes.detach().double().cpu()
+        self.prior_mean.copy_(codes.mean(0))
+        self.prior_covariance.copy_(torch.cov(codes.T) + 1e-5 * torch.eye(d, dtype=codes.dtype))
+        self.prior_fitted.fill_(True)
+
+    @property
+    def prior(self) -> Distribution:
+        """The Gaussian fitted to the training latents, event ``(latent_dim,)`` (an error before fit_prior)."""
+        if not self.prior_fitted:
+            raise ZooError(
+                "this GON has no prior to sample from yet: call model.fit_prior(codes) with the training set's "
+                "latents (model.encode(x)) after training; zoo train does this at the end"
+            )
+        return MultivariateNormal(self.prior_mean, covariance_matrix=self.prior_covariance)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, spatial: tuple[int, ...] | None = None) -> Tensor:
+        """Decode ``n`` latents from the fitted prior: ``(n, *shape)``, or ``(n, c, *spatial)``."""
+        return self.decode(self.prior.sample((n,)), spatial=spatial)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, *, spatial: tuple[int, ...] | None = None) -> Tensor:
+        """x ``(b, *shape)`` -> the mean of p(x | F(z(x))); at ``spatial`` a super-resolved reconstruction."""
+        return self.decode(self.encode(x), spatial=spatial)
+
+
+class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator):
+    """A variational GON: the gradient latent g gives q(z|x) = N(μ(g), σ(g)²); loss = negative ELBO.
+
+    ``divergence`` is the prior term D(q ‖ N(0, I)) weighted by ``beta`` (per example, or batch level
+    between the batch's codes and prior samples, as in ``vae``). The inner step options are ``gon``'s.
+    Loss terms: ``reconstruction`` (NLL per example at z ~ q) and ``prior``.
+    """
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        divergence: Divergence,
+        *,
+        beta: float = 1.0,
+        inner_steps: int = 1,
+        step_size: float = 1.0,
+        learn_step_size: bool = False,
+        learn_origin: bool = False,
+    ):
+        super().__init__()
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        refuse_running_statistics(decoder)
+        self.decoder, self.divergence, self.beta = decoder, divergence, beta
+        self.shape = decoded_shape(decoder)
+        self.num_dims = math.prod(self.shape)
+        d = decoder.latent_dim
+        self.gradient_origin = GradientOrigin(
+            d, steps=inner_steps, step_size=step_size, learn_step_size=learn_step_size, learn_origin=learn_origin
+        )
+        self.head = nn.Linear(d, 2 * d)  # g -> (μ, raw σ)
+        self.register_buffer("prior_loc", torch.zeros(d))
+        self.register_buffer("prior_scale", torch.ones(d))
+        self._probe_divergence()
+
+    def _probe_divergence(self) -> None:
+        d = self.decoder.latent_dim
+        q = Independent(Normal(torch.zeros(2, d), torch.ones(2, d)), 1)
+        try:
+            with torch.no_grad():
+                value = self._prior_term(q, q.sample())
+        except Exception as error:
+            raise IncompatibleComponentsError(
+                f"divergence {type(self.divergence).__name__} cannot compare {d}-dimensional codes with the "
+                f"prior: {error}"
+            ) from error
+        if value.shape != ():
+            raise IncompatibleComponentsError(
+                f"divergence {type(self.divergence).__name__} returned shape {tuple(value.shape)}, not a number"
+            )
+
+    @property
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I), batch ``()``, event ``(latent_dim,)``."""
+        return Independent(Normal(self.prior_loc, self.prior_scale), 1)
+
+    def _posterior(self, g: Tensor) -> Distribution:
+        """Gradient latents ``(b, d)`` -> q(z|x), a diagonal Gaussian with batch ``(b,)``, event ``(d,)``."""
+        loc, raw_scale = at_least_float32(self.head(g)).chunk(2, dim=-1)
+        return Independent(Normal(loc, MIN_POSTERIOR_SCALE + F.softplus(raw_scale)), 1)
+
+    def posterior(self, x: Tensor) -> Distribution:
+        """x ``(b, *shape)`` -> q(z|x) from the gradient latent (differentiable when autograd is on)."""
+        x = _check_batch(x, self.shape, "variational-gon")
+        g = self.gradient_origin(lambda g0: -self.decoder(self._posterior(g0).mean).log_prob(x), len(x))
+        return self._posterior(g)
+
+    def _prior_term(self, q: Distribution, z: Tensor) -> Tensor:
+        """β · D(q ‖ p) as a scalar: per example and averaged, or between the batch's codes and prior samples."""
+        if self.divergence.batch_level:
+            return self.beta * self.divergence(z, self.prior.sample((z.shape[0],)))
+        return self.beta * self.divergence(q, self.prior).mean()
+
+    def loss(self, batch: Tensor) -> dict[str, Tensor]:
+        """x ``(b, *shape)`` -> ``{"reconstruction": E_b[-log p(x|z)], "prior": β · D}``, z ~ q(z|x)."""
+        q = self.posterior(batch)
+        z = q.rsample()  # (b, d), reparameterised
+        reconstruction = -self.decoder(z).log_prob(batch)
+        return {"reconstruction": reconstruction.mean(), "prior": self._prior_term(q, z)}
+
+    @torch.no_grad()
+    def metrics(self, batch: Tensor) -> dict[str, Tensor]:
+        """Held-out loss, reconstruction, prior, ELBO, KL, bits/dim (-ELBO), and the MSE of the mean at μ.
+
+        ``loss = reconstruction + prior`` and ``elbo = -(reconstruction + kl)`` (one sample per example).
+        """
+        q = self.posterior(batch)
+        terms = elbo(batch, q, self.decoder, self.prior)
+        reconstruction, mean_elbo = terms["reconstruction"].mean(), terms["elbo"].mean()
+        prior = self._prior_term(q, q.rsample())
+        return {
+            "loss": reconstruction + prior,
+            "reconstruction": reconstruction,
+            "prior": prior,
+            "elbo": mean_elbo,
+            "kl": terms["kl"].mean(),
+            "bits_per_dim": bits_per_dim(-mean_elbo, self.num_dims),
+            "mse": ((self.decoder(q.mean).mean - batch) ** 2).mean(),
+        }
+
+    @torch.no_grad()
+    def log_likelihood(self, batch: Tensor, *, num_samples: int = 1000, chunk_size: int = 100) -> Tensor:
+        """The IWAE estimate of log p(x) per example ``(b,)``, nats, with q(z|x) as the proposal."""
+        return iwae_bound(batch, self.posterior(batch), self.decoder, self.prior, num_samples=num_samples,
+                          chunk_size=chunk_size)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, spatial: tuple[int, ...] | None = None) -> Tensor:
+        """``n`` draws z ~ N(0, I), decoded to the mean of p(x|z): ``(n, *shape)`` (or at ``spatial``)."""
+        return self.decode(self.prior.sample((n,)), spatial=spatial)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x ``(b, *shape)`` -> the posterior mean ``(b, latent_dim)``."""
+        return self.posterior(x).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, *, spatial: tuple[int, ...] | None = None) -> Tensor:
+        """x ``(b, *shape)`` -> the mean of p(x | z = mean of q(z|x)), at ``spatial`` if given."""
+        return self.decode(self.encode(x), spatial=spatial)
