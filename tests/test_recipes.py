@@ -31,6 +31,9 @@ class AffineField(ImplicitField):
 class UnitNormal(Likelihood):
     """Gaussian with unit scale around the decoder's output (fixture)."""
 
+    def num_params(self, channels):
+        return channels
+
     def forward(self, params):
         return Independent(Normal(params, 1.0), params.dim() - 1)
 

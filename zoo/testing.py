@@ -142,19 +142,20 @@ def check_divergence(obj: Any) -> None:
 
 
 def check_likelihood(obj: Any) -> None:
-    """Params ``(b, c * k, h, w)`` -> batch ``(b,)``, event ``(c, h, w)``; finite log-probs of [0, 1] data."""
+    """Params ``(b, num_params(c), h, w)`` -> batch ``(b,)``, event ``(c, h, w)`` for c = 1 and 3; finite
+    log-probs of [0, 1] data, differentiable in the params."""
     import torch
 
     likelihood = _example("likelihood", obj)
-    k = likelihood.params_per_channel
-    params = torch.randn(2, 3 * k, 4, 5, requires_grad=True)
-    dist = likelihood(params)
-    assert dist.batch_shape == (2,) and dist.event_shape == (3, 4, 5), (dist.batch_shape, dist.event_shape)
-    x = torch.rand(2, 3, 4, 5).round() if "ernoulli" in type(likelihood).__name__ else torch.rand(2, 3, 4, 5)
-    log_prob = dist.log_prob(x)
-    assert log_prob.shape == (2,) and torch.isfinite(log_prob).all()
-    assert dist.mean.shape == (2, 3, 4, 5)
-    assert torch.autograd.grad(log_prob.sum(), params)[0].abs().sum() > 0
+    for c in (1, 3):
+        params = torch.randn(2, likelihood.num_params(c), 4, 5, requires_grad=True)
+        dist = likelihood(params)
+        assert dist.batch_shape == (2,) and dist.event_shape == (c, 4, 5), (c, dist.batch_shape, dist.event_shape)
+        x = torch.rand(2, c, 4, 5).round() if "ernoulli" in type(likelihood).__name__ else torch.rand(2, c, 4, 5)
+        log_prob = dist.log_prob(x)
+        assert log_prob.shape == (2,) and torch.isfinite(log_prob).all()
+        assert dist.mean.shape == (2, c, 4, 5)
+        assert torch.autograd.grad(log_prob.sum(), params)[0].abs().sum() > 0
 
 
 def check_encoder(obj: Any) -> None:
