@@ -239,10 +239,23 @@ def test_the_cifar10_recipe_is_the_paper_s_39m_parameter_model():
 def test_zoo_train_vdvae_digits_runs_end_to_end(tmp_path):
     from zoo.cli import main
 
-    main(["train", "vdvae-digits", "--steps", "2", "--out", str(tmp_path / "run")])
-    metrics = zoo.training.evaluate(tmp_path / "run", max_batches=1, iwae_samples=2)
-    assert {"bits_per_dim", "kl_layer_00", "iwae_bits_per_dim"} <= set(metrics)
-    assert (tmp_path / "run" / "samples.png").exists()
+    run = tmp_path / "run"
+    main(["train", "vdvae-digits", "--steps", "2", "--out", str(run)])
+    metrics = zoo.training.evaluate(run, max_batches=1, iwae_samples=2)
+    assert {"bits_per_dim", "kl_layer_00", "kl_layer_09", "iwae_bits_per_dim"} <= set(metrics)
+    for picture in ("samples.png", "samples-temperatures.png", "reconstructions.png", "kl-per-layer.png"):
+        assert (run / picture).exists(), picture
+    main(["sample", str(run), "-n", "4", "--temperature", "0.8", "--out", str(tmp_path / "warm.png")])
+    assert (tmp_path / "warm.png").exists()
+
+
+def test_a_temperature_for_a_model_that_takes_none_is_refused():
+    from zoo.errors import ZooError
+    from zoo.training.api import _sample_png
+
+    vae = build_model(load_recipe("vae-digits"))
+    with pytest.raises(ZooError, match="VAE samples without a temperature"):
+        _sample_png(vae, 4, "unused.png", temperature=0.8)
 
 
 def test_a_tiny_vdvae_learns_digits_without_skipped_updates(tmp_path):

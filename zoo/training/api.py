@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import os
 import warnings
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def _fit(run: Built, out: Path, *, resume: bool, quiet: bool, pictures: bool) ->
     result = fit(run.model, run.train_set, run.test_set, run.settings, out, recipe=run.recipe,
                  provenance=run.provenance, resume=resume, quiet=quiet)
     if pictures and not result.interrupted:
-        write_pictures(result.eval_model, run.test_set, out, quiet=quiet)
+        write_pictures(result.eval_model, run.test_set, out, quiet=quiet, metrics=result.eval_metrics)
     return out
 
 
@@ -151,6 +152,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
     return metrics
 
 
+TEMPERATURES = (0.6, 0.8, 1.0)  # the rows of samples-temperatures.png
 CAPABILITIES = {"sample": Sampler, "reconstruct": Reconstructor, "render": Renderer, "interpolate": LatentModel}
 
 
@@ -179,15 +181,16 @@ def _spatial(shape: tuple[int, ...], size: int | None) -> tuple[int, ...] | None
 
 
 def sample(run_dir: str | Path, n: int = 64, out: str | Path | None = None, *, size: int | None = None,
-           which: str = "latest", device: str = "auto", seed: int = 0) -> Path:
+           temperature: float | None = None, which: str = "latest", device: str = "auto", seed: int = 0) -> Path:
     """Draw ``n`` samples from a run's model (EMA weights when kept) into a PNG grid; returns its path.
 
-    ``size`` decodes them with their longest side ``size`` pixels, for a model whose decoder is resizable.
+    ``size`` decodes them with their longest side ``size`` pixels, for a model whose decoder is resizable;
+    ``temperature`` scales the prior's spread, for a model whose ``sample`` takes one (a VDVAE).
     """
     model, recipe = load(run_dir, which=which, device=device)
     spatial = _spatial(_data_shape(recipe), size)
     return _sample_png(model, n, out if out is not None else Path(run_dir) / "samples.png", seed=seed,
-                       spatial=spatial)
+                       spatial=spatial, temperature=temperature)
 
 
 def interpolate(run_dir: str | Path, pairs: int = 8, steps: int = 10, out: str | Path | None = None, *,
@@ -220,13 +223,18 @@ def render(run_dir: str | Path, size: int = 1024, out: str | Path | None = None,
     return _render_png(model, _image_shape(recipe), size, out, offset=offset)
 
 
-def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quiet: bool = False) -> list[Path]:
+def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quiet: bool = False,
+                   metrics: dict[str, float] | None = None) -> list[Path]:
     """What a person wants to look at after training, from the trained model in memory.
 
-    A Sampler's samples go to ``samples.png``; a Reconstructor's held-out inputs over their
+    A Sampler's samples go to ``samples.png`` (and when it takes a temperature, rows of samples at
+    ``TEMPERATURES`` to ``samples-temperatures.png``); a Reconstructor's held-out inputs over their
     reconstructions to ``reconstructions.png``; a LatentModel's interpolations between held-out pairs to
     ``interpolations.png``; a Renderer's fitted image is rendered at the data's resolution and at 4x
-    (``render.png``, ``render-4x.png``). Only the main process writes.
+    (``render.png``, ``render-4x.png``); a model whose metrics hold a KL per layer (``kl_layer_00``, ...: a
+    hierarchical VAE) among the evaluation ``metrics`` passed in gets them as a bar chart
+    (``kl-per-layer.png``, with matplotlib), to show which layers carry information and which collapsed. Only
+    the main process writes.
     """
     if int(os.environ.get("RANK", "0")) != 0:
         return []
@@ -237,6 +245,10 @@ def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quie
     shape = tuple(test_set.shape)  # every zoo dataset knows its item shape
     if isinstance(model, Sampler):
         written.append(_sample_png(model, 64, run_dir / "samples.png"))
+        if "temperature" in inspect.signature(model.sample).parameters:  # rows at 0.6, 0.8 and 1.0
+            runtime.seed_everything(0)
+            rows = [model.sample(8, temperature=t).detach() for t in TEMPERATURES]
+            written.append(viz.save_image_grid(torch.cat(rows), run_dir / "samples-temperatures.png", nrow=8))
     if isinstance(model, Reconstructor):  # held-out inputs (odd rows) over their reconstructions (even rows)
         x = _stack(test_set, range(min(8, len(test_set)))).to(device)
         pairs = rearrange([x, model.reconstruct(x).detach()], "two n ... -> (two n) ...")
@@ -244,6 +256,10 @@ def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quie
     if isinstance(model, LatentModel) and len(test_set) >= 2 and len(shape) == 3:
         x = _stack(test_set, range(min(16, len(test_set)))).to(device)
         written.append(_interpolation_png(model, x, 10, run_dir / "interpolations.png"))
+    layer_kls = {name: value for name, value in (metrics or {}).items() if name.startswith("kl_layer_")}
+    if layer_kls:
+        plot = viz.plot_bars(layer_kls, run_dir / "kl-per-layer.png", title="KL per layer (last evaluation)")
+        written += [plot] if plot else []
     if isinstance(model, Renderer) and len(shape) == 3:  # a Renderer of images; other signals (audio) have none
         size = max(shape[1:])
         written.append(_render_png(model, shape, size, run_dir / "render.png"))
@@ -266,14 +282,18 @@ def _interpolation_png(model: LatentModel, x: torch.Tensor, steps: int, out: str
     return viz.save_image_grid(rearrange(images, "b s ... -> (b s) ..."), out, nrow=steps)
 
 
-def _sample_png(model: Model, n: int, out: str | Path, *, seed: int = 0,
-                spatial: tuple[int, ...] | None = None) -> Path:
+def _sample_png(model: Model, n: int, out: str | Path, *, seed: int = 0, spatial: tuple[int, ...] | None = None,
+                temperature: float | None = None) -> Path:
     _require(model, "sample", spatial=spatial)
     if n < 1:
         raise ZooError(f"the number of samples must be at least 1, got {n}")
+    options = {"spatial": spatial, "temperature": temperature}
+    options = {name: value for name, value in options.items() if value is not None}
+    if "temperature" in options and "temperature" not in inspect.signature(model.sample).parameters:
+        raise ZooError(f"{type(model).__name__} samples without a temperature (its sample() takes none); "
+                       "leave out --temperature")
     runtime.seed_everything(seed)
-    images = model.sample(n) if spatial is None else model.sample(n, spatial=spatial)
-    return viz.save_image_grid(images.detach(), out)
+    return viz.save_image_grid(model.sample(n, **options).detach(), out)
 
 
 def _data_shape(recipe: dict) -> tuple[int, ...]:
