@@ -148,6 +148,9 @@ class AlwaysFloat32(GoodField):
 class PoissonCounts(Likelihood):
     """Independent Poisson counts from log rates (fixture): its data are counts, not values in [0, 1]."""
 
+    def num_params(self, channels):
+        return channels
+
     def forward(self, params):
         return Independent(Poisson(params.exp()), params.dim() - 1)
 

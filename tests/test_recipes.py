@@ -49,6 +49,9 @@ class AffineField(ImplicitField):
 class UnitNormal(Likelihood):
     """Gaussian with unit scale around the decoder's output (fixture)."""
 
+    def num_params(self, channels):
+        return channels
+
     def forward(self, params):
         return Independent(Normal(params, 1.0), params.dim() - 1)
 
@@ -59,6 +62,9 @@ class TemperedNormal(Likelihood):
     def __init__(self, temperature: ExtendedReal = 1.0):
         super().__init__()
         self.temperature = temperature
+
+    def num_params(self, channels):
+        return channels
 
     def forward(self, params):
         return Independent(Normal(params, self.temperature), params.dim() - 1)

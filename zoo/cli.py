@@ -255,7 +255,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_sample(args: argparse.Namespace) -> None:
     from zoo import training
 
-    path = training.sample(args.run_dir, args.n, args.out or Path(args.run_dir) / "samples.png", size=args.size)
+    path = training.sample(args.run_dir, args.n, args.out or Path(args.run_dir) / "samples.png", size=args.size,
+                           temperature=args.temperature)
     console.print(f"wrote {path}", markup=False)
 
 
@@ -335,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=64, help="number of samples")
     p.add_argument("--size", type=int, help="decode at this resolution (longest side) instead of the data's; "
                    "needs a resizable decoder, e.g. a field decoder")
+    p.add_argument("--temperature", type=float, help="scale the prior's spread (below 1: smoother, more typical "
+                   "samples); for models whose sample takes one, e.g. a vdvae")
     p.add_argument("--out", help="PNG path (default: RUN_DIR/samples.png)")
     p.set_defaults(func=cmd_sample)
 

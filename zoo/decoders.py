@@ -20,7 +20,7 @@ class FieldDecoder(Decoder):
     """Decode z by evaluating a latent-conditioned implicit field on the data's coordinate grid.
 
     ``shape`` is the data shape ``(c, *spatial)``: the field maps ``len(spatial)`` coordinates (+ the
-    latent) to ``c * likelihood.params_per_channel`` numbers, which the likelihood turns into p(x | z).
+    latent) to ``likelihood.num_params(c)`` numbers, which the likelihood turns into p(x | z).
     A field is defined everywhere, so this decoder is resizable: ``forward(z, spatial=(h, w))`` decodes on
     a grid of any size.
     """
@@ -30,7 +30,7 @@ class FieldDecoder(Decoder):
     def __init__(self, field: ImplicitField, likelihood: Likelihood, shape: tuple[int, ...]):
         super().__init__()
         channels, *spatial = shape
-        needed = channels * likelihood.params_per_channel
+        needed = likelihood.num_params(channels)
         if field.in_dim != len(spatial):
             raise IncompatibleComponentsError(
                 f"the field takes {field.in_dim}-D coordinates but data of shape {tuple(shape)} has "
@@ -38,9 +38,8 @@ class FieldDecoder(Decoder):
             )
         if field.out_dim != needed:
             raise IncompatibleComponentsError(
-                f"the field outputs {field.out_dim} values per point but {channels} channel(s) x "
-                f"{likelihood.params_per_channel} likelihood parameter(s) need {needed}; "
-                f"set field.out_dim={needed}"
+                f"the field outputs {field.out_dim} values per point but {type(likelihood).__name__} needs "
+                f"{needed} for {channels} channel(s); set field.out_dim={needed}"
             )
         if field.latent_dim <= 0:
             raise IncompatibleComponentsError(

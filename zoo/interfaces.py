@@ -1,6 +1,7 @@
 """The contract every plugin speaks: Divergence, Encoder, Decoder, ImplicitField, Likelihood, Model.
 
-Each interface is a small abstract ``torch.nn.Module`` with one abstract method. Concrete classes are
+Each interface is a small abstract ``torch.nn.Module`` with one abstract method (a Likelihood has two: it
+also says how many parameters it needs, which a decoder must know before it is built). Concrete classes are
 final: behaviour changes by composition (a Decoder *holds* a Likelihood, a FieldDecoder *holds* an
 ImplicitField), never by overriding a concrete method. Shapes are written with einops letters:
 ``b`` batch, ``d`` latent dimension, ``n`` points, ``c`` channels, ``...`` any trailing data shape.
@@ -80,19 +81,23 @@ class Encoder(nn.Module, ABC):
 
 
 class Likelihood(nn.Module, ABC):
-    """Network outputs -> a distribution over data: Bernoulli, Gaussian, discretised logistic, ...
+    """Network outputs -> a distribution over data: Bernoulli, Gaussian, discretised logistic (mixture), ...
 
-    A decoder network emits ``params_per_channel`` numbers for every data channel; the likelihood turns
-    params ``(b, c * k, ...)`` into a distribution with batch shape ``(b,)`` and event shape
-    ``(c, ...)``, so ``log_prob(x)`` is one log-likelihood per example (nats) and ``mean`` is the
-    picture a person would look at.
+    A decoder network emits ``num_params(c)`` numbers per data position for data with ``c`` channels (one
+    per channel for a Bernoulli, two for a logistic's location and scale, ``n_mix * (1 + 2c + c(c-1)/2)``
+    for a mixture of logistics whose channels depend on each other); the likelihood turns params
+    ``(b, num_params(c), ...)`` into a distribution with batch shape ``(b,)`` and event shape ``(c, ...)``,
+    so ``log_prob(x)`` is one log-likelihood per example (nats) and ``mean`` is the picture a person
+    would look at.
     """
 
-    params_per_channel: int = 1
+    @abstractmethod
+    def num_params(self, channels: int) -> int:
+        """How many numbers per data position the decoder must emit for data with ``channels`` channels."""
 
     @abstractmethod
     def forward(self, params: Tensor) -> Distribution:
-        """``(b, c * params_per_channel, ...)`` -> p(x | params), batch ``(b,)``, event ``(c, ...)``."""
+        """``(b, num_params(c), ...)`` -> p(x | params), batch ``(b,)``, event ``(c, ...)``."""
 
 
 class Decoder(nn.Module, ABC):

@@ -1,5 +1,5 @@
-"""Pictures of a run: image batches as a PNG grid or an animated GIF, depth maps as grey pictures, and the
-curves of a run's metrics.jsonl as a PNG.
+"""Pictures of a run: image batches as a PNG grid or an animated GIF, depth maps as grey pictures, the
+curves of a run's metrics.jsonl, and bar charts.
 
 The grid is torchvision's ``save_image`` (``make_grid`` underneath); small images (8x8 digits) are enlarged with
 nearest-neighbour so each tile is at least ``min_tile`` pixels and the picture is readable. The plot
@@ -22,7 +22,7 @@ from torch import Tensor
 if TYPE_CHECKING:  # matplotlib is optional (genzoo[plots])
     from matplotlib.figure import Figure
 
-__all__ = ["depth_images", "metrics_figure", "plot_metrics", "save_gif", "save_image_grid"]
+__all__ = ["depth_images", "metrics_figure", "plot_bars", "plot_metrics", "save_gif", "save_image_grid"]
 
 
 def save_image_grid(
@@ -56,6 +56,30 @@ def save_image_grid(
                value_range=value_range, format="png")
     os.replace(tmp, path)
     return path
+
+
+def _save_figure(fig, out: str | Path) -> Path:
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    fig.savefig(tmp, dpi=100, format="png")
+    os.replace(tmp, out)
+    return out
+
+
+def plot_bars(values: dict[str, float], out: str | Path, *, title: str = "", ylabel: str = "") -> Path | None:
+    """One bar per named value, in the order given, as a PNG; None without matplotlib."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    fig = Figure(figsize=(max(4.0, 0.3 * len(values) + 1.5), 3.5))
+    fig.subplots_adjust(left=0.14, right=0.98, bottom=0.2, top=0.9)
+    ax = fig.subplots()
+    ax.bar(range(len(values)), list(values.values()))
+    ax.set_xticks(range(len(values)), list(values), rotation=90, fontsize=7)
+    ax.set(title=title, ylabel=ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    return _save_figure(fig, out)
 
 
 def depth_images(depths: Tensor) -> Tensor:
@@ -153,8 +177,4 @@ def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
     fig = metrics_figure(metrics_path)
     if fig is None:
         return None
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, dpi=100, format="png")
-    os.replace(tmp, out)
-    return out
+    return _save_figure(fig, out)

@@ -51,7 +51,7 @@ class DCGANDecoder(Decoder):
 
     ``width`` is the last hidden layer's channels (the reference's ngf); ``norm`` is ``"batch"`` (batch
     statistics always, no running ones), ``"layer"`` (per example) or ``"none"``; ``activation`` is
-    ``"elu"``, ``"relu"`` or ``"silu"``. The last layer emits ``c * likelihood.params_per_channel`` maps.
+    ``"elu"``, ``"relu"`` or ``"silu"``. The last layer emits ``likelihood.num_params(c)`` maps.
     """
 
     def __init__(
@@ -82,7 +82,7 @@ class DCGANDecoder(Decoder):
                 NORMS[norm](width_out),
                 ACTIVATIONS[activation](),
             ]
-        layers.append(nn.ConvTranspose2d(widths[-1], shape[0] * likelihood.params_per_channel, 4, 2, 1))
+        layers.append(nn.ConvTranspose2d(widths[-1], likelihood.num_params(shape[0]), 4, 2, 1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Distribution:

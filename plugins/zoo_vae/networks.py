@@ -2,7 +2,7 @@
 
 Encoders map x ``(b, *shape)`` to q(z|x): a diagonal Gaussian ``Independent(Normal(μ, σ), 1)``, or with
 ``deterministic=True`` a ``PointMass`` (a plain autoencoder's, or a Wasserstein autoencoder's code).
-Decoders map z ``(b, latent_dim)`` to ``c * likelihood.params_per_channel`` numbers per pixel and hand
+Decoders map z ``(b, latent_dim)`` to ``likelihood.num_params(c)`` numbers per pixel and hand
 them to their ``Likelihood``, which makes p(x|z).
 
 The convolutional pair handles any image size: each stage halves the resolution rounding up (3x3,
@@ -111,7 +111,7 @@ class MLPDecoder(Decoder):
     ):
         super().__init__()
         self.shape, self.latent_dim, self.likelihood = tuple(shape), latent_dim, likelihood
-        self.param_shape = (shape[0] * likelihood.params_per_channel, *shape[1:])
+        self.param_shape = (likelihood.num_params(shape[0]), *shape[1:])
         self.net = MLP(latent_dim, math.prod(self.param_shape), hidden_dim=hidden_dim, num_layers=num_layers)
 
     def forward(self, z: Tensor) -> Distribution:
@@ -151,7 +151,7 @@ class ConvDecoder(Decoder):
     """Linear to a coarse grid, then stride-2 transposed convolutions (SiLU) back to the exact image size.
 
     ``channels`` are the widths from the coarsest stage up (the encoder's, reversed); a final 3x3
-    convolution emits ``c * likelihood.params_per_channel`` maps.
+    convolution emits ``likelihood.num_params(c)`` maps.
     """
 
     def __init__(
@@ -177,7 +177,7 @@ class ConvDecoder(Decoder):
                 nn.SiLU(),
             ]
         self.upsample = nn.Sequential(*layers)
-        self.out = nn.Conv2d(channels[-1], c * likelihood.params_per_channel, 3, padding=1)
+        self.out = nn.Conv2d(channels[-1], likelihood.num_params(c), 3, padding=1)
 
     def forward(self, z: Tensor) -> Distribution:
         """``(b, latent_dim)`` -> p(x|z), batch ``(b,)``, event ``(c, h, w)``."""

@@ -65,7 +65,7 @@ class ConformanceError(AssertionError):
 
 def _likelihood_params(likelihood: Any, channels: int) -> int:
     """The numbers a decoder emits per position for ``channels`` data channels under ``likelihood``."""
-    return channels * likelihood.params_per_channel
+    return likelihood.num_params(channels)
 
 
 # ----------------------------------------------------------------------------------------------------

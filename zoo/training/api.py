@@ -22,6 +22,7 @@ No function here wraps a model's methods in ``torch.no_grad()``: a model that ne
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import warnings
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def _fit(run: Built, out: Path, *, resume: bool, quiet: bool, pictures: bool) ->
     if result.interrupted:
         raise TrainingInterrupted(out, result.step)
     if pictures:
-        write_pictures(result.eval_model, run.test_set, out, quiet=quiet)
+        write_pictures(result.eval_model, run.test_set, out, quiet=quiet, metrics=result.eval_metrics)
     return out
 
 
@@ -165,6 +166,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
     return metrics
 
 
+TEMPERATURES = (0.6, 0.8, 1.0)  # the rows of samples-temperatures.png
 CAPABILITIES = {"sample": Sampler, "reconstruct": Reconstructor, "render": Renderer, "render views": ViewRenderer,
                 "interpolate": LatentModel}
 
@@ -197,15 +199,16 @@ def _resized(recipe: dict, size: int | None) -> tuple[int, ...] | None:
 
 
 def sample(run_dir: str | Path, n: int = 64, out: str | Path | None = None, *, size: int | None = None,
-           which: str = "latest", device: str = "auto", seed: int = 0) -> Path:
+           temperature: float | None = None, which: str = "latest", device: str = "auto", seed: int = 0) -> Path:
     """Draw ``n`` samples from a run's model (EMA weights when kept) into a PNG grid; returns its path.
 
-    ``size`` decodes them with their longest side ``size`` pixels, for a model whose decoder is resizable.
+    ``size`` decodes them with their longest side ``size`` pixels, for a model whose decoder is resizable;
+    ``temperature`` scales the prior's spread, for a model whose ``sample`` takes one (a VDVAE).
     """
     model, recipe = load(run_dir, which=which, device=device)
     spatial = _resized(recipe, size)
     return _sample_png(model, n, out if out is not None else Path(run_dir) / "samples.png", seed=seed,
-                       spatial=spatial)
+                       spatial=spatial, temperature=temperature)
 
 
 def interpolate(run_dir: str | Path, pairs: int = 8, steps: int = 10, out: str | Path | None = None, *,
@@ -288,15 +291,19 @@ def _render_cameras(model: ViewRenderer, cameras: list) -> tuple[torch.Tensor, t
             torch.stack([depth.detach().cpu() for _, depth in renders]))
 
 
-def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quiet: bool = False) -> list[Path]:
+def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quiet: bool = False,
+                   metrics: dict[str, float] | None = None) -> list[Path]:
     """What a person wants to look at after training, from the trained model in memory.
 
-    A Sampler's samples go to ``samples.png``; a Reconstructor's held-out inputs over their
+    A Sampler's samples go to ``samples.png`` (and when it takes a temperature, rows of samples at
+    ``TEMPERATURES`` to ``samples-temperatures.png``); a Reconstructor's held-out inputs over their
     reconstructions to ``reconstructions.png`` and, when its decoder is resizable, over the same codes
     decoded at 4x the data's size (``reconstructions-4x.png``: super-resolved reconstructions); a
     LatentModel's interpolations between held-out pairs to ``interpolations.png``; a Renderer's fitted
-    image is rendered at the data's resolution and at 4x (``render.png``, ``render-4x.png``). Only the main
-    process writes.
+    image is rendered at the data's resolution and at 4x (``render.png``, ``render-4x.png``); a model whose
+    metrics hold a KL per layer (``kl_layer_00``, ...: a hierarchical VAE) among the evaluation ``metrics``
+    passed in gets them as a bar chart (``kl-per-layer.png``, with matplotlib), to show which layers carry
+    information and which collapsed. Only the main process writes.
     """
     if int(os.environ.get("RANK", "0")) != 0:
         return []
@@ -307,6 +314,10 @@ def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quie
     shape = tuple(test_set.shape)  # every zoo dataset knows its item shape
     if isinstance(model, Sampler):
         written.append(_sample_png(model, 64, run_dir / "samples.png"))
+        if "temperature" in inspect.signature(model.sample).parameters:  # rows at 0.6, 0.8 and 1.0
+            runtime.seed_everything(0)
+            rows = [model.sample(8, temperature=t).detach() for t in TEMPERATURES]
+            written.append(viz.save_image_grid(torch.cat(rows), run_dir / "samples-temperatures.png", nrow=8))
     if isinstance(model, Reconstructor):  # held-out inputs (odd rows) over their reconstructions (even rows)
         x = _stack(test_set, range(min(8, len(test_set)))).to(device)
         pairs = rearrange([x, model.reconstruct(x).detach()], "two n ... -> (two n) ...")
@@ -319,6 +330,10 @@ def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quie
     if isinstance(model, LatentModel) and len(test_set) >= 2 and len(shape) == 3:
         x = _stack(test_set, range(min(16, len(test_set)))).to(device)
         written.append(_interpolation_png(model, x, 10, run_dir / "interpolations.png"))
+    layer_kls = {name: value for name, value in (metrics or {}).items() if name.startswith("kl_layer_")}
+    if layer_kls:
+        plot = viz.plot_bars(layer_kls, run_dir / "kl-per-layer.png", title="KL per layer (last evaluation)")
+        written += [plot] if plot else []
     if isinstance(model, Renderer) and len(shape) == 3:  # a Renderer of images; other signals (audio) have none
         size = max(shape[1:])
         written.append(_render_png(model, shape, size, run_dir / "render.png"))
@@ -347,14 +362,18 @@ def _interpolation_png(model: LatentModel, x: torch.Tensor, steps: int, out: str
     return viz.save_image_grid(rearrange(images, "b s ... -> (b s) ..."), out, nrow=steps)
 
 
-def _sample_png(model: Model, n: int, out: str | Path, *, seed: int = 0,
-                spatial: tuple[int, ...] | None = None) -> Path:
+def _sample_png(model: Model, n: int, out: str | Path, *, seed: int = 0, spatial: tuple[int, ...] | None = None,
+                temperature: float | None = None) -> Path:
     _require(model, "sample", spatial=spatial)
     if n < 1:
         raise ZooError(f"the number of samples must be at least 1, got {n}")
+    options = {"spatial": spatial, "temperature": temperature}
+    options = {name: value for name, value in options.items() if value is not None}
+    if "temperature" in options and "temperature" not in inspect.signature(model.sample).parameters:
+        raise ZooError(f"{type(model).__name__} samples without a temperature (its sample() takes none); "
+                       "leave out --temperature")
     runtime.seed_everything(seed)
-    images = model.sample(n) if spatial is None else model.sample(n, spatial=spatial)
-    return viz.save_image_grid(images.detach(), out)
+    return viz.save_image_grid(model.sample(n, **options).detach(), out)
 
 
 def _data_shape(recipe: dict) -> tuple[int, ...]:

@@ -1,0 +1,271 @@
+"""Tests of the zoo_vdvae plugin: the layout strings, the per-layer KL and the ELBO against hand computations,
+the depth scaling at initialisation, sampling at a temperature, the recipes, and training end to end."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from zoo_vdvae import VDVAE, check_layouts, parse_layout
+
+import zoo
+import zoo.training
+import zoo.training.loop
+from zoo.errors import IncompatibleComponentsError, RecipeError
+from zoo.likelihoods import BernoulliLikelihood, DiscretizedLogisticMixtureLikelihood
+from zoo.recipes import build_model, load_recipe
+
+# the reference's CIFAR-10 layouts (openai/vdvae, hps.py)
+CIFAR_ENCODER = "32x11,32d2,16x6,16d2,8x6,8d2,4x3,4d4,1x3"
+CIFAR_DECODER = "1x1,4m1,4x2,8m4,8x5,16m8,16x10,32m16,32x21"
+
+
+def tiny(**options) -> VDVAE:
+    """A 5-layer VDVAE on 8x8 digits, small enough to run in milliseconds."""
+    settings = {"encoder_layout": "8x1,8d2,4x1,4d4,1x1", "decoder_layout": "1x1,4m1,4x1,8m4,8x1", "width": 8,
+                "latent_channels": 2} | options
+    likelihood = settings.pop("likelihood", DiscretizedLogisticMixtureLikelihood(num_mix=2, num_bins=17))
+    return VDVAE((1, 8, 8), likelihood, **settings)
+
+
+def digits(n: int = 6) -> torch.Tensor:
+    return torch.randint(0, 17, (n, 1, 8, 8), generator=torch.Generator().manual_seed(n)).float() / 16
+
+
+def with_random_heads(model: VDVAE) -> VDVAE:
+    """At initialisation every prior is N(0, I) and the posteriors barely move from it (the prior heads are
+    zero, the decoder's starting states too, and four default-initialised convolutions shrink the posterior
+    heads' outputs to ~1e-4): give them weights, so every layer's prior and posterior differ."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for state in model.initial_state.values():
+            state.normal_()
+        for block in model.decoder:
+            for conv in [*block.prior_net.convs, *block.posterior_net.convs]:
+                torch.nn.init.kaiming_normal_(conv.weight)
+    return model
+
+
+# --- layouts ---------------------------------------------------------------------------------------------
+
+
+def _tuples(blocks):
+    return [(b.resolution, b.down, b.mixin) for b in blocks]
+
+
+def test_layouts_are_read_item_by_item():
+    assert _tuples(parse_layout("8x2,8d2,4", "encoder")) == [(8, None, None), (8, None, None), (8, 2, None),
+                                                             (4, None, None)]
+    assert _tuples(parse_layout(" 1x1, 4m1 ,4x2", "decoder")) == [(1, None, None), (4, None, 1), (4, None, None),
+                                                                  (4, None, None)]
+
+
+def test_the_reference_cifar10_layouts_parse_and_fit_32x32_images():
+    encoder, decoder = parse_layout(CIFAR_ENCODER, "encoder"), parse_layout(CIFAR_DECODER, "decoder")
+    assert (len(encoder), len(decoder)) == (11 + 1 + 6 + 1 + 6 + 1 + 3 + 1 + 3, 1 + 1 + 2 + 1 + 5 + 1 + 10 + 1 + 21)
+    assert check_layouts(encoder, decoder, 32) == [32, 16, 8, 4, 1]
+
+
+@pytest.mark.parametrize(("text", "role", "message"), [
+    ("8y2", "encoder", "can't read item 1 ('8y2')"),
+    ("8x2,,4x2", "encoder", "can't read item 2 ('')"),
+    ("8x2;8d2", "encoder", "can't read item 1"),
+    ("x2", "decoder", "RESmFROM"),
+    ("", "encoder", "the encoder layout is empty"),
+    ("8x0", "encoder", "a block count must be at least 1"),
+    ("8d1", "encoder", "a down-sampling factor must be at least 2"),
+    ("8m4", "encoder", "only the decoder does"),
+    ("1x1,8d2", "decoder", "only the encoder does"),
+])
+def test_layout_typos_are_refused_naming_the_item(text, role, message):
+    with pytest.raises(ValueError) as error:
+        parse_layout(text, role)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(("encoder", "decoder", "message"), [
+    ("16x2,16d2,8x2", "1x1,8m1,8x1", "start the encoder layout at 8"),
+    ("8x2,4x2", "4x1,8m4", "down-sample to it first (e.g. '8d2')"),
+    ("8x2,8d3,4x2", "1x1,8m1", "does not divide"),
+    ("8x2,8d2,4x2,4d4,1x2", "2x1,8m2", "the encoder leaves no activations (it visits 8, 4, 1)"),
+    ("8x2,8d2,4x2,4d4,1x2", "1x1,8m4", "mixes in resolution 4, which no earlier decoder block reaches"),
+    ("8x2,8d2,4x2,4d4,1x2", "1x1,4m1,4x2", "the decoder layout ends at resolution 4 but the images are 8x8"),
+    ("8x2,8d2,4x2,4d4,1x2", "1x1,4x2,8m4", "begin resolution 4 with '4m1'"),
+])
+def test_layouts_that_do_not_line_up_fail_when_the_model_is_built(encoder, decoder, message):
+    with pytest.raises(IncompatibleComponentsError) as error:
+        tiny(encoder_layout=encoder, decoder_layout=decoder)
+    assert message in str(error.value)
+
+
+def test_a_recipe_with_a_bad_layout_fails_before_training_with_the_recipe_path():
+    recipe = load_recipe("vdvae-digits", overrides=["model.decoder_layout=1x2,4m1,4x2"])
+    with pytest.raises(RecipeError) as error:
+        zoo.training.build(recipe)
+    assert "model" in str(error.value) and "ends at resolution 4 but the images are 8x8" in str(error.value)
+
+
+# --- the objective ---------------------------------------------------------------------------------------
+
+
+def _gaussian_kl_by_hand(q, p) -> torch.Tensor:
+    """KL(q ‖ p) of two diagonal Gaussians over (z, r, r) maps, summed per example, in float64."""
+    mq, sq = q.base_dist.loc.double(), q.base_dist.scale.double()
+    mp, sp = p.base_dist.loc.double(), p.base_dist.scale.double()
+    per_dim = torch.log(sp / sq) + (sq**2 + (mq - mp) ** 2) / (2 * sp**2) - 0.5
+    return per_dim.flatten(1).sum(1)
+
+
+def test_each_layer_s_kl_is_the_analytic_gaussian_kl():
+    model, x = with_random_heads(tiny()).eval(), digits()
+    torch.manual_seed(0)
+    metrics = model.metrics(x)
+    torch.manual_seed(0)  # the same draws: the same posteriors and priors at every layer
+    _, latents = model.top_down(len(x), model.activations(x))
+    assert len(latents) == 5 and all(f"kl_layer_{i:02d}" in metrics for i in range(5))
+    for i, latent in enumerate(latents):
+        expected = _gaussian_kl_by_hand(latent.posterior, latent.prior).mean() / 64  # nats per dimension
+        assert expected > 1e-7  # the random heads make every layer's KL clearly positive
+        torch.testing.assert_close(metrics[f"kl_layer_{i:02d}"].double(), expected, rtol=1e-5, atol=1e-8)
+
+
+def test_the_loss_is_the_negative_elbo_per_dimension():
+    model, x = with_random_heads(tiny()).eval(), digits()
+    torch.manual_seed(0)
+    terms = model.loss(x)
+    torch.manual_seed(0)
+    params, latents = model.top_down(len(x), model.activations(x))
+    log_px = model.likelihood(params).log_prob(x).double()  # (b,) nats
+    kls = sum(_gaussian_kl_by_hand(latent.posterior, latent.prior) for latent in latents)
+    negative_elbo = (-log_px + kls) / 64
+    torch.testing.assert_close((terms["reconstruction"] + terms["kl"]).double(), negative_elbo.mean(), rtol=1e-5,
+                               atol=1e-7)
+    torch.testing.assert_close(terms["kl"].double(), (kls / 64).mean(), rtol=1e-5, atol=1e-7)
+    torch.manual_seed(0)
+    metrics = model.metrics(x)
+    torch.testing.assert_close(metrics["bits_per_dim"].double(), negative_elbo.mean() / math.log(2), rtol=1e-5,
+                               atol=1e-7)
+    torch.testing.assert_close(metrics["kl"], sum(metrics[f"kl_layer_{i:02d}"] for i in range(5)))
+
+
+def test_the_importance_weighted_bound_is_above_the_elbo():
+    model, x = with_random_heads(tiny()).eval(), digits(4)
+    elbos = []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        elbos.append(-model.metrics(x)["loss"] * 64)  # nats per example, averaged over the batch
+    torch.manual_seed(0)
+    iwae = model.log_likelihood(x, num_samples=64, chunk_size=16).mean()
+    assert iwae > torch.stack(elbos).mean() + 0.1
+
+
+def test_the_default_divergence_is_the_registry_s_kl_and_batch_level_ones_are_refused():
+    assert type(tiny().divergence) is zoo.get_registry().get("divergence", "kl").obj
+    with pytest.raises(IncompatibleComponentsError, match="batch-level"):
+        tiny(divergence=zoo.create("divergence", "sliced-wasserstein"))
+
+
+# --- initialisation: the 1/√depth scaling --------------------------------------------------------------
+
+
+def test_the_priors_start_as_standard_normals():
+    model = tiny()
+    _, latents = model.top_down(3, model.activations(digits(3)))
+    for latent in latents:
+        torch.testing.assert_close(latent.prior.base_dist.loc, torch.zeros_like(latent.z))
+        torch.testing.assert_close(latent.prior.base_dist.scale, torch.ones_like(latent.z))
+
+
+def test_residual_outputs_start_scaled_by_one_over_root_depth():
+    # the last convolution of every residual branch (and the decoder's latent projections) starts at PyTorch's
+    # default initialisation times 1/√(blocks in its path): 12 encoder blocks, 9 decoder blocks here
+    model = tiny(encoder_layout="8x6,8d2,4x3,4d4,1x2", decoder_layout="1x1,4m1,4x1,8m4,8x6")
+    fresh = torch.nn.Conv2d(2, 8, 1)  # a default-initialised convolution of the same shape
+    ratios = [block.convs[-1].weight.std() / fresh.weight.std() * math.sqrt(12) for block in model.encoder]
+    for block in model.decoder:
+        ratios += [block.resnet.convs[-1].weight.std() / fresh.weight.std() * math.sqrt(9),
+                   block.z_proj.weight.std() / torch.nn.Conv2d(2, 8, 1).weight.std() * math.sqrt(9)]
+    ratios = torch.stack(ratios)
+    assert abs(ratios.mean() - 1) < 0.1 and (ratios - 1).abs().max() < 0.5  # 16 weights each: noisy one by one
+
+
+# --- capabilities ------------------------------------------------------------------------------------------
+
+
+def test_sampling_at_temperature_zero_is_deterministic_and_above_it_is_not():
+    model = with_random_heads(tiny()).eval()
+    torch.manual_seed(0)
+    first = model.sample(3, temperature=0.0)
+    torch.manual_seed(1)
+    second = model.sample(3, temperature=0.0)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    torch.testing.assert_close(first[0].expand_as(first), first, rtol=0, atol=0)  # every sample the same
+    torch.manual_seed(0)
+    warm = model.sample(3, temperature=1.0)
+    assert warm.shape == (3, 1, 8, 8) and not torch.allclose(warm[0], warm[1])
+
+
+def test_reconstructions_from_no_layers_ignore_the_input_and_from_all_layers_do_not():
+    model, x = with_random_heads(tiny()).eval(), digits(2)
+    none, every = model.reconstruct(x, layers=0), model.reconstruct(x)
+    torch.testing.assert_close(none[0], none[1])
+    assert not torch.allclose(every[0], every[1])
+    torch.manual_seed(5)  # posterior means and prior means: no randomness left
+    torch.testing.assert_close(model.reconstruct(x), every, rtol=0, atol=0)
+
+
+def test_a_bernoulli_vdvae_binarises_its_batches():
+    model = tiny(likelihood=BernoulliLikelihood(), binarize=True)
+    torch.manual_seed(0)
+    assert torch.isfinite(sum(model.loss(digits()).values()))
+
+
+# --- recipes and training ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["vdvae-digits", "vdvae-faces", "vdvae-mnist"])
+def test_the_recipes_build(name):
+    model = build_model(load_recipe(name))
+    assert isinstance(model, VDVAE)
+
+
+def test_the_cifar10_recipe_is_the_paper_s_39m_parameter_model():
+    model = build_model(load_recipe("vdvae-cifar10"))
+    assert len(model.decoder) == 43 and len(model.encoder) == 33
+    assert 38e6 < sum(p.numel() for p in model.parameters()) < 40e6  # "39M parameters" (the reference's README)
+
+
+def test_zoo_train_vdvae_digits_runs_end_to_end(tmp_path):
+    from zoo.cli import main
+
+    run = tmp_path / "run"
+    main(["train", "vdvae-digits", "--steps", "2", "--out", str(run)])
+    metrics = zoo.training.evaluate(run, max_batches=1, iwae_samples=2)
+    assert {"bits_per_dim", "kl_layer_00", "kl_layer_09", "iwae_bits_per_dim"} <= set(metrics)
+    for picture in ("samples.png", "samples-temperatures.png", "reconstructions.png", "kl-per-layer.png"):
+        assert (run / picture).exists(), picture
+    main(["sample", str(run), "-n", "4", "--temperature", "0.8", "--out", str(tmp_path / "warm.png")])
+    assert (tmp_path / "warm.png").exists()
+
+
+def test_a_temperature_for_a_model_that_takes_none_is_refused():
+    from zoo.errors import ZooError
+    from zoo.training.api import _sample_png
+
+    vae = build_model(load_recipe("vae-digits"))
+    with pytest.raises(ZooError, match="VAE samples without a temperature"):
+        _sample_png(vae, 4, "unused.png", temperature=0.8)
+
+
+def test_a_tiny_vdvae_learns_digits_without_skipped_updates(tmp_path):
+    recipe = load_recipe("vdvae-digits", overrides=[
+        "model.encoder_layout=8x1,8d2,4x1,4d4,1x1", "model.decoder_layout=1x1,4m1,4x1,8m4,8x1", "model.width=16",
+        "train.steps=80", "train.warmup_steps=10", "train.eval_every=40", "train.ema=0.0",
+    ])
+    run = zoo.training.build(recipe)
+    before = zoo.training.loop.estimate_metrics(run.model, torch.utils.data.DataLoader(run.test_set, batch_size=64),
+                                                device=torch.device("cpu"))
+    result = zoo.training.fit(run.model, run.train_set, run.test_set, run.settings, tmp_path / "run", quiet=True)
+    assert result.skipped == 0
+    assert result.eval_metrics["loss"] < before["loss"] - 0.2
