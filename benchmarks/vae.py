@@ -15,7 +15,6 @@ training codes after training. Throughput is training examples per second of wal
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import platform
@@ -32,7 +31,6 @@ from zoo.metrics import estimate_nll
 from zoo.recipes import load_recipe
 from zoo.training import build
 from zoo.training import fit
-from zoo.training.runtime import seed_everything
 
 
 def stack(dataset) -> Tensor:

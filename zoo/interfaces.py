@@ -146,8 +146,9 @@ class Model(nn.Module, ABC):
 
     Terms are scalars (already averaged over the batch). Extra entries that should be logged but not
     optimised go in ``metrics(batch)`` (by default the terms and their sum, ``loss``; a run picks its best
-    checkpoint by ``train.best_metric``, checked against these names before training starts). Optional capabilities are separate small interfaces (``Sampler``, ``Reconstructor``,
-    ``Renderer``, ``LatentModel``, ...) that a model also inherits when it can do them.
+    checkpoint by ``train.best_metric``, checked against these names before training starts). Optional
+    capabilities are separate small interfaces (``Sampler``, ``Reconstructor``, ``Renderer``,
+    ``LatentModel``, ...) that a model also inherits when it can do them.
 
     The core never wraps these methods in ``torch.no_grad()``: a model whose evaluation needs autograd
     (a GON's latent is a gradient) must be able to use it. A model that can run without gradients

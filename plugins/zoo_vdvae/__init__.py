@@ -22,7 +22,8 @@ from .model import VDVAE
 
 __all__ = ["VDVAE", "Bottleneck", "TopDownBlock", "LayoutBlock", "check_layouts", "parse_layout"]
 
-PAPER = "Child 2021, Very Deep VAEs Generalize Autoregressive Models and Can Outperform Them on Images (arXiv:2011.10650)"
+PAPER = ("Child 2021, Very Deep VAEs Generalize Autoregressive Models and Can Outperform Them on Images "
+         "(arXiv:2011.10650)")
 
 
 @hookimpl

@@ -114,7 +114,8 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
 
 
 class Killed(BaseException):
-    """The process dying mid-write: no ``except Exception`` in the code under test can swallow it."""
+    """The process dying mid-write (SIGKILL, a power cut): no ``except Exception`` in the code under test can
+    swallow it."""
 
 
 class HalfThenKilled:
@@ -346,10 +347,6 @@ def test_a_damaged_best_checkpoint_or_index_is_named(tmp_path):
     index.write_text('{"best": "step_')
     with pytest.raises(CheckpointError, match=rf"{index} is damaged"):
         find_checkpoint(tmp_path, "best")
-
-
-class Killed(BaseException):
-    """The process dying in the middle of something (SIGKILL, a power cut)."""
 
 
 def test_a_kill_while_pruning_leaves_no_half_deleted_checkpoint_under_its_name(tmp_path, monkeypatch):
