@@ -36,7 +36,6 @@ import copy
 import datetime
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -52,6 +51,7 @@ from zoo import viz  # noqa: E402
 from zoo.recipes import load_recipe  # noqa: E402
 from zoo.training import build, fit  # noqa: E402
 from zoo.training.runtime import seed_everything  # noqa: E402
+from machine import cpu_name  # noqa: E402
 
 AE_STEP = "AE step (encoder, decoder, backward, update)"
 DATA = "data (a DataLoader batch from memory)"
@@ -233,15 +233,7 @@ def profile(recipe: dict, ae_recipe: dict, repeats: int = 30) -> dict[str, float
 
 
 def machine(threads: int) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} vCPUs, {threads} torch thread(s), torch {torch.__version__}, CPU"
+    return f"{cpu_name()}, {os.cpu_count()} vCPUs, {threads} torch thread(s), torch {torch.__version__}, CPU"
 
 
 def _mse(r: dict) -> str:

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from zoo.interfaces import Model
 from zoo.training import TrainSettings, fit
 from zoo.training.loop import make_optimizer
+from machine import cpu_name
 
 
 class Items(Dataset):
@@ -52,14 +53,6 @@ class TinyMLP(Model):
 
     def loss(self, batch: Tensor) -> dict[str, Tensor]:
         return {"recon": (self.net(batch) - batch).pow(2).mean()}
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def settings(steps: int, batch_size: int) -> TrainSettings:

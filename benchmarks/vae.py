@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from zoo.metrics import estimate_nll
 from zoo.recipes import load_recipe
 from zoo.training import build
 from zoo.training import fit
+from machine import cpu_name
 
 
 def stack(dataset) -> Tensor:
@@ -54,15 +54,7 @@ def evaluate(model: nn.Module, images: Tensor, iwae_samples: int, batch_size: in
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, CPU"
+    return f"{cpu_name()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, CPU"
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from zoo.metrics import estimate_nll
 from zoo.recipes import build_model, load_recipe
 from zoo.training import build, fit
 from zoo.training.loop import estimate_metrics
+from machine import cpu_name
 
 
 def load() -> str:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     after = load()
     print(json.dumps({"load_before": before, "load_after": after, "results": rows}, indent=2))
     if args.record:
-        cpu = platform.processor() or platform.machine()
+        cpu = cpu_name()
         lines = [f"\n### VDVAE benchmark (`benchmarks/vdvae.py`) — {datetime.date.today().isoformat()}\n",
                  f"Machine: {cpu}, {args.threads} torch thread(s), torch {torch.__version__}, CPU; {before} before, "
                  f"{after} after (shared with other jobs).\n",
