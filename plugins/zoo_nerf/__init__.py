@@ -10,7 +10,7 @@ Multiresolution Hash Encoding", SIGGRAPH 2022. https://arxiv.org/abs/2201.05989
 Registers the fields ``nerf``, ``siren-nerf`` and ``hashgrid`` (which fits images too) and the model
 ``nerf``, which fits any of them to the views of a scene (optionally skipping empty space with an
 occupancy grid). Rendering (sampling, compositing) is in ``zoo_nerf.rendering``; the scenes are the
-datasets ``procedural-scene`` and ``blender`` (``zoo.data.scenes``). Recipes: ``nerf-procedural`` and
+datasets ``procedural-scene`` and ``blender`` (``zoo.data.scenes``). Recipes: ``nerf-toy-vanilla`` and
 friends in registry.yaml.
 """
 

@@ -209,7 +209,7 @@ def test_a_scene_recipe_trains_evaluates_and_renders_held_out_views_and_an_orbit
     from zoo.cli import main
     from zoo.recipes import load_recipe
 
-    run = zoo.training.train(load_recipe("hashgrid-procedural", overrides=TINY), tmp_path / "run", quiet=True)
+    run = zoo.training.train(load_recipe("nerf-toy", overrides=TINY), tmp_path / "run", quiet=True)
     # the finished run's pictures: 2 held-out views (8 px, shown as 64 px tiles) over their renders and depths
     assert Image.open(run / "views.png").size == (2 * 64 + 3 * 2, 3 * 64 + 4 * 2)
     metrics = zoo.training.evaluate(run, device="cpu")
@@ -230,7 +230,7 @@ def test_a_scene_recipe_trains_evaluates_and_renders_held_out_views_and_an_orbit
     assert {"psnr", "ssim"} <= set(json.loads(capsys.readouterr().out))
 
 
-@pytest.mark.parametrize("name", ["hashgrid-procedural", "nerf-procedural", "siren-nerf-procedural", "nerf-blender",
+@pytest.mark.parametrize("name", ["nerf-toy", "nerf-toy-vanilla", "nerf-siren-toy", "nerf-blender",
                                   "hashgrid-camera"])
 def test_recipes_build(name):
     from zoo.recipes import build_model, load_recipe
