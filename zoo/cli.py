@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("render", help="render a fitted image field at any resolution into a PNG, or a scene's "
-                       "held-out views and an orbit around it (PNGs, GIFs, depth maps) into a folder")
+                       "held-out views and an orbit around it (PNGs, GIFs, MP4, depth maps) into a folder")
     p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("--size", type=int, help="output resolution (longest side; default 1024 for an image, the "
                    "data's for a scene)")

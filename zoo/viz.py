@@ -1,4 +1,4 @@
-"""Pictures of a run: image batches as a PNG grid or an animated GIF, depth maps as grey pictures, the
+"""Pictures of a run: image batches as a PNG grid, an animated GIF or an MP4, depth maps as grey pictures, the
 curves of a run's metrics.jsonl, and bar charts.
 
 The grid is torchvision's ``save_image`` (``make_grid`` underneath); small images (8x8 digits) are enlarged with
@@ -9,6 +9,7 @@ global state, so it is safe inside notebooks and threads.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -22,7 +23,8 @@ from torch import Tensor
 if TYPE_CHECKING:  # matplotlib is optional (genzoo[plots])
     from matplotlib.figure import Figure
 
-__all__ = ["depth_images", "metrics_figure", "plot_bars", "plot_metrics", "save_gif", "save_image_grid"]
+__all__ = ["can_save_mp4", "depth_images", "metrics_figure", "plot_bars", "plot_metrics", "save_gif", "save_image_grid",
+           "save_mp4"]
 
 
 def save_image_grid(
@@ -92,17 +94,56 @@ def depth_images(depths: Tensor) -> Tensor:
     return repeat(grey, "n h w -> n 3 h w")
 
 
+def _rgb_bytes(frames: Tensor) -> Tensor:
+    """Frames ``(n, c, h, w)`` (c = 1 or 3) in [0, 1] -> ``(n, h, w, 3)`` uint8."""
+    pixels = (frames.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    return rearrange(repeat(pixels, "n 1 h w -> n 3 h w") if pixels.shape[1] == 1 else pixels, "n c h w -> n h w c")
+
+
+def _temporary(path: Path) -> Path:
+    """A sibling of ``path`` to write first and rename over it (same suffix: encoders choose by it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
 def save_gif(frames: Tensor, path: str | Path, *, fps: int = 20) -> Path:
     """Write frames ``(n, c, h, w)`` (c = 1 or 3) in [0, 1] as an animated GIF that loops; returns the path."""
     from PIL import Image
 
-    pixels = (frames.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
-    pixels = rearrange(repeat(pixels, "n 1 h w -> n 3 h w") if pixels.shape[1] == 1 else pixels, "n c h w -> n h w c")
-    images = [Image.fromarray(frame.numpy()) for frame in pixels]
+    images = [Image.fromarray(frame.numpy()) for frame in _rgb_bytes(frames)]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temporary(path)
     images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    os.replace(tmp, path)
+    return path
+
+
+def can_save_mp4() -> bool:
+    """Whether imageio-ffmpeg (``pip install genzoo[video]``), which brings its own ffmpeg, is installed."""
+    return importlib.util.find_spec("imageio_ffmpeg") is not None
+
+
+def save_mp4(frames: Tensor, path: str | Path, *, fps: int = 20) -> Path:
+    """Write frames ``(n, c, h, w)`` (c = 1 or 3) in [0, 1] as an H.264 MP4 through imageio-ffmpeg; returns the path.
+
+    H.264's 4:2:0 colour needs even sides: an odd side gets one more row or column, a copy of the last.
+    """
+    import imageio_ffmpeg
+
+    h, w = frames.shape[-2:]
+    frames = torch.nn.functional.pad(frames.float(), (0, w % 2, 0, h % 2), mode="replicate")
+    path = Path(path)
+    tmp = _temporary(path)
+    writer = imageio_ffmpeg.write_frames(str(tmp), (w + w % 2, h + h % 2), fps=fps, codec="libx264", quality=8,
+                                         macro_block_size=2)
+    try:
+        writer.send(None)  # start ffmpeg
+        for frame in _rgb_bytes(frames):
+            writer.send(frame.contiguous().numpy())
+        writer.close()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return path
 

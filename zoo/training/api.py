@@ -262,7 +262,8 @@ def render_views(model: ViewRenderer, views: ViewDataset, out: str | Path, *, si
 
     Writes ``views.png`` (the held-out pictures, their renders and depth maps, in three rows),
     ``orbit.gif`` and ``orbit-depth.gif`` (``frames`` cameras circling the scene at the held-out views'
-    height and distance, ``zoo.cameras.orbit``) and each orbit frame as ``orbit/rgb-NNN.png`` and
+    height and distance, ``zoo.cameras.orbit``), ``orbit.mp4`` when imageio-ffmpeg is installed
+    (``genzoo[video]``), and each orbit frame as ``orbit/rgb-NNN.png`` and
     ``orbit/depth-NNN.png``. ``size`` is the longest side in pixels (default: the views').
     """
     out = Path(out)
@@ -280,6 +281,8 @@ def render_views(model: ViewRenderer, views: ViewDataset, out: str | Path, *, si
         viz.save_image_grid(distance[None], out / "orbit" / f"depth-{i:03d}.png", min_tile=0)
     viz.save_gif(rgb, out / "orbit.gif")
     viz.save_gif(depth, out / "orbit-depth.gif")
+    if viz.can_save_mp4():
+        viz.save_mp4(rgb, out / "orbit.mp4")
     return out
 
 
