@@ -123,7 +123,8 @@ def main() -> None:
               f"zoo fit {1 / ours:7.1f} steps/s ({ours * 1e3:.3f} ms/step): overhead {100 * (ours / bare - 1):+.1f}%")
     longest = lengths[1]
     print(f"whole runs of {longest} steps, fixed costs included (fastest wall): "
-          f"bare {min(t[0] for t in times[('bare', longest)]):.2f} s, fit {min(t[0] for t in times[('fit', longest)]):.2f} s")
+          f"bare {min(t[0] for t in times[('bare', longest)]):.2f} s, "
+          f"fit {min(t[0] for t in times[('fit', longest)]):.2f} s")
 
 
 if __name__ == "__main__":

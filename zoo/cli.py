@@ -11,16 +11,18 @@ was stopped with Ctrl-C (after saving a checkpoint), as a shell reports an inter
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from zoo.errors import TrainingInterrupted, ZooError
+from zoo.errors import TrainingInterrupted, ZooError, ZooWarning
 from zoo.interfaces import KINDS
 
 console = Console()
@@ -376,11 +378,20 @@ def _error(message: str) -> int:
     return 2
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, default):
+    """The zoo's own warnings as one ``warning:`` line for a person; anything else as Python shows it."""
+    if not issubclass(category, ZooWarning):
+        return default(message, category, filename, lineno, file, line)
+    err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``zoo`` command; returns the exit status (0, 2 for a known error, 130 after Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_show_warning, default=warnings.showwarning)
+            args.func(args)
     except TrainingInterrupted:  # the run's log has said where the checkpoint is
         return INTERRUPTED
     except ZooError as exc:

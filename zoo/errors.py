@@ -9,6 +9,10 @@ class ZooError(Exception):
     """Base class: anything the zoo reports to a person rather than a traceback."""
 
 
+class ZooWarning(UserWarning):
+    """Something a person should know that does not stop the work (``zoo`` prints it as one ``warning:`` line)."""
+
+
 class UnknownComponentError(ZooError, KeyError):
     """A (kind, name) that no loaded plugin registered."""
 

@@ -25,7 +25,7 @@ from types import ModuleType
 import pluggy
 
 from zoo import hookspecs, yaml12
-from zoo.errors import PluginError
+from zoo.errors import PluginError, ZooWarning
 
 ENTRY_POINT_GROUP = "zoo"
 DISTRIBUTION = "genzoo"
@@ -123,5 +123,6 @@ def load_plugins() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
         hints = [f"{name!r} is the distribution of plugin {dists[name]!r}" for name in unmatched if name in dists]
         warnings.warn(f"ZOO_LOAD_PLUGINS names {', '.join(map(repr, unmatched))}, which no installed plugin is "
                       f"called{' (' + '; '.join(hints) + ')' if hints else ''}; plugin names: "
-                      f"{', '.join(sorted(known - {b for b in builtins if b.startswith('zoo.')}))}", stacklevel=2)
+                      f"{', '.join(sorted(known - {b for b in builtins if b.startswith('zoo.')}))}",
+                      ZooWarning, stacklevel=2)
     return pm, infos

@@ -220,7 +220,8 @@ def test_checkpoint_json_carries_what_rebuilds_the_run(tmp_path):
     assert info["step"] == 2 and info["recipe"] == recipe and info["provenance"] == provenance
     assert TrainSettings(**info["settings"]) == quick(steps=2, ema=0.5)
     assert info["versions"]["torch"] == torch.__version__
-    assert {p.name for p in found.iterdir()} == {"model.safetensors", "ema.safetensors", "trainer.pt", "checkpoint.json"}
+    expected = {"model.safetensors", "ema.safetensors", "trainer.pt", "checkpoint.json"}
+    assert {p.name for p in found.iterdir()} == expected
 
 
 def test_training_into_an_existing_run_or_resuming_nothing_is_an_error(tmp_path):

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 from zoo import viz
 from zoo.cameras import orbit
 from zoo.data.scenes import ViewDataset
-from zoo.errors import TrainingInterrupted, ZooError
+from zoo.errors import TrainingInterrupted, ZooError, ZooWarning
 from zoo.interfaces import LatentModel, LikelihoodEstimator, Model, Reconstructor, Renderer, Sampler, ViewRenderer
 from zoo.metrics import estimate_nll
 from zoo.recipes import build_dataset, build_model, load_recipe, resolve_references
@@ -162,7 +162,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
         try:
             metrics.update(estimate_nll(model, batches, num_samples=iwae_samples))
         except ZooError as exc:  # e.g. a VAE trained with a deterministic encoder has no likelihood
-            warnings.warn(f"no test NLL: {exc}", stacklevel=2)
+            warnings.warn(f"no test NLL: {exc}", stacklevel=2, category=ZooWarning)
     return metrics
 
 

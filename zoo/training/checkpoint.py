@@ -41,7 +41,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 
 __all__ = [
     "CheckpointError",
@@ -165,7 +165,7 @@ def save_checkpoint(
         try:
             index = _read_index(root)
         except CheckpointError as e:  # the next best evaluation rewrites it; training goes on
-            warnings.warn(f"{e}; pruning may remove the best checkpoint", stacklevel=2)
+            warnings.warn(f"{e}; pruning may remove the best checkpoint", stacklevel=2, category=ZooWarning)
             index = {}
     if keep_last:
         for old in list_checkpoints(run_dir)[:-keep_last]:
@@ -201,7 +201,7 @@ def find_checkpoint(path: str | Path, which: str = "latest") -> Path:
                 continue
             if damaged:
                 warnings.warn(f"skipping damaged checkpoint(s): {'; '.join(damaged)}. Using {candidate}, the newest "
-                              "intact one", stacklevel=2)
+                              "intact one", stacklevel=2, category=ZooWarning)
             return candidate
         raise CheckpointError(f"no intact checkpoint in {path}, so the run can't be loaded or resumed: "
                               f"{'; '.join(damaged)}. Restore these files from a copy, or train the run again")
@@ -332,4 +332,4 @@ def check_provenance(provenance: list[dict[str, Any]]) -> None:
         if version and entry.version != version:
             warnings.warn(f"this checkpoint was built with {dist} {version}, but {entry.distribution} "
                           f"{entry.version} provides the {kind} {name!r} here: it may behave differently",
-                          stacklevel=2)
+                          stacklevel=2, category=ZooWarning)

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 import zoo
 from zoo import viz
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo.registry import did_you_mean
 from zoo.interfaces import Annealed, Model, PosthocPrior
 from zoo.training import checkpoint, distributed, runtime
@@ -232,7 +232,7 @@ def _forward_backward(forward: nn.Module, batch: Any, model: Model, device: torc
 def _warn_fallback(error: RuntimeError, how: str) -> None:
     reason = (str(error).strip().splitlines() or [""])[0]
     warnings.warn(f"the first step failed {how} ({type(error).__name__}: {reason}); training on eagerly in fp32",
-                  stacklevel=3)
+                  stacklevel=3, category=ZooWarning)
 
 
 def fit(
@@ -338,7 +338,8 @@ def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_se
             runtime.set_rng_state(rng_states[procs.rank])
         else:
             warnings.warn(f"the checkpoint was written by {len(rng_states)} process(es), this run has "
-                          f"{procs.world_size}: random draws are reseeded, so the run will not replay exactly")
+                          f"{procs.world_size}: random draws are reseeded, so the run will not replay exactly",
+                          ZooWarning)
             runtime.seed_everything(s.seed + procs.rank + step)
 
     # -- the loop --------------------------------------------------------------------------------------------
