@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from zoo.cameras import Camera
+from zoo.errors import IncompatibleComponentsError
 
 __all__ = [
     "Divergence",
@@ -64,6 +65,32 @@ class Divergence(nn.Module, ABC):
     @abstractmethod
     def forward(self, q: Distribution | Tensor, p: Distribution | Tensor) -> Tensor:
         """Return D(q ‖ p): ``(b,)`` per example, or ``()`` when ``batch_level``."""
+
+    def prior_term(self, q: Distribution, z: Tensor, prior: Distribution) -> Tensor:
+        """A latent-variable model's prior term, a scalar ``()``: D(q(z|x) ‖ p(z)) averaged over the batch, or,
+        batch level, D between the codes ``z`` ``(b, d)`` drawn from q and as many samples of the prior."""
+        return self._against_prior(q, z, prior).mean()
+
+    def check_prior_term(self, q: Distribution, prior: Distribution, *, codes: str) -> None:
+        """Fail before training, naming the divergence and ``codes`` (what q is over, for the message), when
+        it can't compare ``q`` with ``prior`` or gives other than one value per example (a number, batch level)."""
+        name = type(self).__name__
+        try:
+            with torch.no_grad():
+                value = self._against_prior(q, q.sample(), prior)
+        except Exception as error:
+            raise IncompatibleComponentsError(f"divergence {name} cannot compare {codes} with the prior: "
+                                              f"{error}") from error
+        expected = () if self.batch_level else tuple(q.batch_shape)
+        if tuple(value.shape) != expected:
+            wanted = "a number" if self.batch_level else f"one value per example, {expected}"
+            raise IncompatibleComponentsError(f"divergence {name} returned shape {tuple(value.shape)}, not {wanted}")
+
+    def _against_prior(self, q: Distribution, z: Tensor, prior: Distribution) -> Tensor:
+        """``(b,)`` per example, ``()`` batch level."""
+        if self.batch_level:
+            return self(z, prior.sample((z.shape[0],)))
+        return self(q, prior)
 
 
 class Encoder(nn.Module, ABC):

@@ -287,23 +287,8 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         self.head = nn.Linear(d, 2 * d)  # g -> (μ, raw σ)
         self.register_buffer("prior_loc", torch.zeros(d))
         self.register_buffer("prior_scale", torch.ones(d))
-        self._probe_divergence()
-
-    def _probe_divergence(self) -> None:
-        d = self.decoder.latent_dim
-        q = Independent(Normal(torch.zeros(2, d), torch.ones(2, d)), 1)
-        try:
-            with torch.no_grad():
-                value = self._prior_term(q, q.sample())
-        except Exception as error:
-            raise IncompatibleComponentsError(
-                f"divergence {type(self.divergence).__name__} cannot compare {d}-dimensional codes with the "
-                f"prior: {error}"
-            ) from error
-        if value.shape != ():
-            raise IncompatibleComponentsError(
-                f"divergence {type(self.divergence).__name__} returned shape {tuple(value.shape)}, not a number"
-            )
+        codes = Independent(Normal(torch.zeros(2, d), torch.ones(2, d)), 1)  # a stand-in q(z|x) of 2 examples
+        self.divergence.check_prior_term(codes, self.prior, codes=f"{d}-dimensional codes")
 
     @property
     def prior(self) -> Distribution:
@@ -332,7 +317,8 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         q = self.posterior(batch)
         z = q.rsample()  # (b, d), reparameterised
         reconstruction = -self.decoder(z).log_prob(batch)
-        return {"reconstruction": reconstruction.mean(), "prior": self._prior_term(q, z)}
+        prior = self.beta * self.divergence.prior_term(q, z, self.prior)
+        return {"reconstruction": reconstruction.mean(), "prior": prior}
 
     @torch.no_grad()
     def metrics(self, batch: Tensor) -> dict[str, Tensor]:
@@ -343,7 +329,7 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         q = self.posterior(batch)
         terms = elbo(batch, q, self.decoder, self.prior)
         reconstruction, mean_elbo = terms["reconstruction"].mean(), terms["elbo"].mean()
-        prior = self._prior_term(q, q.rsample())
+        prior = self.beta * self.divergence.prior_term(q, q.rsample(), self.prior)
         return {
             "loss": reconstruction + prior,
             "reconstruction": reconstruction,

@@ -161,18 +161,8 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
                 f"{_name(self.encoder)} is deterministic (a point mass has no density); set the encoder's "
                 f"deterministic=false, or use a batch-level divergence (sliced-wasserstein, mmd)"
             )
-        try:
-            with torch.no_grad():
-                value = self._prior_term(q, q.rsample())
-        except Exception as error:
-            raise IncompatibleComponentsError(
-                f"divergence {name} cannot compare {self.encoder.latent_dim}-dimensional codes from encoder "
-                f"{_name(self.encoder)} with the prior: {error}"
-            ) from error
-        if value.shape != ():
-            raise IncompatibleComponentsError(
-                f"divergence {name} returned shape {tuple(value.shape)}, not a number"
-            )
+        self.divergence.check_prior_term(q, self.prior, codes=f"{self.encoder.latent_dim}-dimensional codes from "
+                                                            f"encoder {_name(self.encoder)}")
 
     def _data(self, batch: Tensor) -> Tensor:
         x = _check_batch(batch, self.shape, "vae")
@@ -193,19 +183,13 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
             return self.beta
         return self.beta * torch.clamp(self.updates / self.warmup_steps, max=1.0)
 
-    def _prior_term(self, q: Distribution, z: Tensor) -> Tensor:
-        """D(q ‖ p) as a scalar: per example and averaged, or between the batch's codes and prior samples."""
-        if self.divergence.batch_level:
-            return self.divergence(z, self.prior.sample((z.shape[0],)))
-        return self.divergence(q, self.prior).mean()
-
     def loss(self, batch: Tensor) -> dict[str, Tensor]:
         """x ``(b, *shape)`` -> ``{"reconstruction": E_b[-log p(x|z)], "prior": β · D}`` (scalars)."""
         x = self._data(batch)
         q = self.encoder(x)
         z = q.rsample()  # (b, d), reparameterised: gradients reach the encoder
         reconstruction = -self.decoder(z).log_prob(x)  # (b,)
-        prior = self.prior_weight() * self._prior_term(q, z)
+        prior = self.prior_weight() * self.divergence.prior_term(q, z, self.prior)
         return {"reconstruction": reconstruction.mean(), "prior": prior}
 
     @torch.no_grad()
@@ -229,7 +213,7 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
                 "kl": terms["kl"].mean(),
                 "bits_per_dim": bits_per_dim(-mean_elbo, self.num_dims),
             }
-        prior = self.prior_weight() * self._prior_term(q, q.rsample())
+        prior = self.prior_weight() * self.divergence.prior_term(q, q.rsample(), self.prior)
         return {
             "loss": reconstruction.mean() + prior,
             "reconstruction": reconstruction.mean(),

@@ -562,3 +562,39 @@ def test_zoo_create_and_list_components_find_the_plugin(fresh_registry):
     entries = {e.name: e for e in zoo.list_components("divergence") if e.plugin == "zoo_divergences"}
     assert set(entries) == {"kl", "cross-entropy", "wasserstein-1d", "sliced-wasserstein", "mmd"}
     assert all(e.summary and e.paper for e in entries.values())
+
+
+# -- a divergence as a latent-variable model's prior term (Divergence.prior_term, shared by VAE and GON) ----------
+
+
+def test_prior_term_is_the_batch_mean_per_example_and_compares_the_codes_at_batch_level():
+    mu = torch.tensor([[1.0, 0.0], [0.0, 3.0]], dtype=f64)
+    q, prior = diagonal_gaussian(mu, torch.ones_like(mu)), diagonal_gaussian(torch.zeros(2, dtype=f64),
+                                                                              torch.ones(2, dtype=f64))
+    # KL(N(μ, I) ‖ N(0, I)) = |μ|² / 2 per example: 0.5 and 4.5, mean 2.5
+    assert KLDivergence().prior_term(q, q.sample(), prior).item() == pytest.approx(2.5)
+    torch.manual_seed(0)
+    near, far = torch.randn(4000, 2, dtype=f64), torch.randn(4000, 2, dtype=f64) + 5
+    swd = SlicedWasserstein(num_projections=64)
+    assert swd.prior_term(q, near, prior).item() < 0.1 < 1 < swd.prior_term(q, far, prior).item()  # z, not q
+
+
+def test_a_divergence_that_cannot_be_a_prior_term_is_refused_with_its_name_and_the_codes():
+    from zoo.errors import IncompatibleComponentsError
+
+    class PerDimension(Divergence):
+        def forward(self, q, p):
+            return (q.mean - p.mean) ** 2  # (b, d): forgot to sum over the event
+
+    class Broken(Divergence):
+        def forward(self, q, p):
+            raise RuntimeError("no closed form")
+
+    q, prior = random_gaussians(batch=2, dim=3)
+    with pytest.raises(IncompatibleComponentsError, match=r"PerDimension returned shape \(2, 3\), not one value "
+                                                          r"per example, \(2,\)"):
+        PerDimension().check_prior_term(q, prior, codes="3-dimensional codes")
+    with pytest.raises(IncompatibleComponentsError, match="Broken cannot compare 3-dimensional codes with the prior: "
+                                                          "no closed form"):
+        Broken().check_prior_term(q, prior, codes="3-dimensional codes")
+    KLDivergence().check_prior_term(q, prior, codes="3-dimensional codes")
