@@ -50,10 +50,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, MultivariateNormal, Normal
+from torch.distributions import Distribution, Independent, Normal
 from torch.nn.modules.batchnorm import _NormBase
 
-from zoo.errors import IncompatibleComponentsError, ZooError
+from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import (
     Decoder,
     Divergence,
@@ -66,6 +66,7 @@ from zoo.interfaces import (
 )
 from zoo.likelihoods import at_least_float32
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
+from zoo.nn.priors import FittedGaussianPrior
 
 __all__ = ["GON", "GradientOrigin", "VariationalGON", "refuse_running_statistics"]
 
@@ -194,9 +195,10 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
             d, steps=inner_steps, step_size=step_size, learn_step_size=learn_step_size, learn_origin=learn_origin
         )
         # the fitted prior lives in buffers, so it is saved and restored with the weights
-        self.register_buffer("prior_mean", torch.zeros(d))
-        self.register_buffer("prior_covariance", torch.eye(d))
-        self.register_buffer("prior_fitted", torch.tensor(False))
+        self.fitted_prior = FittedGaussianPrior(
+            d, unfitted="this GON has no prior to sample from yet: call model.fit_prior(codes) with the training "
+                        "set's latents (model.encode(x)) after training; zoo train does this at the end",
+        )
 
     def encode(self, x: Tensor) -> Tensor:
         """x ``(b, *shape)`` -> the gradient latents ``(b, latent_dim)`` (differentiable when autograd is on)."""
@@ -225,23 +227,12 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     @torch.no_grad()
     def fit_prior(self, codes: Tensor) -> None:
         """Fit the sampling prior, a full-covariance Gaussian, to training latents ``(n, latent_dim)``."""
-        d = self.prior_mean.shape[0]
-        if codes.dim() != 2 or codes.shape[1] != d or codes.shape[0] < 2:
-            raise ValueError(f"fit_prior needs latents (n, {d}) with n >= 2, got {tuple(codes.shape)}")
-        codes = codes.detach().double().cpu()
-        self.prior_mean.copy_(codes.mean(0))
-        self.prior_covariance.copy_(torch.cov(codes.T) + 1e-5 * torch.eye(d, dtype=codes.dtype))
-        self.prior_fitted.fill_(True)
+        self.fitted_prior.fit(codes)
 
     @property
     def prior(self) -> Distribution:
         """The Gaussian fitted to the training latents, event ``(latent_dim,)`` (an error before fit_prior)."""
-        if not self.prior_fitted:
-            raise ZooError(
-                "this GON has no prior to sample from yet: call model.fit_prior(codes) with the training set's "
-                "latents (model.encode(x)) after training; zoo train does this at the end"
-            )
-        return MultivariateNormal(self.prior_mean, covariance_matrix=self.prior_covariance)
+        return self.fitted_prior.distribution
 
     @torch.no_grad()
     def sample(self, n: int, *, spatial: tuple[int, ...] | None = None) -> Tensor:

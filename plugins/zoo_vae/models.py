@@ -27,14 +27,10 @@ from __future__ import annotations
 import math
 
 import torch
-from einops import repeat
 from torch import Tensor
 from torch.distributions import (
-    Categorical,
     Distribution,
     Independent,
-    MixtureSameFamily,
-    MultivariateNormal,
     Normal,
 )
 
@@ -53,6 +49,7 @@ from zoo.interfaces import (
     Sampler,
 )
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
+from zoo.nn.priors import FittedGaussianPrior
 
 __all__ = ["AE", "VAE", "probe_components"]
 
@@ -269,17 +266,15 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
             raise ValueError(
                 f"reconstruction must be one of {', '.join(self.reconstructions)}, got {reconstruction!r}"
             )
-        if prior_components < 1:
-            raise ValueError(f"prior_components must be >= 1, got {prior_components}")
         self.encoder, self.decoder = encoder, decoder
         self.reconstruction = reconstruction
         _, self.shape = probe_components(encoder, decoder)
-        k, d = prior_components, encoder.latent_dim
         # the fitted prior lives in buffers, so it is saved and restored with the weights
-        self.register_buffer("prior_weights", torch.full((k,), 1.0 / k))
-        self.register_buffer("prior_means", torch.zeros(k, d))
-        self.register_buffer("prior_covariances", repeat(torch.eye(d), "d e -> k d e", k=k).clone())
-        self.register_buffer("prior_fitted", torch.tensor(False))
+        self.fitted_prior = FittedGaussianPrior(
+            encoder.latent_dim, prior_components,
+            unfitted="this autoencoder has no prior to sample from yet: call model.fit_prior(codes) with the "
+                     "training set's codes (model.encode(x)) after training; zoo train does this at the end",
+        )
 
     def encode(self, x: Tensor) -> Tensor:
         """x ``(b, *shape)`` -> codes ``(b, latent_dim)`` (the mean of q(z|x))."""
@@ -308,53 +303,14 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     @torch.no_grad()
     def fit_prior(self, codes: Tensor) -> None:
-        """Fit the sampling prior to training codes ``(n, latent_dim)`` (from ``encode``).
-
-        One component: the codes' mean and covariance. More: a full-covariance Gaussian mixture fitted by
-        EM (scikit-learn, seeded). Call it after training, on the training set's codes.
-        """
-        k, d = self.prior_means.shape
-        if codes.dim() != 2 or codes.shape[1] != d or codes.shape[0] < max(2, k):
-            raise ValueError(
-                f"fit_prior needs codes (n, {d}) with n >= {max(2, k)} (n >= prior_components), "
-                f"got {tuple(codes.shape)}"
-            )
-        codes = codes.detach().double().cpu()
-        jitter = 1e-5 * torch.eye(d, dtype=codes.dtype)
-        if k == 1:
-            means, covariances, weights = (
-                codes.mean(0, keepdim=True),
-                (torch.cov(codes.T) + jitter)[None],
-                torch.ones(1),
-            )
-        else:
-            from sklearn.mixture import GaussianMixture
-
-            mixture = GaussianMixture(k, covariance_type="full", reg_covar=1e-5, random_state=0).fit(
-                codes.numpy()
-            )
-            means, covariances = torch.from_numpy(mixture.means_), torch.from_numpy(mixture.covariances_)
-            weights = torch.from_numpy(mixture.weights_)
-        for buffer, value in (
-            (self.prior_means, means),
-            (self.prior_covariances, covariances),
-            (self.prior_weights, weights),
-        ):
-            buffer.copy_(value.reshape(buffer.shape))
-        self.prior_fitted.fill_(True)
+        """Fit the sampling prior to training codes ``(n, latent_dim)`` (from ``encode``): a Gaussian, or a
+        Gaussian mixture of ``prior_components``. Call it after training, on the training set's codes."""
+        self.fitted_prior.fit(codes)
 
     @property
     def prior(self) -> Distribution:
         """The fitted prior over codes, batch ``()``, event ``(latent_dim,)`` (an error before fit_prior)."""
-        if not self.prior_fitted:
-            raise ZooError(
-                "this autoencoder has no prior to sample from yet: call model.fit_prior(codes) with the "
-                "training set's codes (model.encode(x)) after training; zoo train does this at the end"
-            )
-        return MixtureSameFamily(
-            Categorical(probs=self.prior_weights),
-            MultivariateNormal(self.prior_means, covariance_matrix=self.prior_covariances),
-        )
+        return self.fitted_prior.distribution
 
     @torch.no_grad()
     def sample(self, n: int, *, standard_normal: bool = False, spatial: tuple[int, ...] | None = None) -> Tensor:
@@ -364,9 +320,10 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
         to decode (the lecture's point: compare the two side by side).
         """
         if standard_normal:
-            z = torch.randn(n, self.prior_means.shape[1], device=self.prior_means.device)
+            means = self.fitted_prior.means
+            z = torch.randn(n, means.shape[1], device=means.device)
         else:
-            z = self.prior.sample((n,)).to(self.prior_means.dtype)
+            z = self.prior.sample((n,)).to(self.fitted_prior.means.dtype)
         return self.decode(z, spatial=spatial)
 
     @torch.no_grad()

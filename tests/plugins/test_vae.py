@@ -341,9 +341,9 @@ def test_ae_gaussian_prior_is_the_codes_mean_and_covariance():
         [1.0, -2.0, 3.0]
     )
     model.fit_prior(codes)
-    np.testing.assert_allclose(model.prior_means[0].numpy(), codes.numpy().mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.fitted_prior.means[0].numpy(), codes.numpy().mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        model.prior_covariances[0].numpy(), np.cov(codes.numpy().T), rtol=1e-4, atol=2e-5
+        model.fitted_prior.covariances[0].numpy(), np.cov(codes.numpy().T), rtol=1e-4, atol=2e-5
     )
     assert model.sample(4).shape == (4, *SHAPE)
     restored = _ae()  # the fitted prior travels with the weights
@@ -356,10 +356,10 @@ def test_ae_mixture_prior_finds_separated_clusters():
     centres = torch.tensor([[-10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
     codes = (centres[:, None] + 0.1 * torch.randn(3, 200, 3)).flatten(0, 1)
     model.fit_prior(codes)
-    found = model.prior_means[model.prior_means.argmin(0)[0]]  # the component nearest (-10, 0, 0)
+    found = model.fitted_prior.means[model.fitted_prior.means.argmin(0)[0]]  # the component nearest (-10, 0, 0)
     torch.testing.assert_close(found, centres[0], atol=0.1, rtol=0)
-    torch.testing.assert_close(model.prior_weights, torch.full((3,), 1 / 3), atol=1e-3, rtol=0)
-    assert sorted(model.prior_means.norm(dim=1).round().tolist()) == [10.0, 10.0, 10.0]
+    torch.testing.assert_close(model.fitted_prior.weights, torch.full((3,), 1 / 3), atol=1e-3, rtol=0)
+    assert sorted(model.fitted_prior.means.norm(dim=1).round().tolist()) == [10.0, 10.0, 10.0]
 
 
 def test_ae_mse_reconstruction_is_the_mean_squared_error_of_the_decoded_mean():
@@ -438,10 +438,10 @@ def test_ae_run_samples_through_the_prior_fitted_at_the_end_of_training(tmp_path
 
     run = zoo.train("ae-digits", tmp_path / "ae", steps=3, device="cpu", quiet=True)
     model, recipe = zoo.load(run)
-    assert bool(model.prior_fitted)
+    assert bool(model.fitted_prior.fitted)
     train = torch.stack([x for x in build_dataset(recipe, "train")])
     codes = model.encode(train).double()
     # after EM's M-step the mixture's mean is the codes' mean, whatever the components converged to
-    mixture_mean = (model.prior_weights[:, None].double() * model.prior_means.double()).sum(0)
+    mixture_mean = (model.fitted_prior.weights[:, None].double() * model.fitted_prior.means.double()).sum(0)
     torch.testing.assert_close(mixture_mean, codes.mean(0), atol=1e-4, rtol=1e-4)
     assert zoo.training.sample(run, 16, tmp_path / "s.png", device="cpu").exists()
