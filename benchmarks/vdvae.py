@@ -3,7 +3,7 @@
     PYTHONPATH=.:plugins python benchmarks/vdvae.py                                  # vdvae-digits vs vae-digits
     PYTHONPATH=.:plugins python benchmarks/vdvae.py vdvae-faces vae-faces --iwae-samples 100
     PYTHONPATH=.:plugins python benchmarks/vdvae.py --record benchmarks/RESULTS.md
-    PYTHONPATH=.:plugins python benchmarks/vdvae.py --speed vdvae-cifar10 --batch 16   # one forward+backward
+    PYTHONPATH=.:plugins python benchmarks/vdvae.py --speed vdvae-cifar10 --batch 16 --threads 2   # vs the reference
 
 Each recipe is trained as shipped (its ``train.steps`` x ``train.batch_size``, through the shared loop, one
 torch thread unless ``--threads``), then scored on its whole test split with the weights ``zoo eval`` would
@@ -11,8 +11,10 @@ use (the EMA when the recipe keeps one): the negative ELBO in bits/dim and the i
 ``--iwae-samples`` draws. Steps/s is over the whole ``fit`` call (its evaluations and checkpoints included).
 The machine's load average is recorded before and after: on a shared machine it explains the timings.
 
-``--speed RECIPE`` instead times forward + backward of the recipe's model on one random batch of
-``--batch`` images (after one warm-up step) and reports where the time goes per kind of layer.
+``--speed RECIPE`` instead times forward + backward of the recipe's model and of the reference's model at the
+same settings (``vdvae_reference.ReferenceVDVAE``, openai/vdvae restated) on one random batch of ``--batch``
+images, in one run: a warm-up each, then ``--repeats`` timings of each in turn; it reports the seconds of
+each, which is faster, and where the time goes per kind of layer.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from einops import rearrange
 from torch.utils.data import DataLoader
 
 from zoo.interfaces import LikelihoodEstimator
@@ -34,6 +38,7 @@ from zoo.recipes import build_model, load_recipe
 from zoo.training import build, fit
 from zoo.training.loop import estimate_metrics
 from machine import cpu_name
+from vdvae_reference import ReferenceVDVAE
 
 
 def load() -> str:
@@ -67,25 +72,72 @@ def score(name: str, steps: int | None, iwae_samples: int) -> dict:
     return numbers
 
 
-def speed(name: str, batch: int) -> dict:
-    """Seconds of one forward + backward of recipe ``name``'s model on ``batch`` random images, by layer kind."""
-    model = build_model(load_recipe(name)).train()
-    x = torch.randint(0, 256, (batch, *model.shape)).float() / 255
-    sum(model.loss(x).values()).backward()  # warm-up: allocations, oneDNN's kernel choice
+KINDS = {"convolution": ("conv",), "gelu": ("gelu",), "pooling and upsampling": ("pool", "upsample"),
+         "likelihood": ("LogBinMass", "logsumexp", "log_softmax", "tanh", "sigmoid", "softplus")}
+
+
+def _forward_backward(model: torch.nn.Module, loss) -> float:
+    """Seconds of ``loss().backward()``; the gradients are dropped after, so every repeat allocates alike."""
+    start = time.perf_counter()
+    loss().backward()
+    seconds = time.perf_counter() - start
     model.zero_grad(set_to_none=True)
+    return seconds
+
+
+def _by_kind(model: torch.nn.Module, loss) -> dict[str, float]:
+    """Self CPU seconds of one profiled forward + backward, summed per kind of layer (``KINDS``, else "other")."""
     with torch.profiler.profile() as profile:
-        start = time.perf_counter()
-        sum(model.loss(x).values()).backward()
-        seconds = time.perf_counter() - start
-    kinds = {"convolution": ("conv",), "gelu": ("gelu",), "pooling and upsampling": ("pool", "upsample"),
-             "likelihood": ("LogBinMass", "logsumexp", "log_softmax", "tanh")}
-    by_kind = dict.fromkeys([*kinds, "other"], 0.0)
+        _forward_backward(model, loss)
+    by_kind = dict.fromkeys([*KINDS, "other"], 0.0)
     for event in profile.key_averages():
-        kind = next((k for k, keys in kinds.items() if any(key in event.key for key in keys)), "other")
+        kind = next((k for k, keys in KINDS.items() if any(key in event.key for key in keys)), "other")
         by_kind[kind] += event.self_cpu_time_total / 1e6
-    return {"recipe": name, "parameters": sum(p.numel() for p in model.parameters()), "batch": batch,
-            "threads": torch.get_num_threads(), "forward_backward_seconds": round(seconds, 2),
-            "profiled_seconds_by_kind": {k: round(v, 2) for k, v in by_kind.items()}}
+    return {k: round(v, 2) for k, v in by_kind.items()}
+
+
+def speed(name: str, batch: int, repeats: int) -> dict:
+    """Seconds of one forward + backward of recipe ``name``'s model and of the reference's (``ReferenceVDVAE`` at
+    the recipe's layout, widths and mixture) on the same ``batch`` random RGB images, timed in turn.
+
+    Each model gets one warm-up (allocations, oneDNN's kernel choice), then ``repeats`` timings alternating
+    which goes first, so a change in the machine's load falls on both, compared by their minimum; then one
+    profiled run of ours, whose self times per kind of layer say where the time goes (the profiler adds its
+    own overhead). The reference runs the same layers in the same order (its profile has the same mix).
+    """
+    spec = load_recipe(name)["model"]
+    channels, size = spec["shape"][0], spec["shape"][-1]
+    if spec["name"] != "vdvae" or channels != 3 or spec["likelihood"]["name"] != "discretized-logistic-mixture":
+        raise SystemExit(f"--speed compares against the reference's RGB model with a mixture of logistics; "
+                         f"{name} is a {spec['name']} on {channels}-channel images: use vdvae-cifar10")
+    torch.manual_seed(0)
+    ours = build_model(load_recipe(name)).train()
+    reference = ReferenceVDVAE(encoder_layout=spec["encoder_layout"], decoder_layout=spec["decoder_layout"],
+                               width=spec["width"], latent_channels=spec["latent_channels"],
+                               bottleneck=spec.get("bottleneck", 0.25), num_mix=spec["likelihood"]["num_mix"],
+                               size=size).train()
+    x = torch.randint(0, 256, (batch, 3, size, size), generator=torch.Generator().manual_seed(0)).float() / 255
+    x_reference = rearrange(2 * x - 1, "b c h w -> b h w c").contiguous()  # its loader's layout and range
+    losses = {"zoo": (ours, lambda: sum(ours.loss(x).values())),
+              "reference": (reference, lambda: reference.loss(x_reference))}
+    for model, loss in losses.values():
+        _forward_backward(model, loss)
+    seconds: dict[str, list[float]] = {k: [] for k in losses}
+    for repeat in range(repeats):
+        for key in (list(losses) if repeat % 2 == 0 else list(losses)[::-1]):
+            seconds[key].append(_forward_backward(*losses[key]))
+    fastest = {k: min(v) for k, v in seconds.items()}
+    ratio = fastest["zoo"] / fastest["reference"]  # the minimum: other processes only ever add time
+    verdict = f"zoo faster by {1 - ratio:.1%}" if ratio < 1 else f"reference faster by {1 - 1 / ratio:.1%}"
+    return {
+        "recipe": name, "batch": batch, "threads": torch.get_num_threads(), "repeats": repeats,
+        "parameters": {k: sum(p.numel() for p in model.parameters()) for k, (model, _) in losses.items()},
+        "forward_backward_seconds": {k: [round(t, 2) for t in v] for k, v in seconds.items()},
+        "min_seconds": {k: round(v, 2) for k, v in fastest.items()},
+        "median_seconds": {k: round(statistics.median(v), 2) for k, v in seconds.items()},
+        "min_ratio_zoo_over_reference": round(ratio, 3), "verdict": verdict,
+        "zoo_profiled_seconds_by_kind": _by_kind(*losses["zoo"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,14 +146,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, help="override every recipe's train.steps")
     parser.add_argument("--iwae-samples", type=int, default=100, help="K of the IWAE bound (0: skip)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--speed", metavar="RECIPE", help="time one forward+backward of this recipe's model instead")
+    parser.add_argument("--speed", metavar="RECIPE",
+                        help="time forward+backward of this recipe's model against the reference's instead")
     parser.add_argument("--batch", type=int, default=16, help="batch size for --speed")
+    parser.add_argument("--repeats", type=int, default=3, help="timed forward+backward passes per model for --speed")
     parser.add_argument("--record", type=Path, help="append a markdown section with the numbers to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     before = load()
-    rows = [speed(args.speed, args.batch)] if args.speed else [score(n, args.steps, args.iwae_samples)
-                                                                 for n in args.recipes]
+    if args.speed:
+        rows = [speed(args.speed, args.batch, args.repeats)]
+    else:
+        rows = [score(n, args.steps, args.iwae_samples) for n in args.recipes]
     after = load()
     print(json.dumps({"load_before": before, "load_after": after, "results": rows}, indent=2))
     if args.record:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from zoo_vdvae import VDVAE, check_layouts, parse_layout
 
 import zoo
@@ -247,6 +249,27 @@ def test_zoo_train_vdvae_digits_runs_end_to_end(tmp_path):
         assert (run / picture).exists(), picture
     main(["sample", str(run), "-n", "4", "--temperature", "0.8", "--out", str(tmp_path / "warm.png")])
     assert (tmp_path / "warm.png").exists()
+
+
+def _tiles(png, n: int, side: int = 64) -> list[np.ndarray]:
+    """The ``n`` tiles of a sample grid (``zoo.viz.save_image_grid``: ceil(√n) per row, 2-pixel gaps)."""
+    grid, per_row = np.asarray(Image.open(png)), math.ceil(math.sqrt(n))
+    corners = [(2 + (i // per_row) * (side + 2), 2 + (i % per_row) * (side + 2)) for i in range(n)]
+    return [grid[y: y + side, x: x + side] for y, x in corners]
+
+
+def test_zoo_sample_passes_its_temperature_to_the_model(tmp_path):
+    """At temperature 0 every layer takes its prior's mean, so all samples are one image; at 1 they differ.
+    Dropping ``--temperature`` anywhere between the CLI and ``VDVAE.sample`` leaves the default (1): fails."""
+    from zoo.cli import main
+
+    run = tmp_path / "run"
+    main(["train", "vdvae-tiny", "--steps", "2", "--out", str(run)])
+    for t in ("0", "1"):
+        main(["sample", str(run), "-n", "4", "--temperature", t, "--out", str(tmp_path / f"t{t}.png")])
+    cold, warm = _tiles(tmp_path / "t0.png", 4), _tiles(tmp_path / "t1.png", 4)
+    assert all(np.array_equal(cold[0], tile) for tile in cold[1:])
+    assert not any(np.array_equal(warm[0], tile) for tile in warm[1:])
 
 
 def test_a_temperature_for_a_model_that_takes_none_is_refused():
