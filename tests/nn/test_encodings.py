@@ -141,6 +141,13 @@ def test_hash_grid_gradients_reach_exactly_the_rows_it_read_and_the_coordinates(
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
+def test_hash_grid_encodes_no_points():
+    """NeRF's occupancy grid can leave a chunk of rays no sample to evaluate: zero points give zero rows."""
+    grid = small_grid(3)
+    assert grid(torch.zeros(0, 3)).shape == (0, 6)
+    assert grid(torch.zeros(2, 0, 3)).shape == (2, 0, 6)
+
+
 def test_hash_grid_sizes_and_errors():
     grid = HashGridEncoding(3, num_levels=16, log2_table_size=19, base_resolution=16, max_resolution=2048)
     assert grid.resolutions[0] == 16 and grid.resolutions[-1] in (2047, 2048) and grid.out_dim == 32

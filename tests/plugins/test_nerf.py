@@ -193,6 +193,18 @@ def test_skipping_empty_space_renders_the_same_picture():
         torch.testing.assert_close(a, b)
 
 
+def test_rays_that_meet_only_empty_cells_render_the_background():
+    """Every cell empty: no sample is evaluated (the hash grid gets zero points) and each ray shows the background
+    at the far bound, the closed form of a ray through nothing."""
+    field = HashGridField(6, 4, view_dependent=True, num_levels=2, log2_table_size=8, base_resolution=4,
+                          max_resolution=8, hidden_dim=8, num_layers=1)
+    model = NeRF(field, num_samples=8, num_importance=4, occupancy_resolution=4, chunk_size=64)
+    model.occupancy.mask.zero_()
+    rgb, depth = model.render_view(camera_at(4.0))
+    torch.testing.assert_close(rgb, torch.ones(3, 16, 16))
+    torch.testing.assert_close(depth, torch.full((16, 16), model.far))
+
+
 def test_random_backgrounds_recomposite_the_target_by_its_alpha():
     """Pictures of the ball on white with their true coverage: recomposited onto random colours they are still
     exactly what the model renders on those colours (zero loss); ignoring the alpha is not."""

@@ -167,7 +167,9 @@ class HashGridEncoding(nn.Module):
         # d-linear interpolation: a vertex weighs the product over axes of (1 - fraction) or fraction
         weights = _cell_corners(torch.stack([1 - fraction, fraction], dim=-1), torch.mul)  # (n, l, 2^d)
         n, levels, corners = index.shape
-        features = self.table.index_select(0, index.flatten()).view(n, levels, corners, -1)
+        # the feature size spelled out: a view of zero points can't infer it (-1), and NeRF's occupancy grid
+        # can leave a chunk of rays with no sample to evaluate
+        features = self.table.index_select(0, index.flatten()).view(n, levels, corners, self.features_per_level)
         return torch.einsum("nlc,nlcf->nlf", weights, features).reshape(*lead, self.out_dim)
 
     def extra_repr(self) -> str:
