@@ -67,7 +67,10 @@ class NeRF(Model, ViewRenderer, Annealed):
       cells are skipped. ``occupancy_threshold`` is the opacity an occupied cell's density gives a coarse
       interval (converted to a density with the coarse interval length); ``occupancy_decay`` how much of
       a cell's remembered density survives an update (Instant-NGP's 0.95 suits its tens of thousands of
-      steps; a run of hundreds needs a faster one to see space empty out in time).
+      steps; a run of hundreds needs a faster one to see space empty out in time). The updates of the
+      first ``occupancy_warmup`` optimizer updates look at every cell, later ones at
+      ``occupancy_fraction`` of them (Instant-NGP: every cell for its first 256 steps, then a sample of
+      cells drawn uniformly and among the occupied ones).
     - ``chunk_size`` rays are rendered at a time when rendering a view (memory, not results).
 
     Loss: ``coarse_mse`` (+ ``fine_mse``) between rendered and true pixel colours. Metrics on held-out
@@ -92,6 +95,8 @@ class NeRF(Model, ViewRenderer, Annealed):
         occupancy_update_every: int = 16,
         occupancy_threshold: float = 0.01,
         occupancy_decay: float = 0.95,
+        occupancy_warmup: int = 256,
+        occupancy_fraction: float = 1.0,
         chunk_size: int = 4096,
     ):
         super().__init__()
@@ -129,7 +134,11 @@ class NeRF(Model, ViewRenderer, Annealed):
             interval = (far - near) / num_samples
             threshold = -torch.log1p(torch.tensor(-occupancy_threshold)).item() / interval
             self.occupancy = OccupancyGrid(occupancy_resolution, threshold=threshold, decay=occupancy_decay)
+        if not 0 < occupancy_fraction <= 1:
+            raise ValueError(f"occupancy_fraction is the share of cells an update looks at, in (0, 1]; "
+                             f"got {occupancy_fraction}")
         self.occupancy_update_every = occupancy_update_every
+        self.occupancy_warmup, self.occupancy_fraction = occupancy_warmup, occupancy_fraction
 
     # -- the fields along rays ----------------------------------------------------------------------------
 
@@ -213,7 +222,8 @@ class NeRF(Model, ViewRenderer, Annealed):
     def anneal(self, updates: int) -> None:
         """Refresh the occupancy grid every ``occupancy_update_every`` optimizer updates."""
         if self.occupancy is not None and updates and updates % self.occupancy_update_every == 0:
-            self.occupancy.update(self._density)
+            fraction = 1.0 if updates <= self.occupancy_warmup else self.occupancy_fraction
+            self.occupancy.update(self._density, fraction=fraction)
 
     def _density(self, positions: Tensor) -> Tensor:
         """The largest density any of the fields gives ``positions`` ``(n, 3)`` (in scene coordinates)."""

@@ -1,7 +1,8 @@
 """Instant-NGP's occupancy grid: a coarse record of where the scene has density, so empty space is skipped.
 
 The scene box ``[-1, 1]^3`` is cut into ``resolution^3`` cells. Each cell keeps a decaying maximum of the
-density the field had at random points inside it (refreshed every few updates while training); a cell is
+density the field had at random points inside it (refreshed every few updates while training, in all cells
+or, once the field has taken shape, in a fraction of them); a cell is
 occupied while that is above ``min(threshold, mean)``: the mean makes the rule adapt to a young field
 whose densities are all small (Müller et al. 2022, appendix E.2). Samples in unoccupied cells are not
 evaluated: their density is taken to be 0.
@@ -44,13 +45,28 @@ class OccupancyGrid(nn.Module):
         return inside & self.mask[i, j, k]
 
     @torch.no_grad()
-    def update(self, density: Callable[[Tensor], Tensor]) -> None:
-        """Refresh every cell from ``density`` (points ``(n, 3)`` -> densities ``(n,)``) at a random point in it."""
-        r = self.resolution
-        index = torch.stack(torch.meshgrid(*[torch.arange(r, device=self.density.device)] * 3, indexing="ij"), -1)
-        points = (index + torch.rand(index.shape, device=index.device)) / r * 2 - 1  # (r, r, r, 3) in [-1, 1]
-        fresh = density(points.reshape(-1, 3)).reshape(r, r, r).float()
-        self.density.copy_(torch.maximum(self.density * self.decay, fresh))
+    def update(self, density: Callable[[Tensor], Tensor], *, fraction: float = 1.0) -> None:
+        """Refresh cells from ``density`` (points ``(n, 3)`` -> densities ``(n,)``) at a random point in each.
+
+        Every cell is decayed; with ``fraction`` 1 every cell is also looked at. With less (Instant-NGP's updates
+        after its warm-up) ``fraction`` of the cells are, half drawn from all cells and half from the occupied
+        ones: the known surfaces are kept up to date and empty space is still searched.
+        """
+        r, device = self.resolution, self.density.device
+        if fraction >= 1:
+            cells = torch.arange(r**3, device=device)
+        else:
+            half = max(1, round(fraction * r**3 / 2))
+            occupied = self.mask.flatten().nonzero().squeeze(1)
+            cells = torch.randperm(r**3, device=device)[:half]
+            if len(occupied):
+                cells = torch.cat([cells, occupied[torch.randint(len(occupied), (half,), device=device)]])
+            cells = cells.unique()
+        index = torch.stack(torch.unravel_index(cells, (r, r, r)), dim=-1)  # (m, 3)
+        points = (index + torch.rand(index.shape, device=device)) / r * 2 - 1  # one random point in each, in [-1, 1]
+        remembered = (self.density * self.decay).flatten()
+        remembered[cells] = torch.maximum(remembered[cells], density(points).float())
+        self.density.copy_(remembered.view(r, r, r))
         self.mask.copy_(self.density > min(self.threshold, self.density.mean().item()))
 
     def extra_repr(self) -> str:

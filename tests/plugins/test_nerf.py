@@ -177,6 +177,40 @@ def test_occupancy_remembers_a_cell_its_random_point_missed_and_forgets_it_at_th
     assert grid.density[1, 1, 1].item() == 0.25 and grid.mask.sum() == 7 and not grid.mask[1, 1, 1]
 
 
+def test_a_partial_update_looks_at_the_occupied_cells_and_a_uniform_sample_and_only_decays_the_others():
+    torch.manual_seed(0)
+    grid = OccupancyGrid(8, threshold=1.0, decay=0.5)
+    grid.update(lambda p: torch.where((p < -0.75).all(-1), 8.0, 0.0))  # every cell: only (0, 0, 0) is dense
+    assert grid.mask.sum() == 1 and grid.mask[0, 0, 0]
+    looked_at = []
+
+    def everywhere_one(points):
+        looked_at.append(grid.cells(points))
+        return torch.ones(len(points))
+
+    grid.update(everywhere_one, fraction=0.25)  # 64 cells drawn from all, 64 from the occupied one
+    cells = looked_at[0]
+    assert 64 <= len(cells) <= 65 and len(cells.unique(dim=0)) == len(cells)  # each cell looked at once
+    assert (cells == 0).all(-1).any()  # the occupied cell is among them
+    looked = torch.zeros(8, 8, 8, dtype=torch.bool)
+    looked[tuple(cells.T)] = True
+    assert grid.density[0, 0, 0] == 4.0  # max(8 x 0.5, 1)
+    assert (grid.density[looked & ~grid.mask] == 1.0).all()  # the fresh density where it looked
+    assert (grid.density[~looked] == 0.0).all()  # elsewhere only the decay (of 0)
+
+
+def test_nerf_updates_every_cell_during_the_warmup_and_a_fraction_after_it():
+    model = NeRF(Ball(0.5), num_samples=8, num_importance=0, occupancy_resolution=4, occupancy_update_every=2,
+                 occupancy_warmup=4, occupancy_fraction=0.5)
+    fractions = []
+    model.occupancy.update = lambda density, fraction: fractions.append(fraction)
+    for updates in range(1, 9):
+        model.anneal(updates)
+    assert fractions == [1.0, 1.0, 0.5, 0.5]  # at updates 2, 4 (the warm-up), 6 and 8
+    with pytest.raises(ValueError, match="occupancy_fraction"):
+        NeRF(Ball(0.5), occupancy_resolution=4, occupancy_fraction=0.0)
+
+
 def test_skipping_empty_space_renders_the_same_picture():
     """A cube whose faces lie on cell boundaries (half-size 0.25 = 4 of 32 cells of [-1, 1]): one update of the
     grid finds exactly its cells, and skipping the others changes no pixel."""
