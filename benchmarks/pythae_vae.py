@@ -35,7 +35,10 @@ from zoo.recipes import build_dataset, load_recipe
 def pythae_seconds(train: torch.Tensor, epochs: int, likelihood: str) -> float:
     """Wall seconds of pythae's TrainingPipeline for ``epochs`` epochs of ``train`` ``(n, 1, 8, 8)``, with its
     ``mse`` loss or the zoo's discretised logistic over 17 levels (``discretized-logistic``)."""
-    from pythae.models import VAE, VAEConfig
+    try:
+        from pythae.models import VAE, VAEConfig
+    except ImportError as error:
+        raise SystemExit(f"pythae is not importable ({error}): install it as this file's docstring says") from None
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.pipelines import TrainingPipeline

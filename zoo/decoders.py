@@ -1,11 +1,16 @@
-"""The bridge from implicit fields to decoders: ``FieldDecoder`` (a core component, not a paper's).
+"""Decoders in the core: the checks every model holding a decoder makes, and ``FieldDecoder``.
 
+``decoded_shape`` and ``check_batch`` are what a VAE, an autoencoder or a GON asks of any decoder before
+training: the data shape it decodes, and whether a batch has it.
+
+``FieldDecoder`` is the bridge from implicit fields to decoders (a core component, not a paper's).
 Registered as decoder ``field``: ``decoder: {name: field, field: {name: siren}, likelihood: ...}`` puts
 any ImplicitField inside a VAE or a GON, and the decoder renders at any resolution.
 """
 
 from __future__ import annotations
 
+import torch
 from einops import rearrange
 from torch import Tensor
 from torch.distributions import Distribution
@@ -14,6 +19,44 @@ from zoo.errors import IncompatibleComponentsError
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Decoder, ImplicitField, Likelihood
 from zoo.nn.coords import coordinate_grid
+
+
+def decoded_shape(decoder: Decoder) -> tuple[int, ...]:
+    """The data shape ``decoder``'s p(x|z) is over, from two zero latents (eval mode, no gradients).
+
+    Raises ``IncompatibleComponentsError`` when it can't decode them or returns other than batch ``(2,)``.
+    """
+    was_training = decoder.training
+    decoder.eval()
+    try:
+        with torch.no_grad():
+            px = decoder(torch.zeros(2, decoder.latent_dim))
+    except Exception as error:
+        raise IncompatibleComponentsError(
+            f"decoder {type(decoder).__name__} failed to decode latents of shape (2, {decoder.latent_dim}): {error}"
+        ) from error
+    finally:
+        decoder.train(was_training)
+    if tuple(px.batch_shape) != (2,):
+        raise IncompatibleComponentsError(
+            f"decoder {type(decoder).__name__} returned p(x|z) with batch shape {tuple(px.batch_shape)} for 2 "
+            f"latents; a Decoder returns batch shape (b,), with the data shape as its event"
+        )
+    return tuple(px.event_shape)
+
+
+def check_batch(batch: Tensor, shape: tuple[int, ...], *, model: str, components: str = "decoder") -> Tensor:
+    """``batch`` if it is a tensor ``(b, *shape)``, else an ``IncompatibleComponentsError`` that names both
+    shapes and what to build with the data's shape (``components`` of ``model``)."""
+    if isinstance(batch, Tensor) and tuple(batch.shape[1:]) == shape:
+        return batch
+    if not isinstance(batch, Tensor):
+        raise IncompatibleComponentsError(f"the {model} takes a tensor batch (b, {', '.join(map(str, shape))}), "
+                                          f"got {type(batch).__name__}")
+    raise IncompatibleComponentsError(
+        f"the {model}'s decoder produces data of shape {shape} but the batch is {tuple(batch.shape)}; build "
+        f"the {components} with shape {list(batch.shape[1:])}"
+    )
 
 
 class FieldDecoder(Decoder):

@@ -53,6 +53,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 from torch.nn.modules.batchnorm import _NormBase
 
+from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import (
     Decoder,
@@ -137,37 +138,6 @@ def refuse_running_statistics(decoder: Decoder) -> None:
             )
 
 
-def decoded_shape(decoder: Decoder) -> tuple[int, ...]:
-    """The data shape ``decoder``'s p(x|z) is over, from two zero latents (eval mode, no gradients)."""
-    was_training = decoder.training
-    decoder.eval()
-    try:
-        with torch.no_grad():
-            px = decoder(torch.zeros(2, decoder.latent_dim))
-    except Exception as error:
-        raise IncompatibleComponentsError(
-            f"decoder {type(decoder).__name__} failed to decode latents of shape (2, {decoder.latent_dim}): {error}"
-        ) from error
-    finally:
-        decoder.train(was_training)
-    if tuple(px.batch_shape) != (2,):
-        raise IncompatibleComponentsError(
-            f"decoder {type(decoder).__name__} returned p(x|z) with batch shape {tuple(px.batch_shape)} for 2 "
-            f"latents; a Decoder returns batch shape (b,), with the data shape as its event"
-        )
-    return tuple(px.event_shape)
-
-
-def _check_batch(batch: Tensor, shape: tuple[int, ...], model: str) -> Tensor:
-    if not isinstance(batch, Tensor) or tuple(batch.shape[1:]) != shape:
-        got = tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
-        raise IncompatibleComponentsError(
-            f"the {model}'s decoder produces data of shape {shape} but the batch is {got}; build the decoder "
-            f"with the data's shape (decoder.shape)"
-        )
-    return batch
-
-
 class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     """A Gradient Origin Network: F is any decoder, the latent is -∇ of its NLL at the origin.
 
@@ -202,7 +172,7 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     def encode(self, x: Tensor) -> Tensor:
         """x ``(b, *shape)`` -> the gradient latents ``(b, latent_dim)`` (differentiable when autograd is on)."""
-        x = _check_batch(x, self.shape, "gon")
+        x = check_batch(x, self.shape, model="gon")
         return self.gradient_origin(lambda z: -self.decoder(z).log_prob(x), len(x))
 
     def _reconstruction(self, x: Tensor) -> tuple[Tensor, Distribution]:
@@ -293,7 +263,7 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
 
     def posterior(self, x: Tensor) -> Distribution:
         """x ``(b, *shape)`` -> q(z|x) from the gradient latent (differentiable when autograd is on)."""
-        x = _check_batch(x, self.shape, "variational-gon")
+        x = check_batch(x, self.shape, model="variational-gon")
         g = self.gradient_origin(lambda g0: -self.decoder(self._posterior(g0).mean).log_prob(x), len(x))
         return self._posterior(g)
 

@@ -34,6 +34,7 @@ from torch.distributions import (
     Normal,
 )
 
+from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError, ZooError
 from zoo.interfaces import (
     Annealed,
@@ -69,23 +70,11 @@ def probe_components(encoder: Encoder, decoder: Decoder) -> tuple[Distribution, 
             f"encoder {_name(encoder)} has latent_dim={encoder.latent_dim} but decoder {_name(decoder)} has "
             f"latent_dim={decoder.latent_dim}; set both to the same size"
         )
-    d = encoder.latent_dim
-    modes = [(m, m.training) for m in (encoder, decoder)]
+    d, shape = encoder.latent_dim, decoded_shape(decoder)
+    was_training = encoder.training
+    encoder.eval()
     try:
-        encoder.eval(), decoder.eval()
         with torch.no_grad():
-            try:
-                px = decoder(torch.zeros(2, d))
-            except Exception as error:
-                raise IncompatibleComponentsError(
-                    f"decoder {_name(decoder)} failed to decode latents of shape (2, {d}): {error}"
-                ) from error
-            shape = tuple(px.event_shape)
-            if tuple(px.batch_shape) != (2,):
-                raise IncompatibleComponentsError(
-                    f"decoder {_name(decoder)} returned p(x|z) with batch shape {tuple(px.batch_shape)} "
-                    f"for 2 latents; a Decoder returns batch shape (b,), with the data shape as its event"
-                )
             try:
                 q = encoder(torch.zeros(2, *shape))
             except Exception as error:
@@ -99,19 +88,8 @@ def probe_components(encoder: Encoder, decoder: Decoder) -> tuple[Distribution, 
                     f"event shape {tuple(q.event_shape)} for 2 examples; expected batch (2,) and event ({d},)"
                 )
     finally:
-        for module, training in modes:
-            module.train(training)
+        encoder.train(was_training)
     return q, shape
-
-
-def _check_batch(batch: Tensor, shape: tuple[int, ...], model: str) -> Tensor:
-    if not isinstance(batch, Tensor) or tuple(batch.shape[1:]) != shape:
-        got = tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
-        raise IncompatibleComponentsError(
-            f"the {model}'s decoder produces data of shape {shape} but the batch is {got}; build the "
-            f"encoder and decoder with shape {list(batch.shape[1:]) if isinstance(batch, Tensor) else '...'}"
-        )
-    return batch
 
 
 class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annealed):
@@ -162,7 +140,7 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
                                                             f"encoder {_name(self.encoder)}")
 
     def _data(self, batch: Tensor) -> Tensor:
-        x = _check_batch(batch, self.shape, "vae")
+        x = check_batch(batch, self.shape, model="vae", components="encoder and decoder")
         return torch.bernoulli(x) if self.binarize else x
 
     @property
@@ -238,7 +216,7 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
         """x ``(b, *shape)`` -> the posterior mean ``(b, latent_dim)``."""
-        return self.encoder(_check_batch(x, self.shape, "vae")).mean
+        return self.encoder(check_batch(x, self.shape, model="vae", components="encoder and decoder")).mean
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, *, spatial: tuple[int, ...] | None = None) -> Tensor:
@@ -278,7 +256,7 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     def encode(self, x: Tensor) -> Tensor:
         """x ``(b, *shape)`` -> codes ``(b, latent_dim)`` (the mean of q(z|x))."""
-        return self.encoder(_check_batch(x, self.shape, "ae")).mean
+        return self.encoder(check_batch(x, self.shape, model="ae", components="encoder and decoder")).mean
 
     def _reconstruction(self, x: Tensor) -> tuple[Tensor, Distribution]:
         px = self.decoder(self.encode(x))

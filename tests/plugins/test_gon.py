@@ -29,15 +29,6 @@ LATENT = 3
 SIGMA = 0.5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny problems: one thread is faster, and immune to a busy machine's oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class LinearDecoder(Decoder):
     """p(x|z) = N(W z + b, σ² I), plus ``P (z - stopgrad z)``: zero in value, P in the Jacobian.
 

@@ -17,14 +17,6 @@ from zoo_nerf import HashGridField, NeRF, NeRFField, SirenNeRFField
 from zoo_nerf.occupancy import OccupancyGrid
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Ball(ImplicitField):
     """An opaque red ball of ``radius`` (scene coordinates) at the origin, as raw NeRF outputs (fixture).
 

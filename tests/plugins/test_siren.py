@@ -17,15 +17,6 @@ from zoo_siren.fit import SignalFit
 FIELDS = [Siren, ReluField, ReluPEField, FourierFeatureField]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These problems are tiny: one thread is faster, and immune to a busy machine's oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def camera(size: int) -> torch.Tensor:
     """The cameraman at ``size`` x ``size`` as (1, 1, h, w) in [0, 1]: what the training loop's batch is."""
     return zoo.create("dataset", "camera", size=size)[0][None]
