@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from typing import Annotated
 
 import pytest
 import torch
@@ -17,6 +18,13 @@ from zoo.interfaces import Decoder, ImplicitField, Likelihood, Model
 from zoo.plugins import load_plugins
 from zoo.recipes import (
     ExtendedReal,
+    Interval,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    check_value,
     apply_overrides,
     build_dataset,
     build_model,
@@ -291,6 +299,25 @@ def test_an_argument_annotated_extended_real_takes_infinity():
     with pytest.raises(RecipeError, match="YAML writes infinity .inf"):
         load_recipe("toy-recipe", overrides=["decoder.likelihood={name: tempered, temperature: inf}"])
     assert describe_type(ExtendedReal) == "float (±inf allowed)"
+
+
+@pytest.mark.parametrize(("annotation", "good", "bad", "said"), [
+    (PositiveInt, [1, 7], [0, -3], "int >= 1"),
+    (NonNegativeInt, [0, 4], [-1], "int >= 0"),
+    (PositiveFloat, [1e-9, 3], [0.0, -2.5], "float > 0"),
+    (NonNegativeFloat, [0, 0.5], [-1e-9], "float >= 0"),
+    (Probability, [0, 0.25, 1], [-0.1, 1.5], "float >= 0 and <= 1"),
+    (Annotated[int, Interval(ge=2, lt=10)], [2, 9], [1, 10], "int >= 2 and < 10"),
+])
+def test_a_number_annotated_with_an_interval_is_checked_against_it(annotation, good, bad, said):
+    for value in good:
+        assert check_value(value, annotation, "model.width") == value
+    for value in bad:
+        with pytest.raises(RecipeError, match=rf"^model.width: expected {said}, got {value}"):
+            check_value(value, annotation, "model.width")
+    assert describe_type(annotation) == said
+    with pytest.raises(RecipeError, match="expected a finite number"):  # the base type is still checked first
+        check_value(float("nan"), Annotated[float, Interval(ge=0)], "x")
 
 
 # --- laying a config file or --set over a recipe -----------------------------------------------------

@@ -38,11 +38,27 @@ The semantics, one module each:
 from zoo.recipes.building import SECTIONS, build_component, build_dataset, build_model, provenance, validate_recipe
 from zoo.recipes.loading import apply_overrides, load_recipe, overlay, parse_path, resolve_references
 from zoo.recipes.signatures import Signature, component_kind, component_slot, parameters, signature, slots
-from zoo.recipes.values import ExtendedReal, check_value, describe_type
+from zoo.recipes.values import (
+    ExtendedReal,
+    Interval,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    check_value,
+    describe_type,
+)
 
 __all__ = [
     "SECTIONS",
     "ExtendedReal",
+    "Interval",
+    "NonNegativeFloat",
+    "NonNegativeInt",
+    "PositiveFloat",
+    "PositiveInt",
+    "Probability",
     "Signature",
     "apply_overrides",
     "build_component",

@@ -8,6 +8,11 @@ callback that the builder passes in, so containers of components nest like any o
 
 A ``float`` takes finite numbers only: an inf or a NaN that a recipe lets through ends as NaN weights. The
 rare argument for which infinity means something (an order p = inf) is annotated ``ExtendedReal``.
+
+A number's allowed range is declared once, in its annotation, with an ``Interval`` mark
+(``Annotated[int, Interval(ge=1)]``, or the aliases ``PositiveInt``, ``NonNegativeInt``, ``PositiveFloat``,
+``NonNegativeFloat``, ``Probability``), and ``check_value`` enforces it with the path and the range in the
+message: constructors need no hand-written range checks, and CLI options use the same marks.
 """
 
 from __future__ import annotations
@@ -16,16 +21,53 @@ import inspect
 import math
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import UnionType
 from typing import Any, Union
 
 from zoo.errors import RecipeError
 from zoo.recipes.signatures import interface_kind
 
-__all__ = ["ExtendedReal", "check_value", "describe_type"]
+__all__ = [
+    "ExtendedReal", "Interval", "NonNegativeFloat", "NonNegativeInt", "PositiveFloat", "PositiveInt", "Probability",
+    "check_value", "describe_type",
+]
 
 _INFINITY_ALLOWED = "±inf allowed"
 ExtendedReal = typing.Annotated[float, _INFINITY_ALLOWED]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A ``typing.Annotated`` mark: the number must lie in this interval (a bound left ``None`` is open).
+
+    ``Annotated[int, Interval(ge=1)]`` is a count of at least one; ``Annotated[float, Interval(gt=0, le=1)]``
+    a fraction. ``check_value`` enforces it; ``describe()`` reads as the message does (``>= 1``).
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def describe(self) -> str:
+        bounds = [(">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt)]
+        return " and ".join(f"{op} {bound:g}" for op, bound in bounds if bound is not None)
+
+    def contains(self, value: float) -> bool:
+        return not ((self.ge is not None and not value >= self.ge) or (self.gt is not None and not value > self.gt)
+                    or (self.le is not None and not value <= self.le) or (self.lt is not None and not value < self.lt))
+
+
+PositiveInt = typing.Annotated[int, Interval(ge=1)]
+NonNegativeInt = typing.Annotated[int, Interval(ge=0)]
+PositiveFloat = typing.Annotated[float, Interval(gt=0)]
+NonNegativeFloat = typing.Annotated[float, Interval(ge=0)]
+Probability = typing.Annotated[float, Interval(ge=0, le=1)]
+
+
+def _intervals(annotation: Any) -> list[Interval]:
+    return [mark for mark in typing.get_args(annotation)[1:] if isinstance(mark, Interval)]
 
 #: ``component(annotation, value, path)`` -> the component (or its checked spec) for an interface annotation
 Component = Callable[[type, Any, str], Any]
@@ -37,6 +79,9 @@ def describe_type(annotation: Any) -> str:
         return ""
     if annotation == ExtendedReal:
         return "float (±inf allowed)"
+    if typing.get_origin(annotation) is typing.Annotated:
+        ranges = " and ".join(mark.describe() for mark in _intervals(annotation))
+        return describe_type(typing.get_args(annotation)[0]) + (f" {ranges}" if ranges else "")
     if inspect.isclass(annotation) and not typing.get_args(annotation):
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("zoo.interfaces.", "")
@@ -57,7 +102,11 @@ def check_value(value: Any, annotation: Any, path: str, component: Component | N
                 return value
             if isinstance(value, str) and value.lower().lstrip("+-.") in ("inf", "infinity"):
                 raise RecipeError(path, f"expected a number, got the string {value!r}: YAML writes infinity .inf")
-        return check_value(value, args[0], path, component)
+        checked = check_value(value, args[0], path, component)
+        for interval in _intervals(annotation):
+            if isinstance(checked, (int, float)) and not interval.contains(checked):
+                raise RecipeError(path, f"expected {describe_type(annotation)}, got {checked!r}")
+        return checked
     if origin in (Union, UnionType):
         errors = []
         for arg in args:
