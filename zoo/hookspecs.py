@@ -41,8 +41,9 @@ def register_components(register):
     """Register components: ``register(kind, name, obj, *, summary=None, paper=None)``.
 
     ``kind`` is a registered kind (``zoo list`` shows them: divergence, encoder, decoder, field, likelihood,
-    prior, model, dataset, and those plugins add); ``obj`` is the class (or factory) that ``zoo.create(kind, name, **kwargs)`` calls. The
-    summary defaults to the first line of ``obj``'s docstring; ``paper`` is a citation or link.
+    prior, model, dataset, and those plugins add); ``obj`` is the class (or factory) that
+    ``zoo.create(kind, name, **kwargs)`` calls. The summary defaults to the first line of ``obj``'s
+    docstring; ``paper`` is a citation or link.
 
     Example::
 

@@ -22,12 +22,12 @@ from einops import repeat
 from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, MultivariateNormal, Normal
 
-from zoo.errors import ZooError
+from zoo.errors import IncompatibleComponentsError, ZooError
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Fittable, Prior
 from zoo.recipes.values import PositiveFloat, PositiveInt
 
-__all__ = ["FittedGaussian", "GaussianMixture", "StandardNormal"]
+__all__ = ["FittedGaussian", "GaussianMixture", "StandardNormal", "check_prior"]
 
 UNFITTED = ("the fitted-gaussian prior has not been fitted yet: it is fitted to the codes of the training data after "
             "training (zoo train does this at its end; by hand: model.fit_prior(codes) with codes = model.encode(x) "
@@ -35,7 +35,7 @@ UNFITTED = ("the fitted-gaussian prior has not been fitted yet: it is fitted to 
 
 
 class StandardNormal(Prior):
-    """N(0, I) over ``latent_dim`` codes."""
+    """The standard normal N(0, I) over the codes: the classic VAE prior."""
 
     def __init__(self, latent_dim: PositiveInt):
         super().__init__()
@@ -53,10 +53,11 @@ class StandardNormal(Prior):
 
 
 class GaussianMixture(Prior):
-    """A learned mixture of ``components`` diagonal Gaussians over ``latent_dim`` codes.
+    """A learned mixture of diagonal Gaussians, trained with the model through its prior term.
 
-    The means start at N(0, spread² I) draws, every scale at 1 and the weights equal; means, log-scales and
-    mixture logits are parameters, trained with the model through its prior term (Monte Carlo KL).
+    ``components`` Gaussians over ``latent_dim`` codes. The means start at N(0, spread² I) draws, every
+    scale at 1 and the weights equal; means, log-scales and mixture logits are parameters, trained with the
+    model through its prior term (the KL to a mixture is estimated by Monte Carlo).
     """
 
     def __init__(self, latent_dim: PositiveInt, components: PositiveInt = 10, *, spread: PositiveFloat = 1.0):
@@ -76,8 +77,9 @@ class GaussianMixture(Prior):
 
 
 class FittedGaussian(Prior, Fittable):
-    """A full-covariance Gaussian over ``latent_dim`` codes, or a mixture of ``components`` of them, fitted to
-    the training codes after training.
+    """A Gaussian (or a mixture of them) fitted to the training codes after training, so a model can sample.
+
+    Over ``latent_dim`` codes: a full-covariance Gaussian, or a mixture of ``components`` of them.
 
     ``fit(codes)`` sets it from codes ``(n, latent_dim)``: one component is their mean and covariance
     (+ 1e-5 I); more are fitted by EM (scikit-learn's ``GaussianMixture``, seeded). Its buffers ``weights``
@@ -135,3 +137,30 @@ def register_components(register):
              paper="Dilokthanakul et al. 2016, Gaussian mixture VAEs (arXiv:1611.02648)")
     register("prior", "fitted-gaussian", FittedGaussian,
              paper="Ghosh et al. 2020, From Variational to Deterministic Autoencoders (arXiv:1903.12436)")
+
+
+def check_prior(prior: Prior, latent_dim: int, *, model: str, codes: str, trains_prior: bool) -> None:
+    """Raise ``IncompatibleComponentsError`` when ``prior`` can't serve ``model``'s codes.
+
+    ``codes`` says where the codes come from, for the message (``"encoder MLPEncoder's codes"``). The prior
+    must be over ``latent_dim`` dimensions. A model whose prior term compares q(z|x) with the prior while it
+    trains (``trains_prior``: a VAE) can't use a prior that is fitted only after training; a model without a
+    prior term (an autoencoder, a GON) can't use one with parameters, which nothing would train.
+    """
+    name = type(prior).__name__
+    if prior.latent_dim != latent_dim:
+        raise IncompatibleComponentsError(
+            f"prior {name} has latent_dim={prior.latent_dim} but {codes} have {latent_dim} dimensions; set the "
+            f"prior's latent_dim to {latent_dim}"
+        )
+    if trains_prior and isinstance(prior, Fittable):
+        raise IncompatibleComponentsError(
+            f"prior {name} is fitted to the codes after training, but the {model}'s prior term compares q(z|x) "
+            "with its prior from the first step on: use a prior it can train with (standard-normal, gaussian-mixture)"
+        )
+    learned = [n for n, p in prior.named_parameters() if p.requires_grad]
+    if not trains_prior and learned:
+        raise IncompatibleComponentsError(
+            f"prior {name} has parameters ({', '.join(learned)}) that only a prior term would train, and the "
+            f"{model} has none: use fitted-gaussian (fitted to the codes after training) or standard-normal"
+        )

@@ -7,11 +7,11 @@ reaches into a list) — and one rule lays them all:
 - mappings merge key by key; lists and plain values replace;
 - ``null`` deletes: the argument is no longer stated, and its default applies;
 - naming another component where one is — a string (``field: wire``), a mapping with another ``name:``,
-  or ``--set model.decoder.field.name=wire`` — replaces the component. The new one keeps only the sizes its
-  slot dictates (``zoo.interfaces.SIZES``: a field's in_dim, out_dim, latent_dim; an encoder's or a
-  decoder's shape, latent_dim) where it takes that argument: the old component's values of them, stated
-  or its defaults. Every other argument of the old one is dropped (the new one starts from its own
-  defaults, plus what the overlay states). A string naming the current component resets it the same way;
+  or ``--set model.decoder.field.name=wire`` — replaces the component. The new one keeps only the sizes
+  its slot dictates (its kind's ``sizes``: a field's in_dim, out_dim, latent_dim; an encoder's or a
+  decoder's shape, latent_dim; a prior's latent_dim) where it takes that argument: the old component's
+  values of them, stated or its defaults. Every other argument of the old one is dropped (the new one
+  starts from its own defaults, plus what the overlay states). A string naming the current component resets it the same way;
   a mapping with the same ``name:`` (or none) merges into it.
 
 A ``--config`` file may say ``base: NAME`` to make clear what it was written for: it must name the recipe
@@ -35,7 +35,6 @@ import yaml
 
 from zoo import yaml12
 from zoo.errors import RecipeError, UnknownComponentError
-from zoo.interfaces import SIZES
 from zoo.recipes.building import SECTIONS, validate_recipe
 from zoo.recipes.signatures import EMPTY, Signature, component_slot, signature
 from zoo.registry import get_registry
@@ -110,7 +109,7 @@ def _kept_sizes(kind: str, old: dict, name: Any) -> dict:
     """What the component ``name`` replacing ``old`` keeps of it: the sizes of the slot that it takes."""
     new, before = _signature(kind, name), _signature(kind, old.get("name"))
     kept = {}
-    for size in SIZES.get(kind, ()):
+    for size in get_registry().kind(kind).sizes:
         if new is not None and size not in new.parameters:
             continue
         if size in old:
