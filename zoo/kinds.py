@@ -25,7 +25,7 @@ def register_kinds(register):
     register("prior", Prior, sizes=("latent_dim",), check=conformance.check_prior)
     register("model", Model, check=conformance.check_model)
     register("dataset", None, check=conformance.check_dataset, per_device=False,
-             summary="data: a factory f(*, root=None, split='train', **options) -> a torch Dataset of float tensors "
+             summary="a factory f(*, root=None, split='train', **options) -> a torch Dataset of float tensors "
                      "(or dicts of them) whose `shape` is the shape of one item")
     register("recipe", None, summary="a named tree of components with their arguments, the data and the training "
                                      "settings: `zoo train NAME --set a.b=c`")

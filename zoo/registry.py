@@ -225,10 +225,10 @@ class Registry:
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[Entry]:
         """Entries of ``kind`` (all kinds if None) whose name matches the fnmatch ``pattern``, sorted by kind
-        (in the order the kinds were registered), then name."""
+        (in the order the kinds were registered, recipes last), then name."""
         if kind is not None:
             self.kind(kind)
-        order = {name: i for i, name in enumerate(self._kinds)}
+        order = {name: i for i, name in enumerate(self._kinds)} | {RECIPE: len(self._kinds)}
         return sorted(
             (e for (k, n), e in self._entries.items() if kind in (None, k) and fnmatch.fnmatch(n, pattern)),
             key=lambda e: (order[e.kind], e.name),
@@ -322,7 +322,8 @@ def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Regis
                     break
     while orphans := registry.orphans():  # components of a kind whose plugin broke after they were added
         entry = orphans[0]
-        error = ZooError(f"plugin {entry.plugin!r} registered {entry.kind} {entry.name!r}, but the kind is gone")
+        error = ZooError(f"plugin {entry.plugin!r} registered {entry.kind} {entry.name!r}, but kind {entry.kind!r} "
+                         "is gone")
         if strict():
             raise PluginError(f"{error}: plugin {broken_kinds[entry.kind]!r}, which registers it, is broken")
         disable(infos[entry.plugin], refused(error, infos[entry.plugin], entry))
