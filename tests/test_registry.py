@@ -332,3 +332,18 @@ def test_kinds_and_sizes_are_deprecated_views_of_the_registry():
     assert "divergence" not in SIZES  # as before: kinds whose slots dictate nothing are not in it
     with pytest.raises(AttributeError, match="no attribute 'KIND'"):
         zoo.interfaces.KIND  # noqa: B018
+
+
+def test_the_registry_does_not_import_the_recipes_and_the_kinds_load_without_pytest():
+    """No import circle zoo.registry <-> zoo.recipes; the core's kinds name zoo.testing's checks, which must load
+    where genzoo runs without its test extras (no pytest)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pytest'] = None\n"  # `import pytest` now fails, as without the extras
+            "import zoo.registry\n"
+            "assert not any(m.startswith('zoo.recipes') for m in sys.modules), 'zoo.registry imported zoo.recipes'\n"
+            "registry = zoo.registry.get_registry()\n"
+            "assert 'prior' in registry.kinds and all(p.status == 'ok' for p in registry.plugins), registry.plugins\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
