@@ -241,7 +241,7 @@ def test_a_field_that_ignores_its_latent_fails():
 
 @pytest.mark.parametrize(("field", "message"), [
     (OneChannel, r"field\(coords \(5, 7, 3\)\) \(in_dim=3, out_dim=3\) has shape \(5, 7, 1\), expected \(5, 7, 3\)"),
-    (DropsChannels, r"\(out_dim=3\): output channels 1, 2 are the same at all 35 coordinates: the field drops it"),
+    (DropsChannels, r"\(out_dim=3\): output channels 1, 2 are the same at all 35 coordinates: the field drops them"),
     (KeepsOneWidth, r"built with out_dim=3, its out_dim is 1"),
 ], ids=["one-channel", "zero-padded", "ignores-out_dim"])
 def test_a_field_that_drops_output_channels_fails_at_a_wider_out_dim(field, message):

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
@@ -147,6 +148,7 @@ def stage(what: str) -> Iterator[None]:
 
 
 def expect_tensor(value: Any, shape: tuple[int, ...], dtype: torch.dtype, what: str) -> Tensor:
+    """``value``, or a ConformanceError about ``what`` unless it is a finite tensor of ``shape`` and ``dtype``."""
     if not isinstance(value, Tensor):
         raise ConformanceError(f"{what} is a {type(value).__name__}, expected a tensor of shape {shape}")
     if tuple(value.shape) != tuple(shape):
@@ -162,6 +164,7 @@ def expect_tensor(value: Any, shape: tuple[int, ...], dtype: torch.dtype, what: 
 
 
 def expect_distribution(value: Any, batch: tuple[int, ...], event: tuple[int, ...], what: str) -> Distribution:
+    """``value``, or a ConformanceError about ``what`` unless it is a Distribution of that batch and event shape."""
     if not isinstance(value, Distribution):
         raise ConformanceError(f"{what} is a {type(value).__name__}, expected a torch.distributions.Distribution")
     if (tuple(value.batch_shape), tuple(value.event_shape)) != (batch, event):
@@ -200,13 +203,14 @@ def _exercise_field(field: nn.Module, dtype: torch.dtype, device: str) -> Exerci
     with stage(call):
         values = field(coords, latent)
     expect_tensor(values, (5, 7, o), dtype, f"{call} (in_dim={k}, out_dim={o})")
-    flat = values.detach().flatten(0, -2)  # (35, o)
+    flat = rearrange(values.detach(), "b n o -> (b n) o")
     constant = [c for c in range(o) if torch.equal(flat[:, c].amin(), flat[:, c].amax())]
     if constant:
+        many = len(constant) > 1
         raise ConformanceError(
-            f"{call} (out_dim={o}): output channel{'s' if len(constant) > 1 else ''} "
-            f"{', '.join(map(str, constant))} {'are' if len(constant) > 1 else 'is'} the same at all 35 coordinates: "
-            "the field drops it. Every one of its out_dim channels must come from the coordinates"
+            f"{call} (out_dim={o}): output channel{'s' if many else ''} {', '.join(map(str, constant))} "
+            f"{'are' if many else 'is'} the same at all {len(flat)} coordinates: the field drops "
+            f"{'them' if many else 'it'}. Every one of its out_dim channels must come from the coordinates"
         )
     inputs = {"coordinates": coords}
     if d:
@@ -433,7 +437,13 @@ def _check_round_trip(build: Callable[[], nn.Module], original: nn.Module, exerc
 
 
 def conform(build: Callable[[], nn.Module], exercise, dtype_name: str, device: str) -> None:
-    """Build, exercise, check gradients and the checkpoint round trip, leaving the global RNG as it was."""
+    """The checks every kind shares, around a kind's own ``exercise``; leaves the global RNG as it was.
+
+    ``build()`` makes the component (called again, with other random weights, for the copy its saved state
+    loads into); ``exercise(component, dtype, device)`` runs it and checks the kind's contract, returning an
+    ``Exercise``. Then backward from its ``loss`` must reach every trainable parameter and its ``inputs``, and
+    its ``outputs`` must come out the same from the copy loaded from a checkpoint (eval mode, same seed).
+    """
     dtype = getattr(torch, dtype_name)
     with torch.random.fork_rng(devices=[torch.device(device).index or 0] if device.startswith("cuda") else []):
         torch.manual_seed(0)
