@@ -196,6 +196,7 @@ def test_the_priors_start_as_standard_normals():
 def test_residual_outputs_start_scaled_by_one_over_root_depth():
     # the last convolution of every residual branch (and the decoder's latent projections) starts at PyTorch's
     # default initialisation times 1/√(blocks in its path): 12 encoder blocks, 9 decoder blocks here
+    torch.manual_seed(0)  # the tolerances hold for ~2 in 3 draws: seeded, the test no longer depends on test order
     model = tiny(encoder_layout="8x6,8d2,4x3,4d4,1x2", decoder_layout="1x1,4m1,4x1,8m4,8x6")
     fresh = torch.nn.Conv2d(2, 8, 1)  # a default-initialised convolution of the same shape
     ratios = [block.convs[-1].weight.std() / fresh.weight.std() * math.sqrt(12) for block in model.encoder]
