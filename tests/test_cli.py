@@ -87,6 +87,20 @@ def test_info_of_a_kind_prints_the_contract_of_its_interface(capsys):
     assert json.loads(out)["kind"] == "decoder"  # --kind asks for a component: no contract
 
 
+def test_info_of_a_kind_without_an_interface_describes_the_kind(capsys):
+    for kind, words in (("dataset", "a torch Dataset"), ("recipe", "zoo train NAME")):
+        code, out, _ = run(capsys, "info", kind)
+        text = " ".join(out.split())
+        assert code == 0 and f"the {kind} kind" in text and words in text and f"zoo list --kind {kind}" in text
+    _, out, _ = run(capsys, "info", "dataset", "--json")
+    info = json.loads(out)
+    assert (info["interface"], info["plugin"]) == (None, "zoo.kinds") and "digits" in info["components"]
+    _, out, _ = run(capsys, "info", "prior", "--json")
+    info = json.loads(out)
+    assert (info["interface"], info["sizes"]) == ("zoo.interfaces.Prior", ["latent_dim"])
+    assert [m["call"] for m in info["methods"]] == ["forward()"]
+
+
 def test_unknown_name_is_one_clear_line_with_a_suggestion(capsys):
     code, _, err = run(capsys, "info", "kll")
     assert code == 2 and "did you mean 'kl'" in err and "Traceback" not in err

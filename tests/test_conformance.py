@@ -16,7 +16,8 @@ from torch.distributions import Independent, Normal, Poisson
 
 import zoo_divergences
 from zoo import hookimpl
-from zoo.interfaces import Encoder, ImplicitField, Likelihood, Model
+from zoo.errors import ZooError
+from zoo.interfaces import Encoder, Fittable, ImplicitField, Likelihood, Model, Prior
 from zoo.testing import ConformanceError, check_component, conformance_cases, conformance_test, registry_with
 from zoo.testing import use_registry
 
@@ -145,6 +146,33 @@ class AlwaysFloat32(GoodField):
         return super().forward(coords, latent).float()
 
 
+class OneChannel(GoodField):
+    """Says it has out_dim channels but computes one (fixture): right at its default out_dim=1, wrong beyond."""
+
+    def __init__(self, in_dim: int = 3, out_dim: int = 1, latent_dim: int = 0):
+        super().__init__(in_dim, 1, latent_dim)
+        self.out_dim = out_dim
+
+
+class DropsChannels(GoodField):
+    """Computes the first channel and pads the others with zeros (fixture)."""
+
+    def __init__(self, in_dim: int = 3, out_dim: int = 1, latent_dim: int = 0):
+        super().__init__(in_dim, 1, latent_dim)
+        self.out_dim = out_dim
+
+    def forward(self, coords, latent=None):
+        values = super().forward(coords, latent)
+        return torch.cat([values, values.new_zeros(*values.shape[:-1], self.out_dim - 1)], dim=-1)
+
+
+class KeepsOneWidth(GoodField):
+    """Builds a single-channel field whatever out_dim it is given, and says so (fixture)."""
+
+    def __init__(self, in_dim: int = 3, out_dim: int = 1, latent_dim: int = 0):
+        super().__init__(in_dim, 1, latent_dim)
+
+
 class PoissonCounts(Likelihood):
     """Independent Poisson counts from log rates (fixture): its data are counts, not values in [0, 1]."""
 
@@ -211,6 +239,30 @@ def test_a_field_that_ignores_its_latent_fails():
         check_component("field", IgnoresLatent, dtype="float32", device="cpu")
 
 
+@pytest.mark.parametrize(("field", "message"), [
+    (OneChannel, r"field\(coords \(5, 7, 3\)\) \(in_dim=3, out_dim=3\) has shape \(5, 7, 1\), expected \(5, 7, 3\)"),
+    (DropsChannels, r"\(out_dim=3\): output channels 1, 2 are the same at all 35 coordinates: the field drops them"),
+    (KeepsOneWidth, r"built with out_dim=3, its out_dim is 1"),
+], ids=["one-channel", "zero-padded", "ignores-out_dim"])
+def test_a_field_that_drops_output_channels_fails_at_a_wider_out_dim(field, message):
+    with pytest.raises(ConformanceError, match=message):
+        check_component("field", field, dtype="float32", device="cpu")
+
+
+def test_fields_are_checked_at_one_and_three_channels_with_and_without_a_latent(monkeypatch):
+    from zoo.testing import conformance
+
+    exercise, built = conformance._exercise_field, []
+
+    def recorded(field, dtype, device):
+        built.append((field.out_dim, field.latent_dim))
+        return exercise(field, dtype, device)
+
+    monkeypatch.setattr(conformance, "_exercise_field", recorded)
+    check_component("field", GoodField, dtype="float64", device="cpu")
+    assert sorted(set(built)) == [(1, 0), (1, 4), (2, 0), (2, 4), (3, 0), (3, 4)]  # its own 2, then 1 and 3
+
+
 def test_an_output_in_the_wrong_dtype_fails_in_float64():
     check_component("field", AlwaysFloat32, dtype="float32", device="cpu")
     with pytest.raises(ConformanceError, match="is torch.float32 for torch.float64 inputs and weights"):
@@ -225,6 +277,80 @@ def test_an_encoder_without_an_event_dimension_fails_with_the_fix():
 
 def test_a_likelihood_is_checked_on_its_own_samples():
     check_component("likelihood", PoissonCounts)  # grey values in [0, 1] would be outside its support
+
+
+# ----------------------------------------------------------------------------------------------------
+# Priors
+
+
+class DiagonalGaussian(Prior):
+    """A learned diagonal Gaussian prior (fixture)."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.loc = nn.Parameter(torch.zeros(latent_dim))
+
+    def forward(self):
+        return Independent(Normal(self.loc, torch.ones_like(self.loc)), 1)
+
+
+class FactorisedOnly(DiagonalGaussian):
+    def forward(self):
+        return Normal(self.loc, torch.ones_like(self.loc))  # batch (d,), no event
+
+
+class FittedMean(Prior, Fittable):
+    """A unit Gaussian at the codes' mean, fitted to them (fixture)."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.register_buffer("loc", torch.zeros(latent_dim))
+        self.register_buffer("fitted", torch.tensor(False))
+
+    def fit(self, codes):
+        self.loc.copy_(codes.mean(0))
+        self.fitted.fill_(True)
+
+    def forward(self):
+        if not self.fitted:
+            raise ZooError("not fitted yet: fit it to the training codes")
+        return Independent(Normal(self.loc, torch.ones_like(self.loc)), 1)
+
+
+class UsableUnfitted(FittedMean):
+    """Samples before it is fitted (fixture): a model would decode codes of an arbitrary prior."""
+
+    def forward(self):
+        return Independent(Normal(self.loc, torch.ones_like(self.loc)), 1)
+
+
+class ForgetsItsFit(FittedMean):
+    """Keeps what it fitted in a plain attribute, which a checkpoint does not save (fixture)."""
+
+    def fit(self, codes):
+        self.fitted_mean = codes.mean(0)
+        self.fitted.fill_(True)
+
+    def forward(self):
+        super().forward()
+        return Independent(Normal(self.fitted_mean.to(self.loc), torch.ones_like(self.loc)), 1)
+
+
+def test_a_prior_is_a_distribution_over_codes():
+    check_component("prior", DiagonalGaussian)
+    with pytest.raises(ConformanceError, match=r"batch shape \(4,\) and event shape \(\), expected batch \(\) and "
+                                               r"event \(4,\)"):
+        check_component("prior", FactorisedOnly, dtype="float32", device="cpu")
+
+
+def test_a_fitted_prior_is_checked_fitted_and_must_refuse_to_be_used_before():
+    check_component("prior", FittedMean, dtype="float64", device="cpu")
+    with pytest.raises(ConformanceError, match="prior\\(\\) before fit returned a distribution"):
+        check_component("prior", UsableUnfitted, dtype="float32", device="cpu")
+    with pytest.raises(ConformanceError, match="differs after a round trip"):  # what it fitted is lost
+        check_component("prior", ForgetsItsFit, dtype="float32", device="cpu")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -373,3 +499,21 @@ def test_pytest_option_runs_one_plugins_checks_and_reports_a_failure_readably(tm
 
     done = run_pytest(tmp_path, "--zoo-conformance=nobody")
     assert done.returncode == 4 and "--zoo-conformance: no component matching '*'" in done.stderr
+
+
+# ----------------------------------------------------------------------------------------------------
+# genzoo 0.1's CHECKS, kept for one minor version
+
+
+def test_checks_are_deprecated_views_of_the_kinds_checks():
+    with pytest.warns(DeprecationWarning, match=r"zoo.testing.CHECKS is deprecated.*check_component\(kind, obj\)"):
+        from zoo.testing import CHECKS
+    assert {"field", "prior", "model", "dataset"} <= set(CHECKS) and "recipe" not in CHECKS
+    CHECKS["field"](GoodField, dtype="float32", device="cpu")  # as 0.1's CHECKS[kind](obj) was called
+    with pytest.raises(ConformanceError, match="ignores its latent"):
+        CHECKS["field"](IgnoresLatent, dtype="float32", device="cpu")
+    from zoo.testing import conformance
+
+    with pytest.warns(DeprecationWarning, match="zoo.testing.conformance.CHECKS.*kind\\(KIND\\).check"):
+        checks = conformance.CHECKS
+    assert checks["field"] is conformance.check_field

@@ -206,3 +206,144 @@ def test_every_hookspec_has_a_test_and_documentation():
         assert f"def test_{hook}" in tests, f"no test named test_{hook}*: every hook needs one"
         assert hook in readme, f"README does not document {hook}"
         assert f"### `{hook}(register)`" in guide, f"docs/plugins.md has no section on {hook}"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Kinds are registered (register_kinds), the core's own included
+
+
+class Tone(torch.nn.Module):
+    """The interface of a fixture kind: a tone generator (fixture)."""
+
+    def forward(self, t):
+        raise NotImplementedError
+
+
+class Sine(Tone):
+    """A sine tone (fixture)."""
+
+    def forward(self, t):
+        return torch.sin(t)
+
+
+def kind_plugin(name: str, kinds, components=None):
+    """A plugin module whose register_kinds hook calls ``kinds(register)`` (and register_components, if given)."""
+    module = types.ModuleType(name)
+    module.register_kinds = hookimpl(kinds)
+    if components is not None:
+        module.register_components = hookimpl(components)
+    return module
+
+
+def test_register_kinds_hook_adds_a_kind_whose_components_register_after_it():
+    tones = kind_plugin("tones", lambda register: register("tone", Tone, sizes=["rate"], summary="Beeps."),
+                        lambda register: register("tone", "sine", Sine))
+    registry = registry_with(tones)
+    kind = registry.kind("tone")
+    assert (kind.interface, kind.sizes, kind.summary, kind.check, kind.plugin) == (Tone, ("rate",), "Beeps.", None,
+                                                                                  "tones")
+    assert registry.interface_kind(Sine) == "tone" and registry.get("tone", "sine").obj is Sine
+    # a component of the kind from another plugin, whichever plugin's hooks run first: kinds come first
+    other = fixture_plugin("more-tones", lambda register: register("tone", "also-sine", Sine))
+    for order in ((tones, other), (other, tones)):
+        assert registry_with(*order).get("tone", "also-sine").plugin == "more-tones"
+
+
+def test_the_core_registers_its_kinds_through_the_same_hook():
+    registry = registry_with()
+    assert list(registry.kinds) == ["divergence", "encoder", "decoder", "field", "likelihood", "prior", "model",
+                                    "dataset", "recipe"]
+    assert {k.plugin for k in registry.kinds.values()} == {"zoo.kinds"}
+    assert registry.kind("prior").sizes == ("latent_dim",) and registry.kind("field").check is not None
+    assert registry.kind("dataset").interface is None and not registry.kind("dataset").per_device
+    with pytest.raises(UnknownComponentError, match="unknown kind 'feild' — did you mean 'field'"):
+        registry.kind("feild")
+
+
+def test_a_component_under_an_unregistered_kind_is_refused_naming_the_kinds():
+    registry = registry_with(fixture_plugin("bad", lambda register: register("tone", "sine", Sine)))
+    assert "unknown kind 'tone'; kinds are: divergence, encoder, decoder, field, likelihood, prior" in refused(
+        registry, "bad")
+
+
+def test_two_plugins_registering_one_kind_is_an_error_naming_both(monkeypatch):
+    one = kind_plugin("one", lambda register: register("tone", Tone))
+    two = kind_plugin("two", lambda register: register("tone", Tone))
+    registry = registry_with(one, two)
+    error = refused(registry, "two")
+    assert "kind 'tone' is registered twice: by plugin 'one' (fixture-dist) and by plugin 'two'" in error
+    assert registry.kind("tone").plugin == "one"
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(DuplicateComponentError, match=r"kind 'tone'.*'one'.*'two'"):
+        registry_with(one, two)
+
+
+@pytest.mark.parametrize(("registration", "message"), [
+    (lambda register: register("Tone", Tone), "kind names are lower-case"),
+    (lambda register: register("tone", "Tone"), "the interface is the class"),
+    (lambda register: register("tone", Tone, check="check_tone"), "a check is a function"),
+    (lambda register: register("tone", ImplicitField), "already the interface of kind 'field'"),
+])
+def test_a_refused_kind_disables_that_plugin_only(registration, message):
+    registry = registry_with(kind_plugin("bad", registration, lambda register: register("field", "flat",
+                                                                                      ConstantField)))
+    assert message in refused(registry, "bad")
+    assert registry.list("field", "flat") == []  # all of a plugin or nothing
+    assert registry.get("divergence", "kl")
+
+
+def test_a_plugin_whose_register_kinds_raises_is_broken_and_the_rest_works(monkeypatch):
+    def explode(register):
+        register("tone", Tone)
+        raise RuntimeError("boom")
+
+    registry = registry_with(kind_plugin("exploding", explode, lambda register: register("tone", "sine", Sine)))
+    assert "register_kinds: RuntimeError: boom" in refused(registry, "exploding")
+    assert "tone" not in registry.kinds and registry.get("divergence", "kl")
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="exploding"):
+        registry_with(kind_plugin("exploding", explode))
+
+
+def test_a_plugin_using_the_kind_of_a_broken_plugin_is_refused_and_says_why():
+    def tones_and_a_clash(register):
+        register("tone", "sine", Sine)
+        register("field", "siren", ConstantField)  # a built-in's name: the plugin is refused, its kind goes
+
+    tones = kind_plugin("tones", lambda register: register("tone", Tone), tones_and_a_clash)
+    user = fixture_plugin("user", lambda register: register("tone", "also-sine", Sine))
+    for order in ((tones, user), (user, tones)):  # refused before or after the user's components were added
+        registry = registry_with(*order)
+        assert "tone" not in registry.kinds and "field 'siren' is registered twice" in refused(registry, "tones")
+        error = refused(registry, "user")
+        assert "'tone'" in error and "plugin 'tones', which registers that kind, is broken" in error
+        assert registry.get("field", "siren").plugin == "zoo_siren"
+
+
+def test_kinds_and_sizes_are_deprecated_views_of_the_registry():
+    import zoo.interfaces
+
+    with pytest.warns(DeprecationWarning, match=r"zoo.interfaces.KINDS .*deprecated.*zoo.get_registry\(\).kinds"):
+        kinds = zoo.interfaces.KINDS
+    assert kinds["field"] is ImplicitField and kinds["prior"] is zoo.interfaces.Prior and kinds["dataset"] is None
+    with pytest.warns(DeprecationWarning, match="zoo.interfaces.SIZES"):
+        from zoo.interfaces import SIZES
+    assert SIZES["field"] == ("in_dim", "out_dim", "latent_dim") and SIZES["prior"] == ("latent_dim",)
+    assert "divergence" not in SIZES  # as before: kinds whose slots dictate nothing are not in it
+    with pytest.raises(AttributeError, match="no attribute 'KIND'"):
+        zoo.interfaces.KIND  # noqa: B018
+
+
+def test_the_registry_does_not_import_the_recipes_and_the_kinds_load_without_pytest():
+    """No import circle zoo.registry <-> zoo.recipes; the core's kinds name zoo.testing's checks, which must load
+    where genzoo runs without its test extras (no pytest)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pytest'] = None\n"  # `import pytest` now fails, as without the extras
+            "import zoo.registry\n"
+            "assert not any(m.startswith('zoo.recipes') for m in sys.modules), 'zoo.registry imported zoo.recipes'\n"
+            "registry = zoo.registry.get_registry()\n"
+            "assert 'prior' in registry.kinds and all(p.status == 'ok' for p in registry.plugins), registry.plugins\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -23,7 +23,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from zoo.errors import TrainingInterrupted, ZooError, ZooWarning
-from zoo.interfaces import KINDS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -118,29 +117,35 @@ def _component_info(entry) -> dict:
 
 
 def _contract_info(kind: str) -> dict:
-    """What every component of ``kind`` must do: its interface's docstring, abstract methods and sizes."""
+    """What every component of ``kind`` must do: its interface's docstring, abstract methods and sizes (a kind
+    without an interface, such as dataset: its summary)."""
     import inspect
 
-    from zoo.interfaces import SIZES
-
-    interface = KINDS[kind]
+    spec = _registry().kind(kind)
+    interface = spec.interface
     methods = []
-    for name in vars(interface):  # in the order the interface defines them
+    for name in vars(interface) if interface is not None else ():  # in the order the interface defines them
         if name in interface.__abstractmethods__:
             method = getattr(interface, name)
             sig = inspect.signature(method)  # shown without annotations: the docstring gives the shapes
             params = [p.replace(annotation=p.empty) for p in sig.parameters.values() if p.name != "self"]
             call = f"{name}{sig.replace(parameters=params, return_annotation=sig.empty)}"
             methods.append({"name": name, "call": call, "doc": inspect.getdoc(method) or ""})
-    return {"kind": "interface", "name": kind, "interface": f"zoo.interfaces.{interface.__name__}",
-            "doc": inspect.getdoc(interface) or "", "methods": methods, "sizes": list(SIZES.get(kind, ())),
+    return {"kind": "interface", "name": kind,
+            "interface": None if interface is None else f"{interface.__module__}.{interface.__qualname__}",
+            "summary": spec.summary, "doc": "" if interface is None else inspect.getdoc(interface) or "",
+            "methods": methods, "sizes": list(spec.sizes), "plugin": spec.plugin,
             "components": [e.name for e in _registry().list(kind)]}
 
 
 def _print_contract(info: dict) -> None:
     kind = info["name"]
-    console.rule(f"[bold]the {escape(kind)} contract: [cyan]{escape(info['interface'])}")
-    console.print(info["doc"], markup=False, soft_wrap=True)  # the docstring's own lines
+    if info["interface"] is None:
+        console.rule(f"[bold]the {escape(kind)} kind")
+        console.print(info["summary"], markup=False, soft_wrap=True)
+    else:
+        console.rule(f"[bold]the {escape(kind)} contract: [cyan]{escape(info['interface'])}")
+        console.print(info["doc"], markup=False, soft_wrap=True)  # the docstring's own lines
     for method in info["methods"]:
         console.print(f"\n[bold]{escape(method['call'])}[/]")
         console.print(textwrap.indent(method["doc"], "    "), markup=False, soft_wrap=True)
@@ -154,7 +159,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     registry = _registry()
     entries = [registry.get(args.kind, args.name)] if args.kind else registry.find(args.name)
     # a kind's name (`zoo info field`) prints the contract of its interface, before any component of that name
-    contract = [] if args.kind or KINDS.get(args.name) is None else [_contract_info(args.name)]
+    contract = [] if args.kind or args.name not in registry.kinds else [_contract_info(args.name)]
     if not entries and not contract:
         from zoo.registry import did_you_mean
 
@@ -196,7 +201,9 @@ def cmd_plugins(args: argparse.Namespace) -> None:
     registry = _registry()
     plugins = [p for p in registry.plugins if args.all or not p.core]
     registered: dict[str, dict[str, list[str]]] = {p.name: {} for p in plugins}
-    for entry in registry.list():  # what each plugin provides, by kind
+    for kind in registry.kinds.values():  # what each plugin provides: kinds, then components by kind
+        registered.get(kind.plugin, {}).setdefault("kind", []).append(kind.name)
+    for entry in registry.list():
         registered.get(entry.plugin, {}).setdefault(entry.kind, []).append(entry.name)
     if args.json:
         _print_json([
@@ -289,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list registered components and recipes")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on names, e.g. 'vae-*'")
-    p.add_argument("--kind", "-k", help=f"only this kind: {', '.join(KINDS)}")
+    p.add_argument("--kind", "-k", help="only this kind (field, model, prior, ...: the headings of `zoo list`; "
+                                        "`zoo info KIND` describes one)")
     p.add_argument("--long", "-l", action="store_true",
                    help=f"add the paper and plugin columns and wrap instead of cutting (automatic from "
                         f"{LIST_WIDE} columns)")

@@ -14,12 +14,36 @@ hookimpl = pluggy.HookimplMarker("zoo")
 
 
 @hookspec
+def register_kinds(register):
+    """Register kinds of component: ``register(name, interface, *, sizes=(), check=None, per_device=True,
+    summary=None)``.
+
+    ``interface`` is the class every component of the kind subclasses (``None``: any callable, as for
+    datasets); a constructor argument annotated with it takes a component of the kind in a recipe.
+    ``sizes`` are the size arguments a slot dictates to its component (kept when a recipe swaps one in);
+    ``check(entry, dtype, device)`` is its conformance check (``zoo.testing``: raise ``ConformanceError``),
+    run in float32 and float64 on every device unless ``per_device=False``; ``summary`` (by default the
+    first line of the interface's docstring) is what ``zoo info KIND`` says it is. Every plugin's kinds are
+    registered before any component, so a plugin may use a kind another plugin adds. The core's own kinds
+    (divergence, encoder, decoder, field, likelihood, prior, model, dataset, recipe) come through this hook
+    too (``zoo.kinds``).
+
+    Example::
+
+        @zoo.hookimpl
+        def register_kinds(register):
+            register("noise-schedule", NoiseSchedule, check=check_schedule)
+    """
+
+
+@hookspec
 def register_components(register):
     """Register components: ``register(kind, name, obj, *, summary=None, paper=None)``.
 
-    ``kind`` is one of ``zoo.interfaces.KINDS`` (divergence, encoder, decoder, field, likelihood, model,
-    dataset); ``obj`` is the class (or factory) that ``zoo.create(kind, name, **kwargs)`` calls. The
-    summary defaults to the first line of ``obj``'s docstring; ``paper`` is a citation or link.
+    ``kind`` is a registered kind (``zoo list`` shows them: divergence, encoder, decoder, field, likelihood,
+    prior, model, dataset, and those plugins add); ``obj`` is the class (or factory) that
+    ``zoo.create(kind, name, **kwargs)`` calls. The summary defaults to the first line of ``obj``'s
+    docstring; ``paper`` is a citation or link.
 
     Example::
 

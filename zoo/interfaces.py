@@ -1,4 +1,4 @@
-"""The contract every plugin speaks: Divergence, Encoder, Decoder, ImplicitField, Likelihood, Model.
+"""The contract every plugin speaks: Divergence, Encoder, Decoder, ImplicitField, Likelihood, Prior, Model.
 
 Each interface is a small abstract ``torch.nn.Module`` with one abstract method (a Likelihood has two: it
 also says how many parameters it needs, which a decoder must know before it is built). Concrete classes are
@@ -6,12 +6,15 @@ final: behaviour changes by composition (a Decoder *holds* a Likelihood, a Field
 ImplicitField), never by overriding a concrete method. Shapes are written with einops letters:
 ``b`` batch, ``d`` latent dimension, ``n`` points, ``c`` channels, ``...`` any trailing data shape.
 
-Recipes use the type annotations of constructor arguments to know which kind a nested component is:
-an argument annotated ``ImplicitField`` is built from the ``field`` registry, and so on (see ``KINDS``).
+Each interface is a registered kind's (``zoo.kinds`` registers the core's through the ``register_kinds``
+hook, as a plugin registers its own). Recipes use the type annotations of constructor arguments to know
+which kind a nested component is: an argument annotated ``ImplicitField`` is built from the ``field``
+registry, one annotated ``Prior`` from the ``prior`` registry, and so on (``zoo.get_registry().kinds``).
 """
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -29,6 +32,7 @@ __all__ = [
     "Decoder",
     "ImplicitField",
     "Likelihood",
+    "Prior",
     "Model",
     "Sampler",
     "Reconstructor",
@@ -38,9 +42,8 @@ __all__ = [
     "LatentModel",
     "Annealed",
     "PosthocPrior",
+    "Fittable",
     "PointMass",
-    "KINDS",
-    "SIZES",
 ]
 
 
@@ -166,6 +169,24 @@ class ImplicitField(nn.Module, ABC):
     @abstractmethod
     def forward(self, coords: Tensor, latent: Tensor | None = None) -> Tensor:
         """``(..., in_dim)`` [, ``(b, latent_dim)``] -> ``(..., out_dim)``."""
+
+
+class Prior(nn.Module, ABC):
+    """p(z): the distribution over codes ``(latent_dim,)`` a latent-variable model samples from and scores.
+
+    Calling it returns p(z) as a ``torch.distributions.Distribution`` with batch shape ``()`` and event shape
+    ``(latent_dim,)``: ``prior().sample((n,))`` draws codes ``(n, latent_dim)``, ``prior().log_prob(z)``
+    scores codes ``(..., latent_dim)`` (differentiably in z and in the prior's parameters). A learned prior
+    (a Gaussian mixture) is trained with its model through the model's prior term, a divergence: closed
+    form where torch knows the pair, Monte Carlo otherwise. A prior fitted to the training codes after
+    training instead is also ``Fittable``.
+    """
+
+    latent_dim: int
+
+    @abstractmethod
+    def forward(self) -> Distribution:
+        """-> p(z), batch ``()``, event ``(latent_dim,)``."""
 
 
 class Model(nn.Module, ABC):
@@ -300,7 +321,8 @@ class PosthocPrior(ABC):
     """A model whose sampling prior is fitted after training to the codes of the training data (an AE).
 
     The training loop calls ``fit_prior(codes)`` with ``encode(x)`` of the whole training set at the end
-    of training, before the last checkpoint, so ``zoo sample`` works on the finished run.
+    of training, before the last checkpoint, so ``zoo sample`` works on the finished run. A model holding
+    a ``Prior`` fits it there when the prior is ``Fittable`` (and leaves a fixed one, N(0, I), as it is).
     """
 
     @abstractmethod
@@ -310,6 +332,18 @@ class PosthocPrior(ABC):
     @abstractmethod
     def fit_prior(self, codes: Tensor) -> None:
         """Fit the prior to codes ``(n, d)``."""
+
+
+class Fittable(ABC):
+    """A prior that is fitted, not learned: set from the codes of the training data after training.
+
+    ``fit(codes)`` sets it; until the first fit, calling the prior raises a ``ZooError`` that says what to
+    do. What it fits is saved in buffers, so a loaded model samples from the same prior.
+    """
+
+    @abstractmethod
+    def fit(self, codes: Tensor) -> None:
+        """Fit to codes ``(n, latent_dim)``."""
 
 
 class PointMass(Distribution):
@@ -342,23 +376,17 @@ class PointMass(Distribution):
         return torch.full(self.batch_shape, float("-inf"), device=self.loc.device)
 
 
-#: The component kinds of the registry, and the interface each kind must implement (None: any callable).
-KINDS: dict[str, type | None] = {
-    "divergence": Divergence,
-    "encoder": Encoder,
-    "decoder": Decoder,
-    "field": ImplicitField,
-    "likelihood": Likelihood,
-    "model": Model,
-    "dataset": None,
-    "recipe": None,
-}
+def __getattr__(name: str):
+    """``KINDS`` and ``SIZES``, deprecated since 0.2.0: views of the registered kinds, as they were."""
+    if name not in ("KINDS", "SIZES"):
+        raise AttributeError(f"module 'zoo.interfaces' has no attribute {name!r}")
+    from zoo.registry import get_registry
 
-#: The size arguments of each kind's contract: the numbers the slot a component fills dictates to it (a field
-#: decoder's field takes the data's coordinate count as ``in_dim``, its channels as ``out_dim``, the model's
-#: code size as ``latent_dim``). A recipe that swaps one component for another keeps these and drops the rest.
-SIZES: dict[str, tuple[str, ...]] = {
-    "encoder": ("shape", "latent_dim"),
-    "decoder": ("shape", "latent_dim"),
-    "field": ("in_dim", "out_dim", "latent_dim"),
-}
+    what = {"KINDS": "kind -> interface", "SIZES": "kind -> the sizes its slots dictate"}[name]
+    warnings.warn(f"zoo.interfaces.{name} ({what}) is deprecated since genzoo 0.2.0 and goes in 0.3: kinds are "
+                  "registered (the register_kinds hook); read zoo.get_registry().kinds, name -> Kind with "
+                  ".interface and .sizes", DeprecationWarning, stacklevel=2)
+    kinds = get_registry().kinds
+    if name == "KINDS":
+        return {kind: k.interface for kind, k in kinds.items()}
+    return {kind: k.sizes for kind, k in kinds.items() if k.sizes}

@@ -7,7 +7,8 @@ posterior q(z|x), a ``decode`` callable z -> p(x|z) (any ``zoo.interfaces.Decode
 - ``elbo``: log p(x) >= E_q[log p(x|z)] - KL(q(z|x) ‖ p(z)) (Kingma & Welling 2014, arXiv:1312.6114).
 - ``iwae_bound``: log p(x) >= E[log (1/K) Σ_k p(x, z_k) / q(z_k|x)], z_k ~ q(z|x) (Burda et al. 2016,
   arXiv:1509.00519); tighter as K grows and the standard test log-likelihood estimate at K = 1000.
-  Samples are drawn in chunks, so K = 1000 needs the memory of one chunk.
+  Samples are drawn in chunks, so K = 1000 needs the memory of one chunk: ``importance_weighted`` does the
+  chunking for any model's log weights (a hierarchical VAE's too).
 - ``bits_per_dim`` / ``nats_from_bits_per_dim``: NLL in nats per example <-> bits per data dimension.
 - ``psnr``: peak signal-to-noise ratio in dB; ``ssim``: structural similarity (pytorch-msssim's).
 """
@@ -22,7 +23,7 @@ from einops import rearrange, repeat
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-__all__ = ["bits_per_dim", "elbo", "iwae_bound", "nats_from_bits_per_dim", "psnr", "ssim"]
+__all__ = ["bits_per_dim", "elbo", "importance_weighted", "iwae_bound", "nats_from_bits_per_dim", "psnr", "ssim"]
 
 Decode = Callable[[Tensor], Distribution]
 
@@ -54,6 +55,20 @@ def elbo(
     return {"elbo": -(reconstruction + kl), "reconstruction": reconstruction, "kl": kl}
 
 
+def importance_weighted(log_weights: Callable[[int], Tensor], *, num_samples: int, chunk_size: int) -> Tensor:
+    """log (1/K) Σ_k w_k per example ``(b,)`` for K = ``num_samples`` importance weights drawn in chunks.
+
+    ``log_weights(k)`` draws ``k`` (at most ``chunk_size``) samples per example and returns their log weights
+    ``(k, b)``; each chunk is reduced by a log-sum-exp before the next is drawn, so K = 1000 needs the memory
+    of one chunk.
+    """
+    if num_samples < 1 or chunk_size < 1:
+        raise ValueError(f"num_samples and chunk_size must be >= 1, got {num_samples} and {chunk_size}")
+    partial = [torch.logsumexp(log_weights(min(chunk_size, num_samples - start)), dim=0)  # log Σ_k w_k, (b,)
+               for start in range(0, num_samples, chunk_size)]
+    return torch.logsumexp(torch.stack(partial), dim=0) - math.log(num_samples)
+
+
 def iwae_bound(
     x: Tensor,
     posterior: Distribution,
@@ -66,21 +81,18 @@ def iwae_bound(
     """The importance-weighted bound log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), per example ``(b,)``, nats.
 
     Same arguments as ``elbo``. ``K = num_samples`` latents per example are decoded ``chunk_size`` at a
-    time (``chunk_size * b`` decoder evaluations at once), combined with a running log-sum-exp. With
-    K = 1 this is a single-sample ELBO estimate; it increases towards log p(x) as K grows. Wrap the call
-    in ``torch.no_grad()`` for evaluation.
+    time (``chunk_size * b`` decoder evaluations at once, ``importance_weighted``). With K = 1 this is a
+    single-sample ELBO estimate; it increases towards log p(x) as K grows. Wrap the call in
+    ``torch.no_grad()`` for evaluation.
     """
-    if num_samples < 1 or chunk_size < 1:
-        raise ValueError(f"num_samples and chunk_size must be >= 1, got {num_samples} and {chunk_size}")
-    partial = []  # log Σ_k w_k over each chunk, (b,)
-    for start in range(0, num_samples, chunk_size):
-        k = min(chunk_size, num_samples - start)
+
+    def log_weights(k: int) -> Tensor:
         z = posterior.rsample((k,)) if posterior.has_rsample else posterior.sample((k,))  # (k, b, d)
         px = decode(rearrange(z, "k b d -> (k b) d"))
         log_px = rearrange(px.log_prob(repeat(x, "b ... -> (k b) ...", k=k)), "(k b) -> k b", k=k)
-        log_w = log_px + prior.log_prob(z) - posterior.log_prob(z)  # (k, b)
-        partial.append(torch.logsumexp(log_w, dim=0))
-    return torch.logsumexp(torch.stack(partial), dim=0) - math.log(num_samples)
+        return log_px + prior.log_prob(z) - posterior.log_prob(z)  # (k, b)
+
+    return importance_weighted(log_weights, num_samples=num_samples, chunk_size=chunk_size)
 
 
 @torch.no_grad()

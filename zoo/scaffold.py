@@ -21,7 +21,6 @@ from pathlib import Path
 from string import Template
 
 from zoo.errors import ZooError
-from zoo.interfaces import SIZES
 from zoo.plugins import genzoo_version
 
 __all__ = ["KINDS", "new_plugin"]
@@ -299,7 +298,7 @@ def register_recipes(register):
 
 KINDS = tuple(COMPONENTS)
 
-# A shipped recipe with the component in its slot: a swap keeps the sizes the slot dictates (zoo.interfaces.SIZES)
+# A shipped recipe with the component in its slot: a swap keeps the sizes the slot dictates (its kind's sizes)
 USAGE = {
     "field": "zoo train vae-siren-digits --set model.decoder.field=$component",
     "encoder": "zoo train vae-digits --set model.encoder=$component",
@@ -334,7 +333,9 @@ def new_plugin(name: str, kind: str = "field", parent: str | Path = ".") -> Path
         "genzoo": genzoo_version(),
     }
     words["usage"] = Template(USAGE[kind]).substitute(words)
-    sizes = ", ".join(f"`{size}`" for size in SIZES.get(kind, ()))
+    from zoo.registry import get_registry
+
+    sizes = ", ".join(f"`{size}`" for size in get_registry().kind(kind).sizes)
     words["slot"] = (f"Put in a recipe's slot, it takes the sizes the slot dictates ({sizes}) from the\n"
                      "recipe, and every other argument from its own defaults (`--set` one after the swap).\n"
                      if sizes else "")

@@ -22,16 +22,18 @@ Three things users trip on, handled here:
 
 The models:
 
-- ``GON``: loss ``reconstruction`` (mean NLL per example). Samples by a Gaussian fitted to the training
-  latents after training (``PosthocPrior``, as the reference implicit GON samples from the latents'
-  mean and covariance). With a resizable decoder (``field``: the implicit GON, a SIREN inside a GON)
-  it reconstructs and samples at any resolution from the same latents.
+- ``GON``: loss ``reconstruction`` (mean NLL per example). Samples through its prior, by default a
+  Gaussian fitted to the training latents after training (``fitted-gaussian``, a ``PosthocPrior``, as the
+  reference implicit GON samples from the latents' mean and covariance). With a resizable decoder
+  (``field``: the implicit GON, a SIREN inside a GON) it reconstructs and samples at any resolution from
+  the same latents.
 - ``VariationalGON``: the gradient latent g is mapped to q(z|x) = N(μ(g), σ(g)²) by a linear head (the
   reference's fc21/fc22); the loss is the negative ELBO, the reconstruction NLL at a reparameterised
-  z ~ q plus β · D(q ‖ N(0, I)) for any registered divergence (as the ``vae``'s prior term). Its
+  z ~ q plus β · D(q ‖ p(z)) for any registered divergence and prior (as the ``vae``'s prior term). Its
   inner step is the reconstruction NLL at the posterior mean (not a sample, so that encoding is
   deterministic; nor the prior term, which at the origin is the same for every example and, for a
-  batch-level divergence, would tie examples together). Samples from the prior; IWAE test NLL.
+  batch-level divergence, would tie examples together). Samples from its prior (N(0, I) by default);
+  IWAE test NLL.
 
 The step size η to start from depends on how fast the decoder's output moves with z and on the
 likelihood's scale and number of pixels (the gradient is a sum over them): 1 suits the ``dcgan``
@@ -48,7 +50,6 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 from torch.nn.modules.batchnorm import _NormBase
@@ -58,20 +59,20 @@ from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import (
     Decoder,
     Divergence,
+    Fittable,
     LatentModel,
     LikelihoodEstimator,
     Model,
     PosthocPrior,
+    Prior,
     Reconstructor,
     Sampler,
 )
-from zoo.likelihoods import at_least_float32
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
-from zoo.nn.priors import FittedGaussianPrior
+from zoo.nn import gaussian_posterior
+from zoo.priors import FittedGaussian, StandardNormal, check_prior
 
 __all__ = ["GON", "GradientOrigin", "VariationalGON", "refuse_running_statistics"]
-
-MIN_POSTERIOR_SCALE = 1e-4
 
 
 class GradientOrigin(nn.Module):
@@ -143,14 +144,15 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     ``inner_steps`` gradient steps of size ``step_size`` (learned with ``learn_step_size``) from the
     origin (learned with ``learn_origin``). Loss term: ``reconstruction``, the NLL per example at the
-    gradient latent, averaged over the batch. Sampling needs the Gaussian ``fit_prior`` fits to the
-    training latents (``zoo train`` does it at the end of training).
+    gradient latent, averaged over the batch. Sampling goes through ``prior``, by default the Gaussian
+    ``fit_prior`` fits to the training latents (``zoo train`` does it at the end of training).
     """
 
     def __init__(
         self,
         decoder: Decoder,
         *,
+        prior: Prior | None = None,
         inner_steps: int = 1,
         step_size: float = 1.0,
         learn_step_size: bool = False,
@@ -164,11 +166,10 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
         self.gradient_origin = GradientOrigin(
             d, steps=inner_steps, step_size=step_size, learn_step_size=learn_step_size, learn_origin=learn_origin
         )
-        # the fitted prior lives in buffers, so it is saved and restored with the weights
-        self.fitted_prior = FittedGaussianPrior(
-            d, unfitted="this GON has no prior to sample from yet: call model.fit_prior(codes) with the training "
-                        "set's latents (model.encode(x)) after training; zoo train does this at the end",
-        )
+        # a fitted prior keeps what it fitted in buffers, so it is saved and restored with the weights
+        self.prior = prior if prior is not None else FittedGaussian(d)
+        check_prior(self.prior, d, model="gon", codes=f"decoder {type(decoder).__name__}'s latents",
+                    trains_prior=False)
 
     def encode(self, x: Tensor) -> Tensor:
         """x ``(b, *shape)`` -> the gradient latents ``(b, latent_dim)`` (differentiable when autograd is on)."""
@@ -196,18 +197,15 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     @torch.no_grad()
     def fit_prior(self, codes: Tensor) -> None:
-        """Fit the sampling prior, a full-covariance Gaussian, to training latents ``(n, latent_dim)``."""
-        self.fitted_prior.fit(codes)
-
-    @property
-    def prior(self) -> Distribution:
-        """The Gaussian fitted to the training latents, event ``(latent_dim,)`` (an error before fit_prior)."""
-        return self.fitted_prior.distribution
+        """Fit the sampling prior to training latents ``(n, latent_dim)`` when it is one that is fitted
+        (``fitted-gaussian``); N(0, I) stays as it is."""
+        if isinstance(self.prior, Fittable):
+            self.prior.fit(codes)
 
     @torch.no_grad()
     def sample(self, n: int, *, spatial: tuple[int, ...] | None = None) -> Tensor:
-        """Decode ``n`` latents from the fitted prior: ``(n, *shape)``, or ``(n, c, *spatial)``."""
-        return self.decode(self.prior.sample((n,)), spatial=spatial)
+        """Decode ``n`` latents from the prior: ``(n, *shape)``, or ``(n, c, *spatial)``."""
+        return self.decode(self.prior().sample((n,)), spatial=spatial)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, *, spatial: tuple[int, ...] | None = None) -> Tensor:
@@ -218,8 +216,9 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator):
     """A variational GON: the gradient latent g gives q(z|x) = N(μ(g), σ(g)²); loss = negative ELBO.
 
-    ``divergence`` is the prior term D(q ‖ N(0, I)) weighted by ``beta`` (per example, or batch level
-    between the batch's codes and prior samples, as in ``vae``). The inner step options are ``gon``'s.
+    ``divergence`` is the prior term D(q ‖ p(z)) weighted by ``beta`` (per example, or batch level
+    between the batch's codes and prior samples, as in ``vae``); ``prior`` is p(z), N(0, I) by default. The
+    inner step options are ``gon``'s.
     Loss terms: ``reconstruction`` (NLL per example at z ~ q) and ``prior``.
     """
 
@@ -228,6 +227,7 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         decoder: Decoder,
         divergence: Divergence,
         *,
+        prior: Prior | None = None,
         beta: float = 1.0,
         inner_steps: int = 1,
         step_size: float = 1.0,
@@ -246,20 +246,15 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
             d, steps=inner_steps, step_size=step_size, learn_step_size=learn_step_size, learn_origin=learn_origin
         )
         self.head = nn.Linear(d, 2 * d)  # g -> (μ, raw σ)
-        self.register_buffer("prior_loc", torch.zeros(d))
-        self.register_buffer("prior_scale", torch.ones(d))
+        self.prior = prior if prior is not None else StandardNormal(d)
+        check_prior(self.prior, d, model="variational-gon", codes=f"decoder {type(decoder).__name__}'s latents",
+                    trains_prior=True)
         codes = Independent(Normal(torch.zeros(2, d), torch.ones(2, d)), 1)  # a stand-in q(z|x) of 2 examples
-        self.divergence.check_prior_term(codes, self.prior, codes=f"{d}-dimensional codes")
-
-    @property
-    def prior(self) -> Distribution:
-        """p(z) = N(0, I), batch ``()``, event ``(latent_dim,)``."""
-        return Independent(Normal(self.prior_loc, self.prior_scale), 1)
+        self.divergence.check_prior_term(codes, self.prior(), codes=f"{d}-dimensional codes")
 
     def _posterior(self, g: Tensor) -> Distribution:
         """Gradient latents ``(b, d)`` -> q(z|x), a diagonal Gaussian with batch ``(b,)``, event ``(d,)``."""
-        loc, raw_scale = at_least_float32(self.head(g)).chunk(2, dim=-1)
-        return Independent(Normal(loc, MIN_POSTERIOR_SCALE + F.softplus(raw_scale)), 1)
+        return gaussian_posterior(self.head(g))
 
     def posterior(self, x: Tensor) -> Distribution:
         """x ``(b, *shape)`` -> q(z|x) from the gradient latent (differentiable when autograd is on)."""
@@ -267,18 +262,12 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         g = self.gradient_origin(lambda g0: -self.decoder(self._posterior(g0).mean).log_prob(x), len(x))
         return self._posterior(g)
 
-    def _prior_term(self, q: Distribution, z: Tensor) -> Tensor:
-        """β · D(q ‖ p) as a scalar: per example and averaged, or between the batch's codes and prior samples."""
-        if self.divergence.batch_level:
-            return self.beta * self.divergence(z, self.prior.sample((z.shape[0],)))
-        return self.beta * self.divergence(q, self.prior).mean()
-
     def loss(self, batch: Tensor) -> dict[str, Tensor]:
         """x ``(b, *shape)`` -> ``{"reconstruction": E_b[-log p(x|z)], "prior": β · D}``, z ~ q(z|x)."""
         q = self.posterior(batch)
         z = q.rsample()  # (b, d), reparameterised
         reconstruction = -self.decoder(z).log_prob(batch)
-        prior = self.beta * self.divergence.prior_term(q, z, self.prior)
+        prior = self.beta * self.divergence.prior_term(q, z, self.prior())
         return {"reconstruction": reconstruction.mean(), "prior": prior}
 
     @torch.no_grad()
@@ -287,10 +276,10 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
 
         ``loss = reconstruction + prior`` and ``elbo = -(reconstruction + kl)`` (one sample per example).
         """
-        q = self.posterior(batch)
-        terms = elbo(batch, q, self.decoder, self.prior)
+        q, p = self.posterior(batch), self.prior()
+        terms = elbo(batch, q, self.decoder, p)
         reconstruction, mean_elbo = terms["reconstruction"].mean(), terms["elbo"].mean()
-        prior = self.beta * self.divergence.prior_term(q, q.rsample(), self.prior)
+        prior = self.beta * self.divergence.prior_term(q, q.rsample(), p)
         return {
             "loss": reconstruction + prior,
             "reconstruction": reconstruction,
@@ -304,13 +293,13 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
     @torch.no_grad()
     def log_likelihood(self, batch: Tensor, *, num_samples: int = 1000, chunk_size: int = 100) -> Tensor:
         """The IWAE estimate of log p(x) per example ``(b,)``, nats, with q(z|x) as the proposal."""
-        return iwae_bound(batch, self.posterior(batch), self.decoder, self.prior, num_samples=num_samples,
+        return iwae_bound(batch, self.posterior(batch), self.decoder, self.prior(), num_samples=num_samples,
                           chunk_size=chunk_size)
 
     @torch.no_grad()
     def sample(self, n: int, *, spatial: tuple[int, ...] | None = None) -> Tensor:
-        """``n`` draws z ~ N(0, I), decoded to the mean of p(x|z): ``(n, *shape)`` (or at ``spatial``)."""
-        return self.decode(self.prior.sample((n,)), spatial=spatial)
+        """``n`` draws z ~ p(z), decoded to the mean of p(x|z): ``(n, *shape)`` (or at ``spatial``)."""
+        return self.decode(self.prior().sample((n,)), spatial=spatial)
 
     def encode(self, x: Tensor) -> Tensor:
         """x ``(b, *shape)`` -> the posterior mean ``(b, latent_dim)``."""

@@ -1,15 +1,17 @@
 """The autoencoder (``ae``) and the variational autoencoder (``vae``), built from any encoder and decoder.
 
-- ``VAE``: q(z|x) from the encoder, p(x|z) from the decoder, prior p(z) = N(0, I); the loss is the
-  reconstruction NLL -log p(x|z) at a reparameterised z ~ q(z|x) plus β · D(q ‖ p) for *any* registered
-  divergence. A per-example one (``kl``) gives the classic negative ELBO (Kingma & Welling 2014); a
-  batch-level one (``sliced-wasserstein``, ``mmd``) compares the codes of the batch with prior samples,
-  a Wasserstein autoencoder (Tolstikhin et al. 2018; Kolouri et al. 2019). β (Higgins et al. 2017) can
+- ``VAE``: q(z|x) from the encoder, p(x|z) from the decoder, any registered prior p(z) (N(0, I) by
+  default; a learned Gaussian mixture, ...); the loss is the reconstruction NLL -log p(x|z) at a
+  reparameterised z ~ q(z|x) plus β · D(q ‖ p) for *any* registered divergence. A per-example one
+  (``kl``) gives the classic negative ELBO (Kingma & Welling 2014); a batch-level one
+  (``sliced-wasserstein``, ``mmd``) compares the codes of the batch with prior samples, a Wasserstein
+  autoencoder (Tolstikhin et al. 2018; Kolouri et al. 2019). β (Higgins et al. 2017) can
   be warmed up linearly from 0 (Bowman et al. 2016). Evaluation reports the ELBO, its terms and the
   IWAE bound (Burda et al. 2016) as the test log-likelihood.
-- ``AE``: a deterministic code z = mean of q(z|x), trained on the reconstruction NLL (or MSE). It has no
-  prior, so N(0, I) samples decode to garbage; ``fit_prior(codes)`` fits a Gaussian or a small Gaussian
-  mixture to the training codes after training, the ex-post density estimate of Ghosh et al. 2020.
+- ``AE``: a deterministic code z = mean of q(z|x), trained on the reconstruction NLL (or MSE). Its codes
+  follow no prior, so N(0, I) samples decode to garbage; its prior (``fitted-gaussian`` by default) is
+  fitted to the training codes after training, a Gaussian or a small Gaussian mixture, the ex-post
+  density estimate of Ghosh et al. 2020.
 
 Both check their parts when built — latent sizes, the data shape the decoder produces against what the
 encoder takes, a deterministic encoder with a per-example divergence — by one probe pass on a tiny batch,
@@ -25,14 +27,11 @@ Autoencoders", arXiv:1903.12436.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor
-from torch.distributions import (
-    Distribution,
-    Independent,
-    Normal,
-)
+from torch.distributions import Distribution
 
 from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError, ZooError
@@ -41,16 +40,18 @@ from zoo.interfaces import (
     Decoder,
     Divergence,
     Encoder,
+    Fittable,
     LatentModel,
     LikelihoodEstimator,
     Model,
     PointMass,
     PosthocPrior,
+    Prior,
     Reconstructor,
     Sampler,
 )
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
-from zoo.nn.priors import FittedGaussianPrior
+from zoo.priors import FittedGaussian, StandardNormal, check_prior
 
 __all__ = ["AE", "VAE", "probe_components"]
 
@@ -93,11 +94,14 @@ def probe_components(encoder: Encoder, decoder: Decoder) -> tuple[Distribution, 
 
 
 class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annealed):
-    """A VAE: reconstruction NLL + β · D(q(z|x) ‖ N(0, I)), for any encoder, decoder and divergence.
+    """A VAE: reconstruction NLL + β · D(q(z|x) ‖ p(z)), for any encoder, decoder, divergence and prior.
 
-    ``beta`` weights the prior term; with ``warmup_steps > 0`` the weight grows linearly from 0 to
-    ``beta`` over that many optimizer updates (the loop's ``anneal``; kept in the ``updates`` buffer, so a
-    loaded model evaluates with the weight it was trained with).
+    ``prior`` is p(z): N(0, I) (``standard-normal``) by default, or any prior the VAE can train with (a
+    learned ``gaussian-mixture``: the ``kl`` divergence estimates the KL to it by Monte Carlo). Sampling,
+    the prior term and the IWAE bound all use it. ``beta`` weights the prior term; with
+    ``kl_warmup_steps > 0`` the weight grows linearly from 0 to ``beta`` over that many optimizer updates
+    (the loop's ``anneal``; kept in the ``updates`` buffer, so a loaded model evaluates with the weight it
+    was trained with). ``warmup_steps`` is the deprecated name of ``kl_warmup_steps``.
     ``binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
     (nats per example) and ``prior`` (the weighted divergence).
@@ -109,20 +113,29 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
         decoder: Decoder,
         divergence: Divergence,
         *,
+        prior: Prior | None = None,
         beta: float = 1.0,
-        warmup_steps: int = 0,
+        kl_warmup_steps: int = 0,
         binarize: bool = False,
+        warmup_steps: int | None = None,
     ):
         super().__init__()
-        if beta < 0 or warmup_steps < 0:
+        if warmup_steps is not None:
+            warnings.warn("the vae's warmup_steps is deprecated since genzoo 0.2.0 and goes in 0.3: it is now "
+                          "kl_warmup_steps (the KL weight's ramp; train.warmup_steps is the learning rate's)",
+                          DeprecationWarning, stacklevel=2)
+            if kl_warmup_steps:
+                raise ValueError("give kl_warmup_steps only: warmup_steps is its deprecated name")
+            kl_warmup_steps = warmup_steps
+        if beta < 0 or kl_warmup_steps < 0:
             raise ValueError(
-                f"beta and warmup_steps must be >= 0, got beta={beta}, warmup_steps={warmup_steps}"
+                f"beta and kl_warmup_steps must be >= 0, got beta={beta}, kl_warmup_steps={kl_warmup_steps}"
             )
         self.encoder, self.decoder, self.divergence = encoder, decoder, divergence
-        self.beta, self.warmup_steps, self.binarize = beta, warmup_steps, binarize
+        self.beta, self.kl_warmup_steps, self.binarize = beta, kl_warmup_steps, binarize
         d = encoder.latent_dim
-        self.register_buffer("prior_loc", torch.zeros(d))
-        self.register_buffer("prior_scale", torch.ones(d))
+        self.prior = prior if prior is not None else StandardNormal(d)
+        check_prior(self.prior, d, model="vae", codes=f"encoder {_name(encoder)}'s codes", trains_prior=True)
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
         q, self.shape = probe_components(encoder, decoder)
         self.num_dims = math.prod(self.shape)
@@ -136,27 +149,22 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
                 f"{_name(self.encoder)} is deterministic (a point mass has no density); set the encoder's "
                 f"deterministic=false, or use a batch-level divergence (sliced-wasserstein, mmd)"
             )
-        self.divergence.check_prior_term(q, self.prior, codes=f"{self.encoder.latent_dim}-dimensional codes from "
+        self.divergence.check_prior_term(q, self.prior(), codes=f"{self.encoder.latent_dim}-dimensional codes from "
                                                             f"encoder {_name(self.encoder)}")
 
     def _data(self, batch: Tensor) -> Tensor:
         x = check_batch(batch, self.shape, model="vae", components="encoder and decoder")
         return torch.bernoulli(x) if self.binarize else x
 
-    @property
-    def prior(self) -> Distribution:
-        """p(z) = N(0, I), batch ``()``, event ``(latent_dim,)``."""
-        return Independent(Normal(self.prior_loc, self.prior_scale), 1)
-
     def anneal(self, updates: int) -> None:
         """The loop's count of optimizer updates so far: it sets the prior term's weight."""
         self.updates.fill_(updates)
 
     def prior_weight(self) -> Tensor | float:
-        """β, ramped linearly from 0 over the first ``warmup_steps`` updates (a tensor: no device sync)."""
-        if self.warmup_steps == 0:
+        """β, ramped linearly from 0 over the first ``kl_warmup_steps`` updates (a tensor: no device sync)."""
+        if self.kl_warmup_steps == 0:
             return self.beta
-        return self.beta * torch.clamp(self.updates / self.warmup_steps, max=1.0)
+        return self.beta * torch.clamp(self.updates / self.kl_warmup_steps, max=1.0)
 
     def loss(self, batch: Tensor) -> dict[str, Tensor]:
         """x ``(b, *shape)`` -> ``{"reconstruction": E_b[-log p(x|z)], "prior": β · D}`` (scalars)."""
@@ -164,7 +172,7 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
         q = self.encoder(x)
         z = q.rsample()  # (b, d), reparameterised: gradients reach the encoder
         reconstruction = -self.decoder(z).log_prob(x)  # (b,)
-        prior = self.prior_weight() * self.divergence.prior_term(q, z, self.prior)
+        prior = self.prior_weight() * self.divergence.prior_term(q, z, self.prior())
         return {"reconstruction": reconstruction.mean(), "prior": prior}
 
     @torch.no_grad()
@@ -176,19 +184,19 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
         bound on the model's (use ``evaluate`` for the tighter IWAE estimate).
         """
         x = self._data(batch)
-        q = self.encoder(x)
+        q, p = self.encoder(x), self.prior()
         extra = {}
         if isinstance(q, PointMass):
             reconstruction = -self.decoder(q.mean).log_prob(x)
         else:
-            terms = elbo(x, q, self.decoder, self.prior)
+            terms = elbo(x, q, self.decoder, p)
             reconstruction, mean_elbo = terms["reconstruction"], terms["elbo"].mean()
             extra = {
                 "elbo": mean_elbo,
                 "kl": terms["kl"].mean(),
                 "bits_per_dim": bits_per_dim(-mean_elbo, self.num_dims),
             }
-        prior = self.prior_weight() * self.divergence.prior_term(q, q.rsample(), self.prior)
+        prior = self.prior_weight() * self.divergence.prior_term(q, q.rsample(), p)
         return {
             "loss": reconstruction.mean() + prior,
             "reconstruction": reconstruction.mean(),
@@ -206,12 +214,12 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
                 f"encoder {_name(self.encoder)} is deterministic, so the model has no log-likelihood to "
                 f"estimate; train with deterministic=false for an IWAE estimate"
             )
-        return iwae_bound(x, q, self.decoder, self.prior, num_samples=num_samples, chunk_size=chunk_size)
+        return iwae_bound(x, q, self.decoder, self.prior(), num_samples=num_samples, chunk_size=chunk_size)
 
     @torch.no_grad()
     def sample(self, n: int, *, spatial: tuple[int, ...] | None = None) -> Tensor:
-        """``n`` draws z ~ N(0, I), decoded to the mean of p(x|z): ``(n, *shape)``."""
-        return self.decode(self.prior.sample((n,)), spatial=spatial)
+        """``n`` draws z ~ p(z), decoded to the mean of p(x|z): ``(n, *shape)``."""
+        return self.decode(self.prior().sample((n,)), spatial=spatial)
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
@@ -230,14 +238,17 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     z = mean of q(z|x); loss = -log p(x|z) (``"nll"``) or the MSE of its mean (``"mse"``).
 
-    Sampling needs a prior over codes, fitted after training: ``fit_prior(codes)`` with a Gaussian
-    (``prior_components=1``, full covariance) or a Gaussian mixture (``prior_components > 1``).
+    Sampling needs a prior over codes: ``prior`` is ``fitted-gaussian`` by default, which ``fit_prior(codes)``
+    fits after training (a full-covariance Gaussian, or a Gaussian mixture of its ``components``);
+    ``standard-normal`` shows why it is needed. ``prior_components`` is the deprecated shorthand for
+    ``prior: {name: fitted-gaussian, components: N}``.
     """
 
     reconstructions = ("nll", "mse")
 
     def __init__(
-        self, encoder: Encoder, decoder: Decoder, *, reconstruction: str = "nll", prior_components: int = 1
+        self, encoder: Encoder, decoder: Decoder, *, prior: Prior | None = None, reconstruction: str = "nll",
+        prior_components: int | None = None,
     ):
         super().__init__()
         if reconstruction not in self.reconstructions:
@@ -247,12 +258,18 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
         self.encoder, self.decoder = encoder, decoder
         self.reconstruction = reconstruction
         _, self.shape = probe_components(encoder, decoder)
-        # the fitted prior lives in buffers, so it is saved and restored with the weights
-        self.fitted_prior = FittedGaussianPrior(
-            encoder.latent_dim, prior_components,
-            unfitted="this autoencoder has no prior to sample from yet: call model.fit_prior(codes) with the "
-                     "training set's codes (model.encode(x)) after training; zoo train does this at the end",
-        )
+        d = encoder.latent_dim
+        if prior_components is not None:
+            warnings.warn("the ae's prior_components is deprecated since genzoo 0.2.0 and goes in 0.3: write prior: "
+                          f"{{name: fitted-gaussian, components: {prior_components}}}", DeprecationWarning,
+                          stacklevel=2)
+            if prior is not None:
+                raise ValueError("give prior only: prior_components is its deprecated shorthand")
+            prior = FittedGaussian(d, prior_components)
+        # a fitted prior keeps what it fitted in buffers, so it is saved and restored with the weights
+        self.prior = prior if prior is not None else FittedGaussian(d)
+        check_prior(self.prior, d, model="autoencoder", codes=f"encoder {_name(encoder)}'s codes",
+                    trains_prior=False)
 
     def encode(self, x: Tensor) -> Tensor:
         """x ``(b, *shape)`` -> codes ``(b, latent_dim)`` (the mean of q(z|x))."""
@@ -281,31 +298,26 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     @torch.no_grad()
     def fit_prior(self, codes: Tensor) -> None:
-        """Fit the sampling prior to training codes ``(n, latent_dim)`` (from ``encode``): a Gaussian, or a
-        Gaussian mixture of ``prior_components``. Call it after training, on the training set's codes."""
-        self.fitted_prior.fit(codes)
-
-    @property
-    def prior(self) -> Distribution:
-        """The fitted prior over codes, batch ``()``, event ``(latent_dim,)`` (an error before fit_prior)."""
-        return self.fitted_prior.distribution
+        """Fit the sampling prior to training codes ``(n, latent_dim)`` (from ``encode``), when it is one that is
+        fitted (``fitted-gaussian``); N(0, I) stays as it is. Call it after training, on the training set's codes."""
+        if isinstance(self.prior, Fittable):
+            self.prior.fit(codes)
 
     @torch.no_grad()
     def sample(self, n: int, *, standard_normal: bool = False, spatial: tuple[int, ...] | None = None) -> Tensor:
-        """Decode ``n`` codes from the fitted prior: ``(n, *shape)``.
+        """Decode ``n`` codes from the prior: ``(n, *shape)``.
 
         ``standard_normal=True`` draws them from N(0, I) instead, which an autoencoder was never trained
         to decode (the lecture's point: compare the two side by side).
         """
         if standard_normal:
-            means = self.fitted_prior.means
-            z = torch.randn(n, means.shape[1], device=means.device)
+            like = next(self.decoder.parameters())
+            z = torch.randn(n, self.prior.latent_dim, device=like.device, dtype=like.dtype)
         else:
-            z = self.prior.sample((n,)).to(self.fitted_prior.means.dtype)
+            z = self.prior().sample((n,))
         return self.decode(z, spatial=spatial)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, *, spatial: tuple[int, ...] | None = None) -> Tensor:
         """x ``(b, *shape)`` -> the mean of p(x | encode(x)), ``(b, *shape)``."""
         return self.decode(self.encode(x), spatial=spatial)
-

@@ -14,28 +14,20 @@ from __future__ import annotations
 
 import math
 
-import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution
 
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Decoder, Encoder, Likelihood, PointMass
 from zoo.likelihoods import at_least_float32
-from zoo.nn import MLP
+from zoo.nn import MLP, gaussian_posterior
 
 __all__ = ["ConvDecoder", "ConvEncoder", "MLPDecoder", "MLPEncoder", "check_input", "posterior"]
 
-MIN_POSTERIOR_SCALE = 1e-4
-
-
 def posterior(raw: Tensor, deterministic: bool) -> Distribution:
     """Head outputs -> q(z|x): ``(b, d)`` -> ``PointMass``; ``(b, 2d)`` (μ, raw σ) -> diagonal Gaussian."""
-    raw = at_least_float32(raw)  # the KL and log-densities in float32 even under bf16 autocast
-    if deterministic:
-        return PointMass(raw)
-    loc, raw_scale = raw.chunk(2, dim=-1)
-    return Independent(Normal(loc, MIN_POSTERIOR_SCALE + F.softplus(raw_scale)), 1)
+    return PointMass(at_least_float32(raw)) if deterministic else gaussian_posterior(raw)
 
 
 def head_dim(latent_dim: int, deterministic: bool) -> int:

@@ -21,12 +21,14 @@ import math
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 import zoo
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Divergence, Likelihood, LikelihoodEstimator, Model, Reconstructor, Sampler
 from zoo.likelihoods import at_least_float32
+from zoo.metrics import importance_weighted
 
 from .blocks import Bottleneck, Latent, TopDownBlock
 from .layout import check_layouts, parse_layout
@@ -183,14 +185,14 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         draws per example at a time."""
         x = self._data(x)
         activations = self.activations(x)
-        partial = []
-        for start in range(0, num_samples, chunk_size):
-            k = min(chunk_size, num_samples - start)
+
+        def log_weights(k: int) -> Tensor:  # (k, b)
             repeated = {r: a.repeat_interleave(k, dim=0) for r, a in activations.items()}
             params, latents = self.top_down(x.shape[0] * k, repeated)
             log_w = self.likelihood(params).log_prob(x.repeat_interleave(k, dim=0))
             for latent in latents:
                 z = at_least_float32(latent.z)
                 log_w = log_w + latent.prior.log_prob(z) - latent.posterior.log_prob(z)
-            partial.append(torch.logsumexp(log_w.unflatten(0, (x.shape[0], k)), dim=1))
-        return torch.logsumexp(torch.stack(partial), dim=0) - math.log(num_samples)
+            return rearrange(log_w, "(b k) -> k b", k=k)
+
+        return importance_weighted(log_weights, num_samples=num_samples, chunk_size=chunk_size)

@@ -172,7 +172,7 @@ def test_variational_gon_loss_and_metrics_are_the_elbo_terms():
     by_hand = ((x.flatten(1) - mean) ** 2).sum(1) / (2 * SIGMA**2) + 64 * math.log(SIGMA * math.sqrt(2 * math.pi))
     torch.testing.assert_close(-model.decoder(q.mean).log_prob(x), by_hand.detach(), rtol=1e-5, atol=1e-4)
     torch.manual_seed(0)
-    many = elbo(x, q, model.decoder, model.prior, num_samples=1000)["elbo"]  # the ELBO without its noise
+    many = elbo(x, q, model.decoder, model.prior(), num_samples=1000)["elbo"]  # the ELBO without its noise
     assert (model.log_likelihood(x, num_samples=1000) > many).all()  # the IWAE bound is tighter
 
 
@@ -299,8 +299,8 @@ def test_gon_samples_from_the_gaussian_fitted_to_its_latents_and_says_when_it_ha
         model.sample(2)
     codes = torch.randn(500, 4) @ torch.tensor([[2.0, 0, 0, 0], [0.5, 1, 0, 0], [0, 0, 0.1, 0], [0, 0, 0, 1]])
     model.fit_prior(codes + 3.0)
-    torch.testing.assert_close(model.fitted_prior.means[0], codes.mean(0) + 3.0)
-    torch.testing.assert_close(model.fitted_prior.covariances[0], torch.cov(codes.T), atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(model.prior.means[0], codes.mean(0) + 3.0)
+    torch.testing.assert_close(model.prior.covariances[0], torch.cov(codes.T), atol=2e-5, rtol=1e-4)
     assert model.sample(3, spatial=(20, 20)).shape == (3, 1, 20, 20)
 
 
@@ -357,7 +357,7 @@ def test_implicit_gon_trains_from_the_registry_and_the_cli_samples_interpolates_
     # the loop fitted the sampling prior to the training latents before the last checkpoint
     model, recipe = zoo.load(run)
     train = torch.stack(list(build_dataset(recipe, "train")))
-    torch.testing.assert_close(model.fitted_prior.means[0], model.encode(train).mean(0), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(model.prior.means[0], model.encode(train).mean(0), atol=1e-4, rtol=1e-4)
 
     assert zoo_main(["sample", str(run), "-n", "4", "--size", "64", "--out", str(tmp_path / "big.png")]) == 0
     assert Image.open(tmp_path / "big.png").size == (2 * 64 + 3 * 2,) * 2  # 2x2 tiles of 64x64, not enlarged

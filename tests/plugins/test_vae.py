@@ -16,6 +16,7 @@ import zoo
 from zoo.errors import IncompatibleComponentsError, RecipeError, ZooError
 from zoo.interfaces import Divergence
 from zoo.likelihoods import BernoulliLikelihood, DiscretizedLogisticLikelihood
+from zoo.priors import FittedGaussian, GaussianMixture, StandardNormal
 from zoo.recipes import (
     apply_overrides,
     build_component,
@@ -185,7 +186,7 @@ def test_reparameterised_gradients_reach_the_posterior_mean_and_scale():
 
 
 def test_kl_warmup_ramps_beta_over_updates():
-    model = _vae(beta=2.0, warmup_steps=4)
+    model = _vae(beta=2.0, kl_warmup_steps=4)
     x = torch.rand(3, *SHAPE).round()
     kl = _hand_kl(model.encoder(x)).mean().detach()
     weights = []
@@ -201,12 +202,23 @@ def test_kl_warmup_counts_optimizer_updates_in_the_loop(tmp_path):
     """With 4 accumulation micro-steps per update, 6 updates are 24 forward calls: the ramp sees 6."""
     from zoo.training import TrainSettings, fit
 
-    model = _vae(beta=1.0, warmup_steps=10)
+    model = _vae(beta=1.0, kl_warmup_steps=10)
     data = torch.rand(64, *SHAPE).round()
     settings = TrainSettings(steps=6, batch_size=16, accumulate=4, eval_every=0, device="cpu", log_every=1)
     fit(model, data, None, settings, tmp_path, quiet=True)
     assert int(model.updates) == 5  # set before the 6th update: 5 applied so far
     assert float(model.prior_weight()) == pytest.approx(0.5)
+
+
+def test_warmup_steps_is_the_deprecated_name_of_kl_warmup_steps():
+    with pytest.warns(DeprecationWarning, match="warmup_steps is deprecated.*kl_warmup_steps"):
+        old = _vae(beta=2.0, warmup_steps=4)
+    assert old.kl_warmup_steps == 4
+    with pytest.warns(DeprecationWarning, match="kl_warmup_steps"):  # and in a recipe
+        recipe = load_recipe("vae-digits", overrides=["model.warmup_steps=7"])
+        assert build_model(recipe).kl_warmup_steps == 7
+    with pytest.raises(ValueError, match="kl_warmup_steps only"), pytest.warns(DeprecationWarning):
+        _vae(warmup_steps=4, kl_warmup_steps=4)
 
 
 class Spy(Divergence):
@@ -341,25 +353,94 @@ def test_ae_gaussian_prior_is_the_codes_mean_and_covariance():
         [1.0, -2.0, 3.0]
     )
     model.fit_prior(codes)
-    np.testing.assert_allclose(model.fitted_prior.means[0].numpy(), codes.numpy().mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.prior.means[0].numpy(), codes.numpy().mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        model.fitted_prior.covariances[0].numpy(), np.cov(codes.numpy().T), rtol=1e-4, atol=2e-5
+        model.prior.covariances[0].numpy(), np.cov(codes.numpy().T), rtol=1e-4, atol=2e-5
     )
     assert model.sample(4).shape == (4, *SHAPE)
     restored = _ae()  # the fitted prior travels with the weights
     restored.load_state_dict(model.state_dict())
-    torch.testing.assert_close(restored.prior.mean, model.prior.mean)
+    torch.testing.assert_close(restored.prior().mean, model.prior().mean)
 
 
 def test_ae_mixture_prior_finds_separated_clusters():
-    model = _ae(prior_components=3)
+    model = _ae(prior=FittedGaussian(3, components=3))
     centres = torch.tensor([[-10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
     codes = (centres[:, None] + 0.1 * torch.randn(3, 200, 3)).flatten(0, 1)
     model.fit_prior(codes)
-    found = model.fitted_prior.means[model.fitted_prior.means.argmin(0)[0]]  # the component nearest (-10, 0, 0)
+    found = model.prior.means[model.prior.means.argmin(0)[0]]  # the component nearest (-10, 0, 0)
     torch.testing.assert_close(found, centres[0], atol=0.1, rtol=0)
-    torch.testing.assert_close(model.fitted_prior.weights, torch.full((3,), 1 / 3), atol=1e-3, rtol=0)
-    assert sorted(model.fitted_prior.means.norm(dim=1).round().tolist()) == [10.0, 10.0, 10.0]
+    torch.testing.assert_close(model.prior.weights, torch.full((3,), 1 / 3), atol=1e-3, rtol=0)
+    assert sorted(model.prior.means.norm(dim=1).round().tolist()) == [10.0, 10.0, 10.0]
+
+
+def test_prior_components_is_the_deprecated_shorthand_for_a_fitted_mixture():
+    with pytest.warns(DeprecationWarning, match=r"prior: \{name: fitted-gaussian, components: 3\}"):
+        model = _ae(prior_components=3)
+    assert isinstance(model.prior, FittedGaussian) and len(model.prior.weights) == 3
+    with pytest.raises(ValueError, match="prior only"), pytest.warns(DeprecationWarning):
+        _ae(prior_components=3, prior=FittedGaussian(3))
+
+
+def test_an_ae_with_a_fixed_prior_samples_from_it_and_has_nothing_to_fit():
+    model = _ae(prior=StandardNormal(3))
+    model.fit_prior(torch.randn(50, 3) + 5.0)  # N(0, I) is not fitted: unchanged
+    torch.testing.assert_close(model.prior().mean, torch.zeros(3))
+    assert model.sample(2).shape == (2, *SHAPE)
+
+
+def test_priors_that_cannot_serve_a_model_are_refused_by_name():
+    with pytest.raises(IncompatibleComponentsError, match="GaussianMixture has parameters .* autoencoder has none"):
+        _ae(prior=GaussianMixture(3))  # nothing would train it
+    with pytest.raises(IncompatibleComponentsError, match="FittedGaussian is fitted .* after training.*vae"):
+        _vae(prior=FittedGaussian(3))  # the prior term needs it from the first step
+    with pytest.raises(IncompatibleComponentsError, match="latent_dim=5 but encoder MLPEncoder's codes have 3"):
+        _vae(prior=StandardNormal(5))
+
+
+# --- a learned prior -------------------------------------------------------------------------------------
+
+
+def test_a_vae_with_a_gaussian_mixture_prior_trains_it_through_a_monte_carlo_kl():
+    model = _vae(prior=GaussianMixture(3, components=4))
+    x = torch.rand(8, *SHAPE).round()
+    q = model.encoder(x)
+    torch.manual_seed(3)
+    prior = model.loss(x)["prior"]
+    torch.manual_seed(3)  # the same draws: z ~ q for the reconstruction, then z ~ q for the KL's estimate
+    q.rsample()
+    z = q.rsample()
+    torch.testing.assert_close(prior, (q.log_prob(z) - model.prior().log_prob(z)).mean())
+    prior.backward()
+    for name, parameter in model.prior.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_a_vae_samples_through_its_prior():
+    model = _vae(prior=GaussianMixture(3, components=2)).eval()
+    with torch.no_grad():  # two tight, far apart components: every code is near one of the means
+        model.prior.means.copy_(torch.tensor([[-5.0, 0, 0], [5.0, 0, 0]]))
+        model.prior.log_scales.fill_(math.log(0.01))
+    codes = []
+    hook = model.decoder.register_forward_pre_hook(lambda module, args: codes.append(args[0]))
+    try:
+        model.sample(200)
+    finally:
+        hook.remove()
+    (z,) = codes
+    distance = torch.cdist(z, model.prior.means.detach()).min(1).values
+    assert distance.max() < 0.1 and (z[:, 0] < 0).any() and (z[:, 0] > 0).any()
+
+
+def test_vae_digits_with_a_mixture_prior_from_the_command_line(tmp_path):
+    from zoo.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "vae-digits", "--set", "model.prior=gaussian-mixture", "--steps", "3", "--out", str(run),
+                 "--device", "cpu"]) == 0
+    model, recipe = zoo.load(run)
+    assert recipe["model"]["prior"] == {"name": "gaussian-mixture", "latent_dim": 8}  # sized from the encoder
+    assert isinstance(model.prior, GaussianMixture) and (run / "samples.png").exists()
 
 
 def test_ae_mse_reconstruction_is_the_mean_squared_error_of_the_decoded_mean():
@@ -438,10 +519,10 @@ def test_ae_run_samples_through_the_prior_fitted_at_the_end_of_training(tmp_path
 
     run = zoo.train("ae-digits", tmp_path / "ae", steps=3, device="cpu", quiet=True)
     model, recipe = zoo.load(run)
-    assert bool(model.fitted_prior.fitted)
+    assert bool(model.prior.fitted)
     train = torch.stack([x for x in build_dataset(recipe, "train")])
     codes = model.encode(train).double()
     # after EM's M-step the mixture's mean is the codes' mean, whatever the components converged to
-    mixture_mean = (model.fitted_prior.weights[:, None].double() * model.fitted_prior.means.double()).sum(0)
+    mixture_mean = (model.prior.weights[:, None].double() * model.prior.means.double()).sum(0)
     torch.testing.assert_close(mixture_mean, codes.mean(0), atol=1e-4, rtol=1e-4)
     assert zoo.training.sample(run, 16, tmp_path / "s.png", device="cpu").exists()

@@ -26,12 +26,13 @@ The semantics, one module each:
 
 - ``loading``: a name or a file, ``base:``, ``--config``, ``--set``, and ``${...}`` references. Anything
   laid over a recipe merges; ``null`` deletes an argument (its default applies); naming another component
-  replaces it, keeping only the sizes its slot dictates (``zoo.interfaces.SIZES``). The rules are in its
+  replaces it, keeping only the sizes its slot dictates (its kind's ``sizes``). The rules are in its
   docstring.
 - ``values``: plain values checked against annotations (``check_value``); ``ExtendedReal`` for a float
   that may be infinite.
-- ``signatures``: how a constructor is read — resolved once, when a component is registered
-  (``signature``, ``component_kind``, ``slots`` for ``zoo info``'s "fits").
+- ``signatures``: which kind an annotation takes, through the registered kinds (``component_kind``,
+  ``slots`` for ``zoo info``'s "fits"); how a constructor is read (``signature``, resolved once, when a
+  component is registered) is ``zoo.constructors``.
 - ``building``: the walk that validates and builds, and records each component's provenance as it goes.
 """
 

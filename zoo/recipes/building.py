@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from zoo.errors import DataError, DataNotFoundError, RecipeError, UnknownComponentError, ZooError
-from zoo.interfaces import KINDS, SIZES
 from zoo.recipes.signatures import interface_kind, signature
 from zoo.recipes.values import check_value
 from zoo.registry import Entry, did_you_mean, get_registry
@@ -62,7 +61,7 @@ class _Walk:
                   given: dict | None = None) -> Any:
         """Check (and build) the spec of a ``kind`` component at ``path``; it must be an ``expected``
         (the kind's interface by default). ``given`` are arguments the caller supplies (a dataset's split)."""
-        expected = expected or KINDS[kind]
+        expected = expected or get_registry().kind(kind).interface
         given = given or {}
         if isinstance(spec, str):
             spec = {"name": spec}
@@ -94,7 +93,8 @@ class _Walk:
             raise RecipeError(f"{path}.name", str(exc)) from None
         builds = signature(entry.obj).returns
         if expected is not None and builds is not None and not issubclass(builds, expected):
-            fit = [e.name for e in registry.list(kind) if issubclass(signature(e.obj).returns or KINDS[kind], expected)]
+            interface = registry.kind(kind).interface
+            fit = [e.name for e in registry.list(kind) if issubclass(signature(e.obj).returns or interface, expected)]
             raise RecipeError(
                 f"{path}.name",
                 f"{kind} {name!r} is {_article(builds.__name__)} {builds.__name__}, but this slot takes "
@@ -122,7 +122,7 @@ class _Walk:
             needed = ", ".join(map(repr, missing))
             raise RecipeError(path, f"{entry.kind} {entry.name!r} needs {needed} (see: zoo info {entry.name})"
                                     + "".join(self._where_known(size, path) for size in missing
-                                              if size in SIZES.get(entry.kind, ())))
+                                              if size in get_registry().kind(entry.kind).sizes))
         return kwargs
 
     def _slot(self, annotation: type, value: Any, path: str) -> Any:

@@ -7,12 +7,16 @@ reaches into a list) — and one rule lays them all:
 - mappings merge key by key; lists and plain values replace;
 - ``null`` deletes: the argument is no longer stated, and its default applies;
 - naming another component where one is — a string (``field: wire``), a mapping with another ``name:``,
-  or ``--set model.decoder.field.name=wire`` — replaces the component. The new one keeps only the sizes its
-  slot dictates (``zoo.interfaces.SIZES``: a field's in_dim, out_dim, latent_dim; an encoder's or a
-  decoder's shape, latent_dim) where it takes that argument: the old component's values of them, stated
-  or its defaults. Every other argument of the old one is dropped (the new one starts from its own
-  defaults, plus what the overlay states). A string naming the current component resets it the same way;
-  a mapping with the same ``name:`` (or none) merges into it.
+  or ``--set model.decoder.field.name=wire`` — replaces the component. The new one keeps only the sizes
+  its slot dictates (its kind's ``sizes``: a field's in_dim, out_dim, latent_dim; an encoder's or a
+  decoder's shape, latent_dim; a prior's latent_dim) where it takes that argument: the old component's
+  values of them, stated or its defaults. Every other argument of the old one is dropped (the new one
+  starts from its own defaults, plus what the overlay states). A string naming the current component
+  resets it the same way; a mapping with the same ``name:`` (or none) merges into it;
+- naming a component where the recipe states none (the slot is left to the constructor's default:
+  ``--set model.prior=gaussian-mixture`` on a VAE recipe without a prior) sizes it from its siblings: each
+  size of its kind that it takes and the overlay doesn't state becomes a reference to the first sibling
+  component that states that size (``latent_dim: ${model.encoder.latent_dim}``), so it follows them.
 
 A ``--config`` file may say ``base: NAME`` to make clear what it was written for: it must name the recipe
 being trained, or the base of that recipe, else the load stops (the file would be laid over the wrong one).
@@ -35,7 +39,6 @@ import yaml
 
 from zoo import yaml12
 from zoo.errors import RecipeError, UnknownComponentError
-from zoo.interfaces import SIZES
 from zoo.recipes.building import SECTIONS, validate_recipe
 from zoo.recipes.signatures import EMPTY, Signature, component_slot, signature
 from zoo.registry import get_registry
@@ -110,7 +113,7 @@ def _kept_sizes(kind: str, old: dict, name: Any) -> dict:
     """What the component ``name`` replacing ``old`` keeps of it: the sizes of the slot that it takes."""
     new, before = _signature(kind, name), _signature(kind, old.get("name"))
     kept = {}
-    for size in SIZES.get(kind, ()):
+    for size in get_registry().kind(kind).sizes:
         if new is not None and size not in new.parameters:
             continue
         if size in old:
@@ -122,6 +125,24 @@ def _kept_sizes(kind: str, old: dict, name: Any) -> dict:
     return kept
 
 
+def _sized_by_siblings(value: Any, slot: Slot, siblings: dict, path: str) -> Any:
+    """A component named into a slot the recipe leaves empty, with a reference for each size of its kind that it
+    takes and doesn't state, to the first sibling component (in ``siblings``, at ``path``) that states it."""
+    kind, container = slot
+    spec = {"name": value} if isinstance(value, str) else value
+    if kind is None or container is not None or not isinstance(spec, dict):
+        return value
+    sig = _signature(kind, spec.get("name"))
+    references = {}
+    for size in get_registry().kind(kind).sizes if sig is not None else ():
+        if size in spec or size not in sig.parameters:
+            continue
+        source = next((key for key, sibling in siblings.items() if isinstance(sibling, dict) and size in sibling), None)
+        if source is not None:
+            references[size] = f"${{{path}.{source}.{size}}}" if path else f"${{{source}.{size}}}"
+    return {**spec, **references} if references else value
+
+
 def _overlay_mapping(old: dict, new: dict, slot_of: Callable[[Any], Slot], path: str) -> dict:
     merged = copy.deepcopy(old)
     for key, value in new.items():
@@ -130,7 +151,7 @@ def _overlay_mapping(old: dict, new: dict, slot_of: Callable[[Any], Slot], path:
         elif key in merged:
             merged[key] = _overlay(merged[key], value, slot_of(key), f"{path}.{key}" if path else str(key))
         else:
-            merged[key] = _without_nulls(value)
+            merged[key] = _sized_by_siblings(_without_nulls(value), slot_of(key), merged, path)
     return merged
 
 

@@ -7,8 +7,10 @@ there is one:
   a field without defaults for ``in_dim``/``out_dim`` gets 2 and 1; a decoder that needs a likelihood
   gets ``bernoulli``, one that needs a field gets a registered field conditioned on the latent);
 - **its forward keeps its interface's contract** (``zoo.interfaces``): shapes, the dtype it was given,
-  finite values. A field is checked at its own ``in_dim``/``out_dim``; a conditioned one must depend on its
-  latent. A likelihood and a decoder score their own samples;
+  finite values. A field is checked at its own ``in_dim``/``out_dim`` and at one and three output channels,
+  each of which must vary over the coordinates; a conditioned one must depend on its latent. A likelihood
+  and a decoder score their own samples; a prior is a distribution over ``(latent_dim,)`` (a fitted one is
+  fitted first, and refuses to be used before);
 - **backward reaches every parameter**: a trainable parameter that gets no gradient, or only zeros,
   fails by name (freeze one on purpose with ``requires_grad_(False)``);
 - **its state round-trips through the checkpoint format**: saved by ``zoo.training.checkpoint``
@@ -21,38 +23,56 @@ from its defaults, with items of its ``shape``; one whose files aren't on this m
 
 Each check raises ``ConformanceError`` (an ``AssertionError``) whose message names the component, the
 dtype and device, what was wrong, what was expected and what to do.
+
+The checks are the kinds': each kind registers its own (``register_kinds(register)``:
+``register(name, interface, check=...)``), the core's from ``zoo.kinds``, a plugin's from the plugin. A
+plugin's check is written with the same pieces as these: ``build_from_defaults`` (a component from its
+defaults and the sizes given), ``conform(build, exercise, dtype, device)`` (build, exercise, then the shared
+checks: gradients reach every parameter, the state round-trips), an ``exercise`` that returns an
+``Exercise``, ``expect_tensor`` / ``expect_distribution`` and ``stage`` for messages that say what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import inspect
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
 from zoo.errors import UnknownComponentError, ZooError
+from zoo.interfaces import Fittable
 from zoo.registry import Entry, Registry, get_registry
 from zoo.testing.registries import registry_with, use_registry
 
 __all__ = [
-    "CHECKS",
     "Case",
     "ConformanceError",
+    "Exercise",
+    "build_from_defaults",
     "check_component",
+    "conform",
     "conformance_cases",
     "conformance_test",
+    "expect_distribution",
+    "expect_tensor",
+    "stage",
 ]
 
 SHAPE = (1, 8, 8)  # the data shape encoders and decoders are built for
 LATENT_DIM = 4  # the latent size encoders, decoders and conditioned fields are built for
 FIELD_SIZES = {"in_dim": 2, "out_dim": 1}  # for a field whose constructor has no default for them
+OUT_DIMS = (1, 3)  # a field that takes out_dim is also checked at one output channel and at several
 DTYPES = ("float32", "float64")
 TINY_RECIPE = "{model}-tiny"  # the recipe a model is checked on
 TRAIN_STEPS = 2
@@ -72,9 +92,10 @@ def _likelihood_params(likelihood: Any, channels: int) -> int:
 # Building a component from its defaults
 
 
-def _build(obj: Any, sizes: dict[str, Any], fallbacks: dict[str, Any] | None = None) -> nn.Module:
+def build_from_defaults(obj: Any, sizes: dict[str, Any], fallbacks: dict[str, Any] | None = None) -> nn.Module:
     """``obj`` built with ``sizes`` (where it takes them) and its defaults; required arguments are filled
-    from ``fallbacks`` or, for a nested likelihood or field, with a registered one."""
+    from ``fallbacks`` or, for a nested likelihood or field, with a registered one. A ConformanceError
+    says which required argument it can't fill, or what the constructor raised."""
     from zoo.likelihoods import BernoulliLikelihood
     from zoo.recipes import component_kind, parameters
 
@@ -97,7 +118,7 @@ def _build(obj: Any, sizes: dict[str, Any], fallbacks: dict[str, Any] | None = N
                 f"its required argument {name!r} is not one the checks can fill ({', '.join(fillable)}): "
                 "give it a default, so the component builds from its defaults"
             )
-    with _stage("building it from its defaults"):
+    with stage("building it from its defaults"):
         return obj(**kwargs)
 
 
@@ -112,7 +133,7 @@ def _conditioned_field(in_dim: int, out_dim: int) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _stage(what: str) -> Iterator[None]:
+def stage(what: str) -> Iterator[None]:
     """Report an exception the component raises during ``what`` as a ConformanceError (cause attached)."""
     try:
         yield
@@ -126,7 +147,8 @@ def _stage(what: str) -> Iterator[None]:
 # Expectations on outputs
 
 
-def _expect_tensor(value: Any, shape: tuple[int, ...], dtype: torch.dtype, what: str) -> Tensor:
+def expect_tensor(value: Any, shape: tuple[int, ...], dtype: torch.dtype, what: str) -> Tensor:
+    """``value``, or a ConformanceError about ``what`` unless it is a finite tensor of ``shape`` and ``dtype``."""
     if not isinstance(value, Tensor):
         raise ConformanceError(f"{what} is a {type(value).__name__}, expected a tensor of shape {shape}")
     if tuple(value.shape) != tuple(shape):
@@ -141,7 +163,8 @@ def _expect_tensor(value: Any, shape: tuple[int, ...], dtype: torch.dtype, what:
     return value
 
 
-def _expect_distribution(value: Any, batch: tuple[int, ...], event: tuple[int, ...], what: str) -> Distribution:
+def expect_distribution(value: Any, batch: tuple[int, ...], event: tuple[int, ...], what: str) -> Distribution:
+    """``value``, or a ConformanceError about ``what`` unless it is a Distribution of that batch and event shape."""
     if not isinstance(value, Distribution):
         raise ConformanceError(f"{what} is a {type(value).__name__}, expected a torch.distributions.Distribution")
     if (tuple(value.batch_shape), tuple(value.event_shape)) != (batch, event):
@@ -165,7 +188,7 @@ def _project(values: Tensor) -> Tensor:
 
 
 class Exercise(NamedTuple):
-    """What one forward pass through a component gave."""
+    """What one forward pass through a component gave: what ``exercise(component, dtype, device)`` returns."""
 
     loss: Tensor  # a scalar depending on every output: backward from it must reach every parameter
     outputs: dict[str, Tensor]  # what a copy loaded from a checkpoint must reproduce
@@ -177,12 +200,21 @@ def _exercise_field(field: nn.Module, dtype: torch.dtype, device: str) -> Exerci
     coords = (torch.rand(5, 7, k, dtype=dtype, device=device) * 2 - 1).requires_grad_()
     latent = torch.randn(5, d, dtype=dtype, device=device).requires_grad_() if d else None
     call = f"field(coords (5, 7, {k}){f', latent (5, {d})' if d else ''})"
-    with _stage(call):
+    with stage(call):
         values = field(coords, latent)
-    _expect_tensor(values, (5, 7, o), dtype, f"{call} (in_dim={k}, out_dim={o})")
+    expect_tensor(values, (5, 7, o), dtype, f"{call} (in_dim={k}, out_dim={o})")
+    flat = rearrange(values.detach(), "b n o -> (b n) o")
+    constant = [c for c in range(o) if torch.equal(flat[:, c].amin(), flat[:, c].amax())]
+    if constant:
+        many = len(constant) > 1
+        raise ConformanceError(
+            f"{call} (out_dim={o}): output channel{'s' if many else ''} {', '.join(map(str, constant))} "
+            f"{'are' if many else 'is'} the same at all {len(flat)} coordinates: the field drops "
+            f"{'them' if many else 'it'}. Every one of its out_dim channels must come from the coordinates"
+        )
     inputs = {"coordinates": coords}
     if d:
-        with _stage(f"{call} with another latent"):
+        with stage(f"{call} with another latent"):
             other = field(coords, torch.randn_like(latent))
         if torch.allclose(values, other):
             raise ConformanceError(
@@ -192,9 +224,9 @@ def _exercise_field(field: nn.Module, dtype: torch.dtype, device: str) -> Exerci
             )
         inputs["latent"] = latent
     else:  # an unconditioned field takes any leading shape
-        with _stage(f"field(coords (7, {k}))"):
+        with stage(f"field(coords (7, {k}))"):
             flat = field(coords[0])
-        _expect_tensor(flat, (7, o), dtype, f"field(coords (7, {k})) (an unconditioned field takes any leading shape)")
+        expect_tensor(flat, (7, o), dtype, f"field(coords (7, {k})) (an unconditioned field takes any leading shape)")
     return Exercise(_project(values), {"values": values}, inputs)
 
 
@@ -202,9 +234,9 @@ def _exercise_divergence(divergence: nn.Module, dtype: torch.dtype, device: str)
     like = {"dtype": dtype, "device": device}
     if divergence.batch_level:
         x = torch.randn(64, 1, **like).requires_grad_()  # (n, d), d = 1: every batch-level divergence takes it
-        with _stage("D(samples (64, 1), samples (64, 1))"):
+        with stage("D(samples (64, 1), samples (64, 1))"):
             same, far = divergence(x, x.detach().clone()), divergence(x, x.detach() + 3)
-        _expect_tensor(far, (), dtype, "a batch-level divergence (batch_level = True) of two sample sets")
+        expect_tensor(far, (), dtype, "a batch-level divergence (batch_level = True) of two sample sets")
         if not same <= far:
             raise ConformanceError(f"D(x, x) = {same.item():.4g} > D(x, x + 3) = {far.item():.4g}: a sample set "
                                    "must be at least as close to itself as to a shifted copy")
@@ -212,9 +244,9 @@ def _exercise_divergence(divergence: nn.Module, dtype: torch.dtype, device: str)
     loc = torch.randn(3, 2, **like).requires_grad_()
     q = Independent(Normal(loc, torch.ones(3, 2, **like)), 1)
     p = Independent(Normal(torch.zeros(2, **like), torch.full((2,), 2.0, **like)), 1)
-    with _stage("D(q, p) of two Gaussians with batch shape (3,)"):
+    with stage("D(q, p) of two Gaussians with batch shape (3,)"):
         same, far = divergence(q, q), divergence(q, p)
-    _expect_tensor(far, (3,), dtype, "a per-example divergence (batch_level = False) of q and p with batch (3,)")
+    expect_tensor(far, (3,), dtype, "a per-example divergence (batch_level = False) of q and p with batch (3,)")
     if not (same <= far + 1e-4).all():
         raise ConformanceError(f"D(q, q) = {same.tolist()} exceeds D(q, p) = {far.tolist()}: a distribution "
                                "must be at least as close to itself as to another")
@@ -226,15 +258,15 @@ def _exercise_likelihood(likelihood: nn.Module, dtype: torch.dtype, device: str)
     numbers = _likelihood_params(likelihood, channels)
     params = torch.randn(2, numbers, *spatial, dtype=dtype, device=device).requires_grad_()
     call = f"likelihood(params (2, {numbers}, 4, 5)) for {channels} channels"
-    with _stage(call):
+    with stage(call):
         dist = likelihood(params)
-    _expect_distribution(dist, (2,), (channels, *spatial), call)
-    with _stage(f"{call}.sample()"):
+    expect_distribution(dist, (2,), (channels, *spatial), call)
+    with stage(f"{call}.sample()"):
         x = dist.sample()
-    with _stage(f"{call}.log_prob(its own sample)"):
+    with stage(f"{call}.log_prob(its own sample)"):
         log_prob = dist.log_prob(x)
-    _expect_tensor(log_prob, (2,), dtype, f"{call}.log_prob(its own sample)")
-    mean = _expect_tensor(dist.mean, (2, channels, *spatial), dtype, f"{call}.mean")
+    expect_tensor(log_prob, (2,), dtype, f"{call}.log_prob(its own sample)")
+    mean = expect_tensor(dist.mean, (2, channels, *spatial), dtype, f"{call}.mean")
     return Exercise(-log_prob.sum(), {"log_prob": log_prob, "mean": mean}, {"params": params})
 
 
@@ -242,13 +274,29 @@ def _exercise_encoder(encoder: nn.Module, dtype: torch.dtype, device: str) -> Ex
     d = encoder.latent_dim
     x = torch.rand(3, *SHAPE, dtype=dtype, device=device)
     call = f"encoder(x (3, {', '.join(map(str, SHAPE))}))"
-    with _stage(call):
+    with stage(call):
         q = encoder(x)
-    _expect_distribution(q, (3,), (d,), f"q(z|x) = {call}")
-    with _stage("q(z|x).rsample()"):
+    expect_distribution(q, (3,), (d,), f"q(z|x) = {call}")
+    with stage("q(z|x).rsample()"):
         z = q.rsample()
-    _expect_tensor(z, (3, d), dtype, "q(z|x).rsample()")
+    expect_tensor(z, (3, d), dtype, "q(z|x).rsample()")
     return Exercise(_project(z), {"z": z, "mean": q.mean}, {})
+
+
+def _exercise_prior(prior: nn.Module, dtype: torch.dtype, device: str) -> Exercise:
+    d = prior.latent_dim
+    with stage("prior()"):
+        p = prior()
+    expect_distribution(p, (), (d,), "p(z) = prior()")
+    with stage("prior().sample((5,))"):
+        z = p.sample((5,))
+    expect_tensor(z, (5, d), dtype, "prior().sample((5,))")
+    points = torch.randn(5, d, dtype=dtype, device=device).requires_grad_()
+    call = f"prior().log_prob(z (5, {d}))"
+    with stage(call):
+        log_prob = p.log_prob(points)
+    expect_tensor(log_prob, (5,), dtype, call)
+    return Exercise(-log_prob.sum(), {"log_prob": log_prob, "sample": z}, {"codes": points})
 
 
 def _exercise_decoder(event: tuple[int, ...] | None) -> Callable[[nn.Module, torch.dtype, str], Exercise]:
@@ -258,21 +306,21 @@ def _exercise_decoder(event: tuple[int, ...] | None) -> Callable[[nn.Module, tor
         d = decoder.latent_dim
         z = torch.randn(3, d, dtype=dtype, device=device).requires_grad_()
         call = f"decoder(z (3, {d}))"
-        with _stage(call):
+        with stage(call):
             p = decoder(z)
         shape = tuple(p.event_shape) if event is None and isinstance(p, Distribution) else event
-        _expect_distribution(p, (3,), shape, f"p(x|z) = {call}")
-        with _stage("p(x|z).sample()"):
+        expect_distribution(p, (3,), shape, f"p(x|z) = {call}")
+        with stage("p(x|z).sample()"):
             x = p.sample()
-        with _stage("p(x|z).log_prob(its own sample)"):
+        with stage("p(x|z).log_prob(its own sample)"):
             log_prob = p.log_prob(x)
-        _expect_tensor(log_prob, (3,), dtype, "p(x|z).log_prob(its own sample)")
-        mean = _expect_tensor(p.mean, (3, *shape), dtype, "p(x|z).mean")
+        expect_tensor(log_prob, (3,), dtype, "p(x|z).log_prob(its own sample)")
+        mean = expect_tensor(p.mean, (3, *shape), dtype, "p(x|z).mean")
         if decoder.resizable:  # zoo sample --size relies on it
             spatial = tuple(n + 1 for n in shape[1:])
-            with _stage(f"decoder(z, spatial={spatial}) (the decoder says it is resizable)"):
+            with stage(f"decoder(z, spatial={spatial}) (the decoder says it is resizable)"):
                 resized = decoder(z, spatial=spatial)
-            _expect_distribution(resized, (3,), (shape[0], *spatial), f"decoder(z, spatial={spatial})")
+            expect_distribution(resized, (3,), (shape[0], *spatial), f"decoder(z, spatial={spatial})")
         return Exercise(-log_prob.sum(), {"log_prob": log_prob, "mean": mean}, {"z": z})
 
     return exercise
@@ -283,13 +331,13 @@ def _exercise_model(batch: Any) -> Callable[[nn.Module, torch.dtype, str], Exerc
 
     def exercise(model: nn.Module, dtype: torch.dtype, device: str) -> Exercise:
         data = _cast(batch, dtype, device)
-        with _stage("model.loss(a batch of its tiny recipe's data)"):
+        with stage("model.loss(a batch of its tiny recipe's data)"):
             terms = model.loss(data)
         if not isinstance(terms, dict) or not terms:
             raise ConformanceError(f"model.loss returned {type(terms).__name__}, expected a non-empty dict of "
                                    "named scalar terms, which the training loop sums")
         for name, value in terms.items():
-            _expect_tensor(value, (), dtype, f"loss term {name!r} (terms are scalars: average over the batch)")
+            expect_tensor(value, (), dtype, f"loss term {name!r} (terms are scalars: average over the batch)")
         return Exercise(sum(terms.values()), terms, {})
 
     return exercise
@@ -315,7 +363,7 @@ def _gradients(component: nn.Module, result: Exercise) -> dict[str, Tensor | Non
     named = [*result.inputs.items(), *((n, p) for n, p in component.named_parameters() if p.requires_grad)]
     if not named or not result.loss.requires_grad:  # computed under no_grad, or detached: nothing gets one
         return {name: None for name, _ in named}
-    with _stage("backward"):
+    with stage("backward"):
         grads = torch.autograd.grad(result.loss, [t for _, t in named], allow_unused=True)
     for (name, _), grad in zip(named, grads):
         if grad is not None and not torch.isfinite(grad).all():
@@ -363,10 +411,10 @@ def _check_round_trip(build: Callable[[], nn.Module], original: nn.Module, exerc
 
     original.eval()
     torch.manual_seed(2)
-    with _stage("the forward pass in eval mode"):
+    with stage("the forward pass in eval mode"):
         expected = exercise(original, dtype, device).outputs
     with tempfile.TemporaryDirectory() as tmp:
-        with _stage("saving its state with zoo.training.checkpoint.save_checkpoint (safetensors)"):
+        with stage("saving its state with zoo.training.checkpoint.save_checkpoint (safetensors)"):
             saved = save_checkpoint(tmp, 0, model=original, ema=None, trainer_state={}, info={}, keep_last=0)
         torch.manual_seed(3)  # other random weights than the original's
         loaded = build().to(device=device, dtype=dtype)
@@ -376,7 +424,7 @@ def _check_round_trip(build: Callable[[], nn.Module], original: nn.Module, exerc
             raise ConformanceError(f"its saved state does not load into a copy built the same way: {exc}") from None
     loaded.eval()
     torch.manual_seed(2)
-    with _stage("the copy's forward pass"):
+    with stage("the copy's forward pass"):
         got = exercise(loaded, dtype, device).outputs
     for name, value in expected.items():
         if not torch.allclose(got[name], value, rtol=1e-5, atol=1e-6, equal_nan=True):
@@ -388,13 +436,19 @@ def _check_round_trip(build: Callable[[], nn.Module], original: nn.Module, exerc
             )
 
 
-def _conform(build: Callable[[], nn.Module], exercise, dtype_name: str, device: str) -> None:
-    """Build, exercise, check gradients and the checkpoint round trip, leaving the global RNG as it was."""
+def conform(build: Callable[[], nn.Module], exercise, dtype_name: str, device: str) -> None:
+    """The checks every kind shares, around a kind's own ``exercise``; leaves the global RNG as it was.
+
+    ``build()`` makes the component (called again, with other random weights, for the copy its saved state
+    loads into); ``exercise(component, dtype, device)`` runs it and checks the kind's contract, returning an
+    ``Exercise``. Then backward from its ``loss`` must reach every trainable parameter and its ``inputs``, and
+    its ``outputs`` must come out the same from the copy loaded from a checkpoint (eval mode, same seed).
+    """
     dtype = getattr(torch, dtype_name)
     with torch.random.fork_rng(devices=[torch.device(device).index or 0] if device.startswith("cuda") else []):
         torch.manual_seed(0)
         component = build()
-        with _stage(f"component.to({device}, {dtype_name})"):
+        with stage(f"component.to({device}, {dtype_name})"):
             component = component.to(device=device, dtype=dtype).train()
         torch.manual_seed(1)
         result = exercise(component, dtype, device)
@@ -406,34 +460,57 @@ def _conform(build: Callable[[], nn.Module], exercise, dtype_name: str, device: 
 # One check per kind: entry (a registered component), dtype name, device
 
 
-def _takes(obj: Any, name: str) -> bool:
-    from zoo.recipes import parameters
+def _parameters(obj: Any) -> dict[str, inspect.Parameter]:
+    from zoo.constructors import parameters
 
-    return name in parameters(obj)[0]
+    return parameters(obj)[0]
+
+
+def _takes(obj: Any, name: str) -> bool:
+    return name in _parameters(obj)
+
+
+def _widths(obj: Any) -> list[dict[str, int]]:
+    """The ``out_dim`` a field is built with: its own default (or FIELD_SIZES'), then each of OUT_DIMS."""
+    if not _takes(obj, "out_dim"):
+        return [{}]
+    default = _parameters(obj)["out_dim"].default
+    own = FIELD_SIZES["out_dim"] if default is inspect.Parameter.empty else default
+    return [{"out_dim": width} for width in dict.fromkeys([own, *OUT_DIMS])]
+
+
+def _field(entry: Entry, sizes: dict[str, int]) -> nn.Module:
+    field = build_from_defaults(entry.obj, sizes, FIELD_SIZES)
+    for size, value in sizes.items():
+        if getattr(field, size) != value:
+            raise ConformanceError(f"built with {size}={value}, its {size} is {getattr(field, size)}: a field keeps "
+                                   "the sizes it is built with (a slot dictates them)")
+    return field
 
 
 def check_field(entry: Entry, dtype: str, device: str) -> None:
-    """At its own in_dim/out_dim; unconditioned and, when it takes ``latent_dim``, conditioned."""
-    variants = [{}, {"latent_dim": LATENT_DIM}] if _takes(entry.obj, "latent_dim") else [{}]
-    for sizes in variants:
-        _conform(lambda sizes=sizes: _build(entry.obj, sizes, FIELD_SIZES), _exercise_field, dtype, device)
+    """At its own in_dim/out_dim and at out_dim 1 and 3 (where it takes out_dim); each unconditioned and, when
+    it takes ``latent_dim``, conditioned."""
+    latents = [{}, {"latent_dim": LATENT_DIM}] if _takes(entry.obj, "latent_dim") else [{}]
+    for sizes in ({**width, **latent} for width in _widths(entry.obj) for latent in latents):
+        conform(functools.partial(_field, entry, sizes), _exercise_field, dtype, device)
 
 
 def check_divergence(entry: Entry, dtype: str, device: str) -> None:
     """Per example ``(b,)`` or batch level ``()`` as ``batch_level`` says; D(q, q) ≤ D(q, p)."""
-    _conform(lambda: _build(entry.obj, {}), _exercise_divergence, dtype, device)
+    conform(lambda: build_from_defaults(entry.obj, {}), _exercise_divergence, dtype, device)
 
 
 def check_likelihood(entry: Entry, dtype: str, device: str) -> None:
     """Params ``(b, c * k, ...)`` -> batch ``(b,)``, event ``(c, ...)``; scores its own samples."""
-    _conform(lambda: _build(entry.obj, {}), _exercise_likelihood, dtype, device)
+    conform(lambda: build_from_defaults(entry.obj, {}), _exercise_likelihood, dtype, device)
 
 
 def _sized(entry: Entry) -> Callable[[], nn.Module]:
     """A builder for an encoder or decoder at SHAPE and LATENT_DIM, which checks it kept the latent size."""
 
     def build() -> nn.Module:
-        component = _build(entry.obj, {"shape": SHAPE, "latent_dim": LATENT_DIM})
+        component = build_from_defaults(entry.obj, {"shape": SHAPE, "latent_dim": LATENT_DIM})
         if _takes(entry.obj, "latent_dim") and component.latent_dim != LATENT_DIM:
             raise ConformanceError(f"built with latent_dim={LATENT_DIM}, its latent_dim is {component.latent_dim}")
         return component
@@ -443,13 +520,42 @@ def _sized(entry: Entry) -> Callable[[], nn.Module]:
 
 def check_encoder(entry: Entry, dtype: str, device: str) -> None:
     """``(b, *shape)`` -> q(z|x), batch ``(b,)``, event ``(latent_dim,)``; rsample carries gradients."""
-    _conform(_sized(entry), _exercise_encoder, dtype, device)
+    conform(_sized(entry), _exercise_encoder, dtype, device)
 
 
 def check_decoder(entry: Entry, dtype: str, device: str) -> None:
     """``(b, latent_dim)`` -> p(x|z), batch ``(b,)``, event ``shape``; differentiable in z; resizable if it says so."""
     event = SHAPE if _takes(entry.obj, "shape") else None
-    _conform(_sized(entry), _exercise_decoder(event), dtype, device)
+    conform(_sized(entry), _exercise_decoder(event), dtype, device)
+
+
+def _prior(entry: Entry) -> nn.Module:
+    """A prior at LATENT_DIM; a Fittable one is fitted to codes drawn here (from the caller's RNG state)."""
+    prior = build_from_defaults(entry.obj, {"latent_dim": LATENT_DIM})
+    if prior.latent_dim != LATENT_DIM:
+        raise ConformanceError(f"built with latent_dim={LATENT_DIM}, its latent_dim is {prior.latent_dim}")
+    if isinstance(prior, Fittable):
+        try:
+            prior()
+        except ZooError:
+            pass
+        except Exception as exc:
+            raise ConformanceError(f"prior() before fit raised {type(exc).__name__}: {exc}; an unfitted Fittable "
+                                   "prior raises a ZooError that says what to do (fit it to the training codes)") \
+                from exc
+        else:
+            raise ConformanceError("prior() before fit returned a distribution: a Fittable prior that has not been "
+                                   "fitted must raise a ZooError saying what to do, or a model samples from noise")
+        codes = torch.randn(64, LATENT_DIM) * 0.5 + 1.0
+        with stage(f"prior.fit(codes (64, {LATENT_DIM}))"):
+            prior.fit(codes)
+    return prior
+
+
+def check_prior(entry: Entry, dtype: str, device: str) -> None:
+    """p(z) with batch ``()``, event ``(latent_dim,)``: samples, log_prob differentiable in the codes; a
+    ``Fittable`` prior raises a ZooError before its fit and is checked fitted (the fit round-trips)."""
+    conform(functools.partial(_prior, entry), _exercise_prior, dtype, device)
 
 
 def tiny_recipe(entry: Entry) -> dict:
@@ -478,7 +584,7 @@ def _tiny_batch(recipe: dict) -> Any:
     from zoo.recipes import build_dataset
     from zoo.training.settings import TrainSettings
 
-    with _stage(f"building the data of its tiny recipe {recipe['name']!r}"):
+    with stage(f"building the data of its tiny recipe {recipe['name']!r}"):
         dataset = build_dataset(recipe, "train")
     size = min(TrainSettings.from_recipe(recipe).batch_size, len(dataset), MAX_BATCH)
     return default_collate([dataset[i] for i in range(size)])
@@ -492,10 +598,10 @@ def check_model(entry: Entry, dtype: str, device: str) -> None:
     batch = _tiny_batch(recipe)
 
     def build() -> nn.Module:
-        with _stage(f"building the model of its tiny recipe {recipe['name']!r}"):
+        with stage(f"building the model of its tiny recipe {recipe['name']!r}"):
             return build_model(recipe)
 
-    _conform(build, _exercise_model(batch), dtype, device)
+    conform(build, _exercise_model(batch), dtype, device)
     if dtype == "float32":
         _train_briefly(recipe, device)
 
@@ -504,10 +610,10 @@ def _train_briefly(recipe: dict, device: str) -> None:
     from zoo import training
 
     with tempfile.TemporaryDirectory() as tmp, torch.random.fork_rng(devices=[]):
-        with _stage(f"training its tiny recipe {recipe['name']!r} for {TRAIN_STEPS} steps"):
+        with stage(f"training its tiny recipe {recipe['name']!r} for {TRAIN_STEPS} steps"):
             run = training.train(recipe, Path(tmp) / "run", steps=TRAIN_STEPS, device=device, quiet=True,
                                  pictures=False)
-        with _stage("loading the trained run back (zoo.training.load)"):
+        with stage("loading the trained run back (zoo.training.load)"):
             training.load(run, device=device)
 
 
@@ -517,7 +623,7 @@ def check_dataset(entry: Entry, dtype: str | None = None, device: str | None = N
 
     for split in ("train", "test"):
         try:
-            with _stage(f"{entry.name}(split={split!r})"):
+            with stage(f"{entry.name}(split={split!r})"):
                 data = entry.obj(split=split)
         except ConformanceError as exc:
             if isinstance(exc.__cause__, DataNotFoundError):  # data people bring: absent here is fine
@@ -541,16 +647,14 @@ def check_dataset(entry: Entry, dtype: str | None = None, device: str | None = N
             raise ConformanceError(f"its shape says {tuple(shape)} but its {split} items are {tuple(item.shape)}")
 
 
-#: kind -> its check(entry, dtype, device)
-CHECKS: dict[str, Callable[[Entry, Any, Any], None]] = {
-    "field": check_field,
-    "divergence": check_divergence,
-    "likelihood": check_likelihood,
-    "encoder": check_encoder,
-    "decoder": check_decoder,
-    "model": check_model,
-    "dataset": check_dataset,
-}
+def __getattr__(name: str):
+    """``CHECKS``, deprecated since 0.2.0: the registered kinds' checks, kind -> check(entry, dtype, device)."""
+    if name != "CHECKS":
+        raise AttributeError(f"module 'zoo.testing.conformance' has no attribute {name!r}")
+    warnings.warn("zoo.testing.conformance.CHECKS is deprecated since genzoo 0.2.0 and goes in 0.3: each kind "
+                  "registers its check (register_kinds); use zoo.get_registry().kind(KIND).check, or "
+                  "zoo.testing.check_component(KIND, obj)", DeprecationWarning, stacklevel=2)
+    return {kind: k.check for kind, k in get_registry().kinds.items() if k.check is not None}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -582,11 +686,11 @@ class Case:
         return f"{e.kind} {e.name!r} ({', '.join(where)})" if where else f"{e.kind} {e.name!r}"
 
     def run(self) -> None:
-        """Run the check; a ConformanceError names the component, the dtype and the device."""
+        """Run its kind's check; a ConformanceError names the component, the dtype and the device."""
         registry = use_registry(self.registry) if self.registry is not None else contextlib.nullcontext()
         with registry:
             try:
-                CHECKS[self.entry.kind](self.entry, self.dtype, self.device)
+                get_registry().kind(self.entry.kind).check(self.entry, self.dtype, self.device)
             except ConformanceError as exc:
                 raise ConformanceError(f"{self.label}: {exc}") from exc.__cause__
 
@@ -602,8 +706,9 @@ def conformance_cases(plugin: Any = None, pattern: str = "*") -> list[Case]:
     if plugin is not None and not isinstance(plugin, str):
         registry, plugin = registry_with(plugin), plugin.__name__
     found = registry or get_registry()
+    kinds = found.kinds
     entries = [e for e in found.list(None, pattern)
-               if e.kind in CHECKS and (plugin is None or plugin in (e.plugin, e.distribution))]
+               if kinds[e.kind].check is not None and (plugin is None or plugin in (e.plugin, e.distribution))]
     if plugin is not None and not entries:
         infos = {p.name: p for p in found.plugins}
         if plugin in infos and infos[plugin].status != "ok":
@@ -614,7 +719,7 @@ def conformance_cases(plugin: Any = None, pattern: str = "*") -> list[Case]:
                        "does ZOO_LOAD_PLUGINS leave it out?)")
     cases = []
     for entry in entries:
-        if entry.kind == "dataset":
+        if not kinds[entry.kind].per_device:
             cases.append(Case(entry, None, None, registry))
         else:
             cases += [Case(entry, dtype, device, registry) for device in devices() for dtype in DTYPES]
@@ -640,8 +745,10 @@ def check_component(kind: str, obj: Any, *, name: str | None = None, dtype: str 
     """Run the checks of ``kind`` on ``obj`` (a component class or factory), in ``dtype`` on ``device``
     (default: every dtype and device); raises ConformanceError. A model is checked on its tiny recipe, so
     it must be registered: ``name`` is its registered name."""
-    if kind not in CHECKS:
-        raise ValueError(f"no conformance checks for kind {kind!r}; kinds: {', '.join(CHECKS)}")
+    kinds = get_registry().kinds
+    if kind not in kinds or kinds[kind].check is None:
+        checked = ", ".join(k for k, spec in kinds.items() if spec.check is not None)
+        raise ValueError(f"no conformance checks for kind {kind!r}; kinds with checks: {checked}")
     if kind == "model":
         entry = get_registry().get(kind, name or "")
         if entry.obj is not obj:
@@ -649,7 +756,7 @@ def check_component(kind: str, obj: Any, *, name: str | None = None, dtype: str 
                              "its registered tiny recipe, so register it (zoo.testing.registry_with) and pass its name")
     else:
         entry = Entry(kind, name or getattr(obj, "__name__", repr(obj)), obj, "", None, plugin="")
-    if kind == "dataset":
+    if not kinds[kind].per_device:
         Case(entry, None, None).run()
         return
     for each_device in [device] if device else devices():

@@ -1,0 +1,139 @@
+"""A plugin adds a kind of component with no edit to the core: tests/fixtures/zoo-schedules registers the kind
+`noise-schedule` (interface, check), two schedules, a model that takes one by annotation and its tiny recipe;
+listing, info, did-you-mean, recipes, training and the conformance suite all work for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from zoo.cli import main
+from zoo.errors import RecipeError, UnknownComponentError
+from zoo.recipes import build_model, load_recipe
+from zoo.testing import ConformanceError, check_component, conformance_cases, registry_with, use_registry
+
+FIXTURE = Path(__file__).parent / "fixtures" / "zoo-schedules"
+
+
+@pytest.fixture(scope="module")
+def schedules():
+    """The fixture plugin's module, imported from its folder (not installed)."""
+    sys.path.insert(0, str(FIXTURE))
+    try:
+        import zoo_schedules
+
+        yield zoo_schedules
+    finally:
+        sys.path.remove(str(FIXTURE))
+        sys.modules.pop("zoo_schedules", None)
+
+
+@pytest.fixture
+def registry(schedules):
+    with use_registry(registry_with(schedules)) as registry:
+        yield registry
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_kind_is_registered_with_its_interface_and_check(registry, schedules):
+    kind = registry.kind("noise-schedule")
+    assert (kind.interface, kind.check, kind.plugin) == (schedules.NoiseSchedule, schedules.check_schedule,
+                                                          "zoo_schedules")
+    assert kind.per_device and kind.sizes == ()
+    assert [e.name for e in registry.list("noise-schedule")] == ["cosine", "linear"]
+    assert list(registry.kinds)[-1] == "noise-schedule"  # after the core's, which come first
+    assert registry.list()[-1].kind == "recipe"  # recipes are still listed last
+
+
+def test_zoo_list_info_and_did_you_mean_know_the_kind(registry, capsys):
+    code, out, _ = run(capsys, "list", "--kind", "noise-schedule", "--json")
+    assert code == 0 and [(e["kind"], e["name"]) for e in json.loads(out)] == [
+        ("noise-schedule", "cosine"), ("noise-schedule", "linear")]
+    code, out, _ = run(capsys, "info", "noise-schedule")
+    text = " ".join(out.split())
+    assert code == 0 and "the noise-schedule contract: zoo_schedules.NoiseSchedule" in text
+    assert "forward(t)" in text and "2 registered: zoo list --kind noise-schedule" in text
+    _, out, _ = run(capsys, "info", "cosine", "--json")
+    assert json.loads(out)["fits"] == ["schedule of model denoiser"]
+    code, _, err = run(capsys, "list", "--kind", "noise-schedul")
+    assert code == 2 and "did you mean 'noise-schedule'" in err
+    with pytest.raises(UnknownComponentError, match="unknown noise-schedule 'cosin' — did you mean 'cosine'"):
+        registry.get("noise-schedule", "cosin")
+    _, out, _ = run(capsys, "plugins", "--json")
+    assert {p["name"]: p["registered"] for p in json.loads(out)}["zoo_schedules"] == {
+        "kind": ["noise-schedule"], "noise-schedule": ["cosine", "linear"], "model": ["denoiser"],
+        "recipe": ["denoiser-tiny"]}
+
+
+def test_an_argument_annotated_with_the_interface_is_built_from_the_kind(registry, schedules):
+    model = build_model(load_recipe("denoiser-tiny"))
+    assert isinstance(model.schedule, schedules.CosineSchedule)
+    swapped = build_model(load_recipe("denoiser-tiny", overrides=["model.schedule=linear"]))
+    assert isinstance(swapped.schedule, schedules.LinearSchedule)
+    with pytest.raises(RecipeError, match=r"model.schedule.name: unknown noise-schedule 'siren'.*'siren' is a field"):
+        load_recipe("denoiser-tiny", overrides=["model.schedule=siren"])
+    with pytest.raises(RecipeError, match="model.schedule.offset: expected float"):
+        load_recipe("denoiser-tiny", overrides=["model.schedule.offset=soon"])
+
+
+def test_the_model_trains_two_steps_from_the_command_line(registry, tmp_path, capsys):
+    code, _, err = run(capsys, "train", "denoiser-tiny", "--steps", "2", "--out", str(tmp_path / "run"),
+                       "--device", "cpu")
+    assert code == 0, err
+    provenance = json.loads(next((tmp_path / "run" / "checkpoints").glob("step_*/checkpoint.json")).read_text())
+    assert {"kind": "noise-schedule", "name": "cosine", "plugin": "zoo_schedules", "distribution": "fixture-dist",
+            "version": "0.0"} in provenance["provenance"]
+
+
+def test_the_conformance_suite_runs_the_kinds_check(schedules):
+    cases = {case.id: case for case in conformance_cases(schedules)}
+    assert set(cases) == {f"{kind}-{name}-{dtype}-cpu" for kind, name in
+                          [("noise-schedule", "cosine"), ("noise-schedule", "linear"), ("model", "denoiser")]
+                          for dtype in ("float32", "float64")} | (
+        {case_id.replace("cpu", "cuda") for case_id in cases} if torch.cuda.is_available() else set())
+    for case in cases.values():
+        case.run()
+
+
+def test_the_kinds_check_fails_a_schedule_that_breaks_its_contract(registry, schedules):
+    class Growing(schedules.NoiseSchedule):
+        """Noise that shrinks with time (fixture)."""
+
+        def forward(self, t):
+            return 0.5 + 0.4 * t
+
+    with pytest.raises(ConformanceError, match=r"noise-schedule 'Growing' \(float32 on cpu\): .*does not decrease"):
+        check_component("noise-schedule", Growing, dtype="float32", device="cpu")
+
+
+@pytest.mark.slow
+def test_the_kind_works_from_an_installed_plugin(tmp_path):
+    """pip-installed like a third-party plugin: zoo list, zoo info and zoo train see the kind."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "--target", str(target), str(FIXTURE)],
+                   check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k != "ZOO_LOAD_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
+
+    def zoo(*argv: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "zoo", *argv], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = json.loads(zoo("list", "--kind", "noise-schedule", "--json"))
+    assert {(e["name"], e["distribution"], e["version"]) for e in listed} == {
+        ("cosine", "zoo-schedules", "0.0.1"), ("linear", "zoo-schedules", "0.0.1")}
+    assert json.loads(zoo("info", "noise-schedule", "--json"))["interface"] == "zoo_schedules.NoiseSchedule"
+    zoo("train", "denoiser-tiny", "--steps", "2", "--out", str(tmp_path / "run"), "--device", "cpu")
