@@ -7,8 +7,8 @@ from typing import Annotated
 
 import pytest
 import torch
-from torch.utils.data import default_collate
 from torch.distributions import Independent, Normal
+from torch.utils.data import default_collate
 
 import zoo
 from zoo import hookimpl
@@ -24,10 +24,10 @@ from zoo.recipes import (
     PositiveFloat,
     PositiveInt,
     Probability,
-    check_value,
     apply_overrides,
     build_dataset,
     build_model,
+    check_value,
     describe_type,
     load_recipe,
     provenance,
@@ -451,6 +451,51 @@ def test_references_that_lead_nowhere_or_round_in_a_circle_are_errors_with_their
     assert info.value.path == path and message in str(info.value)
 
 
+def test_a_long_chain_of_references_is_refused_with_the_chain_and_a_short_one_resolves(tmp_path):
+    """A 3,000-deep chain was a RecursionError; a chain of 32 is the limit, and the message names its ends."""
+    def chain_file(length: int) -> str:
+        lines = ["base: toy-recipe", "train:", '  steps: "${train.l0}"']
+        lines += [f'  l{i}: "${{train.l{i + 1}}}"' for i in range(length)] + [f"  l{length}: 5"]
+        (tmp_path / "chain.yaml").write_text("\n".join(lines) + "\n")
+        return str(tmp_path / "chain.yaml")
+
+    assert load_recipe(chain_file(31))["train"]["steps"] == 5  # 32 references: steps -> l0 -> ... -> l31
+    with pytest.raises(RecipeError) as info:
+        load_recipe(chain_file(3000))
+    assert info.value.path == "train.steps"
+    assert str(info.value).endswith("a chain of more than 32 references, each naming the next: ${train.l0} -> "
+                                    "${train.l1} -> ${train.l2} -> ${train.l3} -> ... -> ${train.l30} -> "
+                                    "${train.l31} -> ${train.l32}; refer to the value itself")
+
+
+def test_references_that_copy_a_recipe_past_its_size_limit_are_refused(tmp_path):
+    """Each level names the next twice: 2 ** 20 copies, the reference form of the YAML alias bomb."""
+    lines = ["base: toy-recipe", "train:", '  steps: "${train.l0}"']
+    lines += [f'  l{i}: ["${{train.l{i + 1}}}", "${{train.l{i + 1}}}"]' for i in range(20)] + ["  l20: 5"]
+    (tmp_path / "doubling.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecipeError, match="references copy values into more than 100,000 places"):
+        load_recipe(str(tmp_path / "doubling.yaml"))
+
+
+@pytest.mark.parametrize("base", ["[toy-recipe]", "3", "{name: toy-recipe}"])
+def test_a_base_that_is_not_one_recipe_name_is_one_line(tmp_path, base):
+    (tmp_path / "mine.yaml").write_text(f"base: {base}\ntrain: {{steps: 5}}\n")
+    for attempt in ({"name_or_path": str(tmp_path / "mine.yaml")},
+                    {"name_or_path": "toy-recipe", "config": str(tmp_path / "mine.yaml")}):
+        with pytest.raises(RecipeError, match=r"^base: mine.yaml: base: names one registered recipe \(base: "
+                                              r"vae-digits\), got "):
+            load_recipe(**attempt)
+
+
+def test_a_recipe_file_that_states_a_key_twice_is_refused_with_the_line(tmp_path):
+    (tmp_path / "twice.yaml").write_text("base: toy-recipe\ntrain: {steps: 2, steps: 3}\n")
+    with pytest.raises(RecipeError, match=r"twice.yaml: line 2, column 19: the key 'steps' is stated twice in one "
+                                          r"mapping \(first at line 2, column 9\)"):
+        load_recipe(str(tmp_path / "twice.yaml"))
+    with pytest.raises(RecipeError, match=r"^model.tags: the value '\{a: 1, a: 2\}': line 1, column 8: the key 'a'"):
+        load_recipe("toy-recipe", overrides=["tags={a: 1, a: 2}"])
+
+
 # --- how a constructor is read --------------------------------------------------------------------------
 
 
@@ -590,7 +635,7 @@ def test_a_constructor_is_read_once():
         ("data.sise=3", "data.sise", "did you mean 'size'"),
         ("train.stepz=3", "train.stepz", "did you mean 'steps'"),
         ("train.lr=fast", "train.lr", "expected float"),
-        ("tags=[x", "model.tags", "the value '[x' is not valid YAML"),
+        ("tags=[x", "model.tags", "the value '[x': line 1, column 3: not valid YAML"),
         ("decoder.likelihood.name=kl", "model.decoder.likelihood.name", "'kl' is a divergence"),
     ],
 )
