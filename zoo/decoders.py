@@ -19,6 +19,7 @@ from zoo.errors import IncompatibleComponentsError
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Decoder, ImplicitField, Likelihood
 from zoo.nn.coords import coordinate_grid
+from zoo.recipes.values import PositiveInt
 
 
 def decoded_shape(decoder: Decoder) -> tuple[int, ...]:
@@ -70,7 +71,7 @@ class FieldDecoder(Decoder):
 
     resizable = True
 
-    def __init__(self, field: ImplicitField, likelihood: Likelihood, shape: tuple[int, ...]):
+    def __init__(self, field: ImplicitField, likelihood: Likelihood, shape: tuple[PositiveInt, ...]):
         super().__init__()
         channels, *spatial = shape
         needed = likelihood.num_params(channels)

@@ -23,7 +23,7 @@ likelihoods; a Gaussian's NLL is a density's and can be negative.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,7 @@ from torch.distributions import Bernoulli, Distribution, Independent, Normal, co
 
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Likelihood
+from zoo.recipes.values import Interval, PositiveFloat, PositiveInt
 
 __all__ = [
     "BernoulliLikelihood",
@@ -43,6 +44,10 @@ __all__ = [
     "GaussianLikelihood",
     "at_least_float32",
 ]
+
+
+Levels = Annotated[int, Interval(ge=2)]  # a discretisation's number of levels (bins): 256 for 8-bit data
+ScaleMode = Literal["fixed", "learned", "predicted"]
 
 
 def at_least_float32(x: Tensor) -> Tensor:
@@ -86,14 +91,13 @@ class GaussianLikelihood(Likelihood):
     μ and a raw σ per channel: ``num_params(c) = 2c``). σ never falls below ``min_scale``.
     """
 
-    modes = ("fixed", "learned", "predicted")
+    modes = get_args(ScaleMode)
 
-    def __init__(self, *, scale: float = 0.1, scale_mode: str = "fixed", min_scale: float = 1e-3):
+    def __init__(self, *, scale: PositiveFloat = 0.1, scale_mode: ScaleMode = "fixed", min_scale: PositiveFloat = 1e-3):
         super().__init__()
-        if scale_mode not in self.modes:
-            raise ValueError(f"unknown scale_mode {scale_mode!r}: choose one of {', '.join(self.modes)}")
-        if not scale > min_scale > 0:
-            raise ValueError(f"need scale > min_scale > 0, got scale={scale}, min_scale={min_scale}")
+        if not scale > min_scale:
+            raise ValueError(f"the scale starts above its floor: need scale > min_scale, got scale={scale}, "
+                             f"min_scale={min_scale}")
         self.scale_mode, self.scale, self.min_scale = scale_mode, scale, min_scale
         if scale_mode == "learned":  # σ = min_scale + softplus(raw), starting at σ = scale
             self.raw_scale = nn.Parameter(torch.tensor(scale - min_scale).expm1().log())
@@ -111,11 +115,6 @@ class GaussianLikelihood(Likelihood):
         else:
             loc, raw = _split_params(params, 2)
         return _event(Normal(loc, self.min_scale + F.softplus(raw)), params)
-
-
-def _check_bins(num_bins: int) -> None:
-    if num_bins < 2:
-        raise ValueError(f"num_bins must be >= 2 (256 for 8-bit data), got {num_bins}")
 
 
 def _to_levels(value: Tensor, num_bins: int) -> Tensor:
@@ -244,9 +243,8 @@ class DiscretizedLogisticLikelihood(Likelihood):
     channel, the log scale clamped below at ``min_log_scale`` as in PixelCNN++.
     """
 
-    def __init__(self, *, num_bins: int = 256, min_log_scale: float = -7.0):
+    def __init__(self, *, num_bins: Levels = 256, min_log_scale: float = -7.0):
         super().__init__()
-        _check_bins(num_bins)
         self.num_bins, self.min_log_scale = num_bins, min_log_scale
 
     def num_params(self, channels: int) -> int:
@@ -350,11 +348,8 @@ class DiscretizedLogisticMixtureLikelihood(Likelihood):
     squashed by tanh, all as in PixelCNN++. See ``DiscretizedLogisticMixture``.
     """
 
-    def __init__(self, *, num_mix: int = 10, num_bins: int = 256, min_log_scale: float = -7.0):
+    def __init__(self, *, num_mix: PositiveInt = 10, num_bins: Levels = 256, min_log_scale: float = -7.0):
         super().__init__()
-        _check_bins(num_bins)
-        if num_mix < 1:
-            raise ValueError(f"num_mix must be >= 1 (PixelCNN++ and VDVAE use 10), got {num_mix}")
         self.num_mix, self.num_bins, self.min_log_scale = num_mix, num_bins, min_log_scale
 
     def num_params(self, channels: int) -> int:

@@ -68,6 +68,7 @@ from zoo.interfaces import (
 from zoo.likelihoods import at_least_float32
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
 from zoo.nn.priors import FittedGaussianPrior
+from zoo.recipes import NonNegativeFloat, PositiveFloat, PositiveInt
 
 __all__ = ["GON", "GradientOrigin", "VariationalGON", "refuse_running_statistics"]
 
@@ -151,8 +152,8 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
         self,
         decoder: Decoder,
         *,
-        inner_steps: int = 1,
-        step_size: float = 1.0,
+        inner_steps: PositiveInt = 1,
+        step_size: PositiveFloat = 1.0,
         learn_step_size: bool = False,
         learn_origin: bool = False,
     ):
@@ -228,9 +229,9 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         decoder: Decoder,
         divergence: Divergence,
         *,
-        beta: float = 1.0,
-        inner_steps: int = 1,
-        step_size: float = 1.0,
+        beta: NonNegativeFloat = 1.0,
+        inner_steps: PositiveInt = 1,
+        step_size: PositiveFloat = 1.0,
         learn_step_size: bool = False,
         learn_origin: bool = False,
     ):

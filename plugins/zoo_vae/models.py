@@ -51,6 +51,7 @@ from zoo.interfaces import (
 )
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
 from zoo.nn.priors import FittedGaussianPrior
+from zoo.recipes import NonNegativeFloat, NonNegativeInt, PositiveInt
 
 __all__ = ["AE", "VAE", "probe_components"]
 
@@ -109,8 +110,8 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
         decoder: Decoder,
         divergence: Divergence,
         *,
-        beta: float = 1.0,
-        warmup_steps: int = 0,
+        beta: NonNegativeFloat = 1.0,
+        warmup_steps: NonNegativeInt = 0,
         binarize: bool = False,
     ):
         super().__init__()
@@ -237,7 +238,7 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     reconstructions = ("nll", "mse")
 
     def __init__(
-        self, encoder: Encoder, decoder: Decoder, *, reconstruction: str = "nll", prior_components: int = 1
+        self, encoder: Encoder, decoder: Decoder, *, reconstruction: str = "nll", prior_components: PositiveInt = 1
     ):
         super().__init__()
         if reconstruction not in self.reconstructions:

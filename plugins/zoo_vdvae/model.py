@@ -27,9 +27,10 @@ import zoo
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Divergence, Likelihood, LikelihoodEstimator, Model, Reconstructor, Sampler
 from zoo.likelihoods import at_least_float32
+from zoo.recipes import PositiveFloat, PositiveInt
 
 from .blocks import Bottleneck, Latent, TopDownBlock
-from .layout import check_layouts, parse_layout
+from .layout import check_layouts, check_memory, parameter_count, parse_layout
 
 __all__ = ["VDVAE"]
 
@@ -51,9 +52,9 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         *,
         encoder_layout: str = "8x2,8d2,4x2,4d4,1x2",
         decoder_layout: str = "1x2,4m1,4x2,8m4,8x2",
-        width: int = 64,
-        latent_channels: int = 8,
-        bottleneck: float = 0.25,
+        width: PositiveInt = 64,
+        latent_channels: PositiveInt = 8,
+        bottleneck: PositiveFloat = 0.25,
         binarize: bool = False,
     ):
         super().__init__()
@@ -69,6 +70,11 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         encoder_blocks = parse_layout(encoder_layout, "encoder")
         decoder_blocks = parse_layout(decoder_layout, "decoder")
         check_layouts(encoder_blocks, decoder_blocks, shape[1])
+        check_memory(parameter_count(encoder_blocks, decoder_blocks, channels=shape[0], width=width,
+                                     latent_channels=latent_channels, bottleneck=bottleneck,
+                                     out_channels=likelihood.num_params(shape[0])),
+                     f"width ({width}), bottleneck ({bottleneck}) or the layouts' block counts "
+                     f"({len(encoder_blocks)} and {len(decoder_blocks)})")
         self.shape, self.num_dims, self.binarize, self.likelihood = shape, math.prod(shape), binarize, likelihood
         middle = max(1, int(width * bottleneck))
 

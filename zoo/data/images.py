@@ -30,6 +30,7 @@ from zoo.data.core import (
     check_split,
     split_indices,
 )
+from zoo.recipes.values import PositiveInt
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -66,7 +67,7 @@ def _resized(images: Tensor, size: int | None) -> Tensor:
 
 
 def digits(
-    *, root: str | None = None, split: str = "train", binarize: bool = False, size: int | None = None
+    *, root: str | None = None, split: str = "train", binarize: bool = False, size: PositiveInt | None = None
 ) -> ImageDataset:
     """scikit-learn's 8x8 handwritten digits (embedded): items (1, 8, 8) in [0, 1].
 
@@ -81,7 +82,7 @@ def digits(
     return ImageDataset(_resized(chosen, size), binarize=binarize)
 
 
-def lfw_faces(*, root: str | None = None, split: str = "train", size: int | None = None) -> ImageDataset:
+def lfw_faces(*, root: str | None = None, split: str = "train", size: PositiveInt | None = None) -> ImageDataset:
     """LFW faces as scikit-image ships them (embedded): items (1, 25, 25) in [0, 1].
 
     ``skimage.data.lfw_subset()`` holds 100 faces followed by 100 background patches; only the faces are
@@ -155,7 +156,7 @@ def mnist(
     split: str = "train",
     binarize: bool = False,
     download: bool = False,
-    size: int | None = None,
+    size: PositiveInt | None = None,
 ) -> ImageDataset:
     """MNIST digits from <root>/MNIST/raw: items (1, 28, 28) in [0, 1].
 
@@ -169,7 +170,7 @@ def mnist(
 
 
 def fashion_mnist(
-    *, root: str | None = None, split: str = "train", download: bool = False, size: int | None = None
+    *, root: str | None = None, split: str = "train", download: bool = False, size: PositiveInt | None = None
 ) -> ImageDataset:
     """Fashion-MNIST from <root>/FashionMNIST/raw: items (1, 28, 28) in [0, 1].
 
@@ -309,7 +310,7 @@ class ImageFolder(Dataset):
 
 
 def image_folder(
-    *, root: str | None = None, split: str = "train", size: int = 64, grey: bool = False
+    *, root: str | None = None, split: str = "train", size: PositiveInt = 64, grey: bool = False
 ) -> ImageFolder:
     """A folder of images (png, jpg, ..., recursive): items (3, size, size) in [0, 1].
 
@@ -317,7 +318,6 @@ def image_folder(
     The split is a fixed seeded 90/10 permutation of the files sorted by their path below ``root``
     (adding files reshuffles it). Images are decoded when read, so the folder may be large.
     """
-    check_size(size)
     check_split(split, "image-folder")
     if root is None:
         raise DataNotFoundError(

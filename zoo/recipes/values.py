@@ -105,7 +105,7 @@ def check_value(value: Any, annotation: Any, path: str, component: Component | N
         checked = check_value(value, args[0], path, component)
         for interval in _intervals(annotation):
             if isinstance(checked, (int, float)) and not interval.contains(checked):
-                raise RecipeError(path, f"expected {describe_type(annotation)}, got {checked!r}")
+                raise RecipeError(path, f"expected {describe_type(annotation)}, got {value!r}")
         return checked
     if origin in (Union, UnionType):
         errors = []
