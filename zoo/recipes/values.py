@@ -102,7 +102,13 @@ def check_value(value: Any, annotation: Any, path: str, component: Component | N
                 return value
             if isinstance(value, str) and value.lower().lstrip("+-.") in ("inf", "infinity"):
                 raise RecipeError(path, f"expected a number, got the string {value!r}: YAML writes infinity .inf")
-        checked = check_value(value, args[0], path, component)
+        try:
+            checked = check_value(value, args[0], path, component)
+        except RecipeError as exc:  # "expected int, got 2.5" -> "expected int >= 1, got 2.5": the range too
+            generic = f"expected {describe_type(args[0])}, got "
+            if exc.path != path or not exc.message.startswith(generic) or not _intervals(annotation):
+                raise
+            raise RecipeError(path, f"expected {describe_type(annotation)}, got {exc.message[len(generic):]}") from None
         for interval in _intervals(annotation):
             if isinstance(checked, (int, float)) and not interval.contains(checked):
                 raise RecipeError(path, f"expected {describe_type(annotation)}, got {value!r}")
