@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Annotated
 
@@ -92,6 +93,14 @@ class ToyModel(Model):
     def loss(self, batch):
         z = torch.zeros(batch.shape[0], self.latent_dim)
         return {"nll": -self.decoder(z).log_prob(batch).mean()}
+
+
+class WarmedModel(ToyModel):
+    """A toy model with a ramp and a size of its own, named as a training setting and a data option are (fixture)."""
+
+    def __init__(self, decoder: Decoder, latent_dim: int = 4, warmup_steps: int = 0, size: int = 1):
+        super().__init__(decoder, latent_dim)
+        self.warmup_steps, self.size = warmup_steps, size
 
 
 class SineField(ImplicitField):
@@ -209,11 +218,13 @@ class FixturePlugin:
         register("model", "rendering", RenderingModel)
         register("model", "ensemble", FieldEnsemble)
         register("model", "loose", LooseModel)
+        register("model", "warmed", WarmedModel)
         register("dataset", "tiny", tiny_dataset)
 
     @hookimpl
     def register_recipes(self, register):
         register("toy-recipe", RECIPE)
+        register("warmed-recipe", {**RECIPE, "model": {**RECIPE["model"], "name": "warmed"}})
 
 
 @pytest.fixture(scope="module")
@@ -410,6 +421,21 @@ def test_overrides_reach_into_lists_by_index():
     with pytest.raises(RecipeError, match="the list has 2 items") as info:
         load_recipe("toy-recipe", overrides=[spec, "fields[2].gain=3"])
     assert info.value.path == "model.fields[2]"
+
+
+@pytest.mark.parametrize(("override", "paths"), [
+    ("warmup_steps=500", "model.warmup_steps or train.warmup_steps"),  # the model's ramp, the optimiser's warm-up
+    ("size=2", "model.size or data.size"),
+    ("warmup_steps.x[1]=2", "model.warmup_steps.x[1] or train.warmup_steps.x[1]"),
+])
+def test_an_override_without_its_section_that_two_sections_take_is_refused_naming_both(override, paths):
+    with pytest.raises(RecipeError, match=rf"^override '{re.escape(override)}' could set {re.escape(paths)}: name "
+                                          r"the section \(--set model\."):
+        load_recipe("warmed-recipe", overrides=[override])
+    recipe = load_recipe("warmed-recipe", overrides=["model.warmup_steps=3", "train.warmup_steps=5", "data.size=7"])
+    assert recipe["model"]["warmup_steps"] == 3 and recipe["train"]["warmup_steps"] == 5
+    assert recipe["data"]["size"] == 7 and build_model(recipe).warmup_steps == 3
+    assert load_recipe("toy-recipe", overrides=["rate=0.5"])["model"]["rate"] == 0.5  # one section: as before
 
 
 # --- references ----------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ style (``[...]``, ``{...}``) quote it: ``shape: [1, "${data.size}", "${data.size
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -179,9 +180,37 @@ def overlay(recipe: dict, update: dict) -> dict:
     return _overlay_mapping(recipe, update, lambda key: (_SECTION_KINDS.get(key), None), "")
 
 
+def _sections_taking(recipe: dict, key: str) -> list[str]:
+    """The sections whose settings include ``key``: stated in the recipe, or an argument of the model's or the
+    dataset's constructor (not through ``**kwargs``), or a training setting."""
+    from zoo.training.settings import TrainSettings  # the loop's, imported when an override needs it
+
+    found = []
+    for section, kind in _SECTION_KINDS.items():
+        spec = recipe.get(section)
+        sig = _signature(kind, spec.get("name") if isinstance(spec, dict) else spec)
+        if (isinstance(spec, dict) and key in spec) or (sig is not None and key in sig.parameters):
+            found.append(section)
+    if key in {f.name for f in dataclasses.fields(TrainSettings)} or key in (recipe.get("train") or {}):
+        found.append("train")
+    return found
+
+
+def _refuse_ambiguous(recipe: dict, item: str, parts: list[str | int]) -> None:
+    """An override without its section (``warmup_steps=500``) that more than one section takes is refused."""
+    key, rest = parts[0], "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts[1:])
+    sections = _sections_taking(recipe, key) if isinstance(key, str) else []
+    if len(sections) > 1:
+        paths = [f"{section}.{key}{rest}" for section in sections]
+        raise RecipeError("", f"override {item!r} could set {' or '.join(paths)}: name the section "
+                              f"(--set {paths[0]}=... or --set {paths[1]}=...)")
+
+
 def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     """Lay ``a.b.c=value`` overrides over ``recipe`` (values parsed as YAML 1.2: ``3e-4`` is a float; ``null``
-    deletes). Paths may omit the leading ``model.``; ``a.b[1].c`` is an item of the list ``a.b``."""
+    deletes). Paths may omit the leading ``model.`` unless another section takes the same name
+    (``warmup_steps`` of a model and of the training settings): then the override is refused, naming both
+    paths. ``a.b[1].c`` is an item of the list ``a.b``."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         try:
@@ -191,6 +220,7 @@ def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dic
         if not parts:
             raise RecipeError("", f"override {item!r} is not of the form a.b.c=value")
         if parts[0] not in (*SECTIONS, "summary", "paper"):
+            _refuse_ambiguous(recipe, item, parts)
             parts = ["model", *parts]
         try:
             value = yaml12.safe_load(raw)
