@@ -51,7 +51,7 @@ from zoo.interfaces import (
 )
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
 from zoo.nn.priors import FittedGaussianPrior
-from zoo.recipes import NonNegativeFloat, NonNegativeInt, PositiveInt
+from zoo.recipes import NonNegativeFloat, NonNegativeInt, PositiveInt, renamed_arguments
 
 __all__ = ["AE", "VAE", "probe_components"]
 
@@ -99,11 +99,12 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
     ``beta`` weights the prior term; with ``warmup_steps > 0`` the weight grows linearly from 0 to
     ``beta`` over that many optimizer updates (the loop's ``anneal``; kept in the ``updates`` buffer, so a
     loaded model evaluates with the weight it was trained with).
-    ``binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
+    ``dynamic_binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
     (nats per example) and ``prior`` (the weighted divergence).
     """
 
+    @renamed_arguments(binarize="dynamic_binarize")
     def __init__(
         self,
         encoder: Encoder,
@@ -112,7 +113,7 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
         *,
         beta: NonNegativeFloat = 1.0,
         warmup_steps: NonNegativeInt = 0,
-        binarize: bool = False,
+        dynamic_binarize: bool = False,
     ):
         super().__init__()
         if beta < 0 or warmup_steps < 0:
@@ -120,7 +121,7 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
                 f"beta and warmup_steps must be >= 0, got beta={beta}, warmup_steps={warmup_steps}"
             )
         self.encoder, self.decoder, self.divergence = encoder, decoder, divergence
-        self.beta, self.warmup_steps, self.binarize = beta, warmup_steps, binarize
+        self.beta, self.warmup_steps, self.binarize = beta, warmup_steps, dynamic_binarize
         d = encoder.latent_dim
         self.register_buffer("prior_loc", torch.zeros(d))
         self.register_buffer("prior_scale", torch.ones(d))

@@ -27,7 +27,7 @@ import zoo
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Divergence, Likelihood, LikelihoodEstimator, Model, Reconstructor, Sampler
 from zoo.likelihoods import at_least_float32
-from zoo.recipes import PositiveFloat, PositiveInt
+from zoo.recipes import PositiveFloat, PositiveInt, renamed_arguments
 
 from .blocks import Bottleneck, Latent, TopDownBlock
 from .layout import check_layouts, check_memory, parameter_count, parse_layout
@@ -40,13 +40,14 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
 
     ``width``: channels of the residual stream at every resolution; ``latent_channels``: channels of each
     layer's z (a ``(latent_channels, r, r)`` map at its resolution r); ``bottleneck``: the blocks' inner width
-    as a fraction of ``width``. ``binarize`` draws x ~ Bernoulli(x) from every batch (dynamic binarisation,
+    as a fraction of ``width``. ``dynamic_binarize`` draws x ~ Bernoulli(x) from every batch (dynamic binarisation,
     for a Bernoulli likelihood on grey MNIST). Loss terms (nats per dimension): ``reconstruction`` and ``kl``.
     """
 
+    @renamed_arguments(binarize="dynamic_binarize")
     def __init__(
         self,
-        shape: tuple[int, ...],
+        shape: tuple[PositiveInt, ...],
         likelihood: Likelihood,
         divergence: Divergence | None = None,
         *,
@@ -55,7 +56,7 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         width: PositiveInt = 64,
         latent_channels: PositiveInt = 8,
         bottleneck: PositiveFloat = 0.25,
-        binarize: bool = False,
+        dynamic_binarize: bool = False,
     ):
         super().__init__()
         shape = tuple(shape)
@@ -75,7 +76,8 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
                                      out_channels=likelihood.num_params(shape[0])),
                      f"width ({width}), bottleneck ({bottleneck}) or the layouts' block counts "
                      f"({len(encoder_blocks)} and {len(decoder_blocks)})")
-        self.shape, self.num_dims, self.binarize, self.likelihood = shape, math.prod(shape), binarize, likelihood
+        self.shape, self.num_dims, self.likelihood = shape, math.prod(shape), likelihood
+        self.binarize = dynamic_binarize
         middle = max(1, int(width * bottleneck))
 
         self.encoder_in = nn.Conv2d(shape[0], width, 3, padding=1)

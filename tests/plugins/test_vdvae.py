@@ -218,7 +218,7 @@ def test_reconstructions_from_no_layers_ignore_the_input_and_from_all_layers_do_
 
 
 def test_a_bernoulli_vdvae_binarises_its_batches():
-    model = tiny(likelihood=BernoulliLikelihood(), binarize=True)
+    model = tiny(likelihood=BernoulliLikelihood(), dynamic_binarize=True)
     torch.manual_seed(0)
     assert torch.isfinite(sum(model.loss(digits()).values()))
 
