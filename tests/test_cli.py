@@ -250,7 +250,7 @@ INFO_CASES = [*((kind, None) for kind, interface in KINDS.items() if interface i
               *((e.name, e.kind) for e in zoo.list_components() if e.kind != "recipe")]
 
 
-@pytest.mark.parametrize(("name", "kind"), INFO_CASES, ids=[f"{kind or 'contract'}-{name}" for name, kind in INFO_CASES])
+@pytest.mark.parametrize(("name", "kind"), INFO_CASES, ids=[f"{kind or 'contract'}-{n}" for n, kind in INFO_CASES])
 def test_info_fits_80_columns_with_markup_as_text_whole_words_and_the_summary_once(name, kind, capsys, monkeypatch):
     """`zoo info siren` printed its docstring at ~100 columns (a terminal broke it mid-word), raw ``markup``
     and its summary twice."""
