@@ -29,11 +29,10 @@ def test_the_old_name_still_works_for_a_version_with_a_warning_naming_the_new_on
         old = digits(split="test", binarize=True)
     new = digits(split="test", threshold_binarize=True)
     assert torch.equal(torch.stack([old[i] for i in range(5)]), torch.stack([new[i] for i in range(5)]))
-    recipe = load_recipe("vae-digits", overrides=["model.binarize=true"])
     with pytest.warns(DeprecationWarning, match="model.binarize is now called dynamic_binarize"):
-        assert build_model(recipe).binarize is True
+        assert build_model(load_recipe("vae-digits", overrides=["model.binarize=true"])).binarize is True
     with pytest.warns(DeprecationWarning), pytest.raises(RecipeError, match="states both binarize and its new name"):
-        build_model(load_recipe("vae-digits", overrides=["model.binarize=true", "model.dynamic_binarize=false"]))
+        load_recipe("vae-digits", overrides=["model.binarize=true", "model.dynamic_binarize=false"])
 
 
 def test_renamed_arguments_refuses_a_rename_the_function_does_not_match_and_both_names_at_once():
