@@ -17,7 +17,7 @@ import zoo
 from zoo import hookimpl
 from zoo.cli import main
 from zoo.errors import TrainingInterrupted
-from zoo.interfaces import ImplicitField, Model, Renderer, Sampler
+from zoo.interfaces import KINDS, ImplicitField, Model, Renderer, Sampler
 from zoo.recipes import load_recipe
 from zoo.testing import registry_with, use_registry
 
@@ -54,7 +54,7 @@ def test_info_shows_arguments_defaults_and_paper(capsys):
     _, out, _ = run(capsys, "info", "kl", "--json")
     info = json.loads(out)
     arguments = {a["name"]: a for a in info["arguments"]}
-    assert arguments["analytic"]["default"] is True and arguments["num_samples"]["type"] == "int"
+    assert arguments["analytic"]["default"] is True and arguments["num_samples"]["type"] == "int >= 1"
 
 
 def test_info_fits_lists_the_slots_a_component_fills(capsys):
@@ -69,7 +69,7 @@ def test_info_of_a_kind_prints_the_contract_of_its_interface(capsys):
     text = " ".join(out.split())  # rich wraps long lines
     assert code == 0 and "the field contract: zoo.interfaces.ImplicitField" in text
     assert "forward(coords, latent=None)" in text  # how a conditioned field is called, and what it must do
-    assert "coordinates ``(b, n, in_dim)`` with one latent ``(b, latent_dim)``" in text
+    assert "coordinates (b, n, in_dim) with one latent (b, latent_dim)" in text  # the docstring's markup as text
     assert "must depend on its latent from initialisation on" in text
     assert "sizes a slot dictates: in_dim, out_dim, latent_dim" in text and "zoo list --kind field" in text
     assert "decoder field" in text  # then the component that is called `field`, as before
@@ -258,6 +258,59 @@ def test_list_shows_paper_and_plugin_when_wide_or_long(capsys, monkeypatch):
     assert "zoo_divergences" not in out
     _, out, _ = run(capsys, "list", "--kind", "divergence", "--long")  # wraps instead of cutting
     assert "zoo_divergences" in out and max(map(len, out.splitlines())) <= 80
+
+
+INFO_CASES = [*((kind, None) for kind, interface in KINDS.items() if interface is not None),  # contracts
+              *((e.name, e.kind) for e in zoo.list_components() if e.kind != "recipe")]
+
+
+@pytest.mark.parametrize(("name", "kind"), INFO_CASES, ids=[f"{kind or 'contract'}-{n}" for n, kind in INFO_CASES])
+def test_info_fits_80_columns_with_markup_as_text_whole_words_and_the_summary_once(name, kind, capsys, monkeypatch):
+    """`zoo info siren` printed its docstring at ~100 columns (a terminal broke it mid-word), raw ``markup``
+    and its summary twice."""
+    from rich.console import Console
+
+    from zoo import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=80, force_terminal=False))
+    code, out, _ = run(capsys, "info", name, *(["--kind", kind] if kind else []))
+    assert code == 0 and max(map(len, out.splitlines())) <= 80
+    assert "``" not in out and ":class:`" not in out
+    info = json.loads(run(capsys, "info", name, *(["--kind", kind] if kind else []), "--json")[1])
+    info = info if isinstance(info, dict) else info[0]
+    words = out.split()
+    assert set(cli._plain(info["doc"]).split()) <= set(words)  # wrapped at spaces only: every word whole
+    if info["kind"] != "interface" and info["summary"]:
+        summary = " ".join(cli._plain(info["summary"]).split())
+        assert " ".join(words).count(summary) == 1
+
+
+def test_prose_reflows_paragraphs_and_items_and_keeps_literal_blocks():
+    from zoo.cli import _prose
+
+    doc = ("A ``field`` of :class:`~zoo.interfaces.ImplicitField` and `x` values, a sentence long enough to be\n"
+           "wrapped.\n\nArgs:\n    a: the first, which goes on\n        and on.\n    b: the second.\n\n"
+           "- an item\n  continued::\n\n    y = f(x)   # kept as written\n")
+    assert _prose(doc, 40).splitlines() == [
+        "A field of zoo.interfaces.ImplicitField", "and x values, a sentence long enough to", "be wrapped.", "",
+        "Args:", "    a: the first, which goes on and on.", "    b: the second.", "", "- an item continued:", "",
+        "    y = f(x)   # kept as written"]
+
+
+def test_plugins_never_cuts_a_name(capsys, monkeypatch):
+    """`zoo plugins --all` cut names to `zoo_diverge…` at 80 columns; --long cut `sliced-wassers…`."""
+    from rich.console import Console
+
+    from zoo import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=80, force_terminal=False))
+    plugins = json.loads(run(capsys, "plugins", "--all", "--json")[1])
+    for flags in (["--all"], ["--long"]):
+        _, out, _ = run(capsys, "plugins", *flags)
+        assert "…" not in out and max(map(len, out.splitlines())) <= 80
+        words = {word.strip(",") for word in out.split()}
+        assert {p["name"] for p in plugins if "--all" in flags or not p["name"].startswith("zoo.")} <= words
+    assert "sliced-wasserstein" in words  # --long: every registered name whole
 
 
 class Bracketed(ImplicitField):

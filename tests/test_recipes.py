@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Annotated
 
 import pytest
 import torch
-from torch.utils.data import default_collate
 from torch.distributions import Independent, Normal
+from torch.utils.data import default_collate
 
 import zoo
 from zoo import hookimpl
@@ -24,10 +25,10 @@ from zoo.recipes import (
     PositiveFloat,
     PositiveInt,
     Probability,
-    check_value,
     apply_overrides,
     build_dataset,
     build_model,
+    check_value,
     describe_type,
     load_recipe,
     provenance,
@@ -92,6 +93,14 @@ class ToyModel(Model):
     def loss(self, batch):
         z = torch.zeros(batch.shape[0], self.latent_dim)
         return {"nll": -self.decoder(z).log_prob(batch).mean()}
+
+
+class WarmedModel(ToyModel):
+    """A toy model with a ramp and a size of its own, named as a training setting and a data option are (fixture)."""
+
+    def __init__(self, decoder: Decoder, latent_dim: int = 4, warmup_steps: int = 0, size: int = 1):
+        super().__init__(decoder, latent_dim)
+        self.warmup_steps, self.size = warmup_steps, size
 
 
 class SineField(ImplicitField):
@@ -209,11 +218,13 @@ class FixturePlugin:
         register("model", "rendering", RenderingModel)
         register("model", "ensemble", FieldEnsemble)
         register("model", "loose", LooseModel)
+        register("model", "warmed", WarmedModel)
         register("dataset", "tiny", tiny_dataset)
 
     @hookimpl
     def register_recipes(self, register):
         register("toy-recipe", RECIPE)
+        register("warmed-recipe", {**RECIPE, "model": {**RECIPE["model"], "name": "warmed"}})
 
 
 @pytest.fixture(scope="module")
@@ -412,6 +423,21 @@ def test_overrides_reach_into_lists_by_index():
     assert info.value.path == "model.fields[2]"
 
 
+@pytest.mark.parametrize(("override", "paths"), [
+    ("warmup_steps=500", "model.warmup_steps or train.warmup_steps"),  # the model's ramp, the optimiser's warm-up
+    ("size=2", "model.size or data.size"),
+    ("warmup_steps.x[1]=2", "model.warmup_steps.x[1] or train.warmup_steps.x[1]"),
+])
+def test_an_override_without_its_section_that_two_sections_take_is_refused_naming_both(override, paths):
+    with pytest.raises(RecipeError, match=rf"^override '{re.escape(override)}' could set {re.escape(paths)}: name "
+                                          r"the section \(--set model\."):
+        load_recipe("warmed-recipe", overrides=[override])
+    recipe = load_recipe("warmed-recipe", overrides=["model.warmup_steps=3", "train.warmup_steps=5", "data.size=7"])
+    assert recipe["model"]["warmup_steps"] == 3 and recipe["train"]["warmup_steps"] == 5
+    assert recipe["data"]["size"] == 7 and build_model(recipe).warmup_steps == 3
+    assert load_recipe("toy-recipe", overrides=["rate=0.5"])["model"]["rate"] == 0.5  # one section: as before
+
+
 # --- references ----------------------------------------------------------------------------------------
 
 
@@ -449,6 +475,51 @@ def test_references_that_lead_nowhere_or_round_in_a_circle_are_errors_with_their
     with pytest.raises(RecipeError) as info:
         load_recipe("toy-recipe", overrides=overrides)
     assert info.value.path == path and message in str(info.value)
+
+
+def test_a_long_chain_of_references_is_refused_with_the_chain_and_a_short_one_resolves(tmp_path):
+    """A 3,000-deep chain was a RecursionError; a chain of 32 is the limit, and the message names its ends."""
+    def chain_file(length: int) -> str:
+        lines = ["base: toy-recipe", "train:", '  steps: "${train.l0}"']
+        lines += [f'  l{i}: "${{train.l{i + 1}}}"' for i in range(length)] + [f"  l{length}: 5"]
+        (tmp_path / "chain.yaml").write_text("\n".join(lines) + "\n")
+        return str(tmp_path / "chain.yaml")
+
+    assert load_recipe(chain_file(31))["train"]["steps"] == 5  # 32 references: steps -> l0 -> ... -> l31
+    with pytest.raises(RecipeError) as info:
+        load_recipe(chain_file(3000))
+    assert info.value.path == "train.steps"
+    assert str(info.value).endswith("a chain of more than 32 references, each naming the next: ${train.l0} -> "
+                                    "${train.l1} -> ${train.l2} -> ${train.l3} -> ... -> ${train.l30} -> "
+                                    "${train.l31} -> ${train.l32}; refer to the value itself")
+
+
+def test_references_that_copy_a_recipe_past_its_size_limit_are_refused(tmp_path):
+    """Each level names the next twice: 2 ** 20 copies, the reference form of the YAML alias bomb."""
+    lines = ["base: toy-recipe", "train:", '  steps: "${train.l0}"']
+    lines += [f'  l{i}: ["${{train.l{i + 1}}}", "${{train.l{i + 1}}}"]' for i in range(20)] + ["  l20: 5"]
+    (tmp_path / "doubling.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecipeError, match="references copy values into more than 100,000 places"):
+        load_recipe(str(tmp_path / "doubling.yaml"))
+
+
+@pytest.mark.parametrize("base", ["[toy-recipe]", "3", "{name: toy-recipe}"])
+def test_a_base_that_is_not_one_recipe_name_is_one_line(tmp_path, base):
+    (tmp_path / "mine.yaml").write_text(f"base: {base}\ntrain: {{steps: 5}}\n")
+    for attempt in ({"name_or_path": str(tmp_path / "mine.yaml")},
+                    {"name_or_path": "toy-recipe", "config": str(tmp_path / "mine.yaml")}):
+        with pytest.raises(RecipeError, match=r"^base: mine.yaml: base: names one registered recipe \(base: "
+                                              r"vae-digits\), got "):
+            load_recipe(**attempt)
+
+
+def test_a_recipe_file_that_states_a_key_twice_is_refused_with_the_line(tmp_path):
+    (tmp_path / "twice.yaml").write_text("base: toy-recipe\ntrain: {steps: 2, steps: 3}\n")
+    with pytest.raises(RecipeError, match=r"twice.yaml: line 2, column 19: the key 'steps' is stated twice in one "
+                                          r"mapping \(first at line 2, column 9\)"):
+        load_recipe(str(tmp_path / "twice.yaml"))
+    with pytest.raises(RecipeError, match=r"^model.tags: the value '\{a: 1, a: 2\}': line 1, column 8: the key 'a'"):
+        load_recipe("toy-recipe", overrides=["tags={a: 1, a: 2}"])
 
 
 # --- how a constructor is read --------------------------------------------------------------------------
@@ -590,7 +661,7 @@ def test_a_constructor_is_read_once():
         ("data.sise=3", "data.sise", "did you mean 'size'"),
         ("train.stepz=3", "train.stepz", "did you mean 'steps'"),
         ("train.lr=fast", "train.lr", "expected float"),
-        ("tags=[x", "model.tags", "the value '[x' is not valid YAML"),
+        ("tags=[x", "model.tags", "the value '[x': line 1, column 3: not valid YAML"),
         ("decoder.likelihood.name=kl", "model.decoder.likelihood.name", "'kl' is a divergence"),
     ],
 )

@@ -112,3 +112,38 @@ def test_generated_field_plugin_installs_lists_trains_and_passes_its_tests(tmp_p
             "version": "0.1.0"} in provenance["provenance"]
     tests = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "zoo-demo")
     assert "2 passed" in tests.stdout  # float32 and float64 on the CPU
+
+
+@pytest.mark.parametrize(("name", "kind", "message"), [
+    ("zoo-1abc", "field", "'zoo-1abc' makes the component '1abc', whose class name would start with a digit: start "
+                          "it with a letter, e.g. zoo-x1abc"),
+    ("zoo_2d", "model", "'zoo_2d' makes the component '2d', whose class name would start with a digit"),
+    ("import", "field", "'import' makes the module 'import', a Python keyword, which can't be imported: choose "
+                        "another name, e.g. zoo-import"),
+    ("class", "divergence", "'class' makes the module 'class', a Python keyword"),
+    ("zoo-mlp", "encoder", "encoder 'mlp' is registered already (by zoo_vae): the new plugin would be refused"),
+    ("zoo-kl", "divergence", "divergence 'kl' is registered already (by zoo_divergences)"),
+])
+def test_new_plugin_refuses_names_that_make_no_valid_module_or_component(name, kind, message, tmp_path):
+    with pytest.raises(ZooError, match=f"^{re.escape(message)}"):
+        new_plugin(name, kind=kind, parent=tmp_path)
+    assert not (tmp_path / name).exists()
+    assert main(["new-plugin", name, "--kind", kind, "--dir", str(tmp_path)]) == 2  # one line, no traceback
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", ["zoo-class", "zoo-for-1", "zoo_two_words", "lambda-x", "zoo-a", "plain"])
+def test_the_scaffold_imports_and_registers_whatever_valid_name_it_is_given(name, kind, tmp_path, monkeypatch):
+    """Keywords as a component (zoo-class), digits after the first word, no zoo- prefix: the package imports."""
+    root = new_plugin(name, kind=kind, parent=tmp_path)
+    module_name, component = name.replace("-", "_"), re.sub(r"^zoo[-_]", "", name)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delitem(sys.modules, module_name, raising=False)
+    try:
+        module = importlib.import_module(module_name)
+        registry = registry_with(module)
+        assert registry.get(kind, component).plugin == module_name
+        if kind == "model":
+            assert registry.get("recipe", f"{component}-tiny")
+    finally:
+        sys.modules.pop(module_name, None)

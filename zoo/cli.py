@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import sys
 import textwrap
 import warnings
@@ -41,6 +42,90 @@ def _registry():
 
 def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# reStructuredText's inline markup in docstrings, as a reader wants it: ``x`` and `x` as x, :role:`x` as x
+_INLINE_MARKUP = [(re.compile(r":[\w:.-]+:`~?([^`]+)`"), r"\1"), (re.compile(r"``(.+?)``"), r"\1"),
+                  (re.compile(r"(?<![\w`])`([^`]+)`(?![\w`])"), r"\1")]
+_ITEM = re.compile(r"^(?:[-*+]|\d+[.)])\s+")  # a list item's marker
+_FIELD = re.compile(r"^\*{0,2}\w+(?: \([^)]*\))?: ")  # "name: ..." under a heading such as "Args:"
+
+
+def _plain(text: str) -> str:
+    """Docstring text with its inline markup rendered as text."""
+    for pattern, replacement in _INLINE_MARKUP:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _blocks(text: str) -> list[tuple[str, int, list[str]]]:
+    """A docstring's blocks, ``(form, indent, lines)``: "paragraph", "item" (of a list, its continuation lines
+    joined to it) or "literal" (indented deeper than the text around it: kept line for line)."""
+    blocks: list[tuple[str, int, list[str]]] = []
+    base = None  # the indentation of the text's paragraphs
+    for line in text.splitlines():
+        stripped, indent = line.strip(), len(line) - len(line.lstrip())
+        if not stripped:
+            blocks.append(("blank", 0, []))
+            continue
+        base = indent if base is None else base
+        last = blocks[-1] if blocks else ("blank", 0, [])
+        continues = bool(last[2]) and (indent == last[1] or (indent > last[1] and not last[2][-1].endswith(":")))
+        if blocks and indent >= base + 4 and last[0] in ("blank", "literal"):
+            if last[0] == "literal":
+                last[2].append(line)
+            else:
+                blocks.append(("literal", indent, [line]))
+        elif _ITEM.match(stripped) or (indent > base and _FIELD.match(stripped)):
+            blocks.append(("item", indent, [stripped]))
+        elif last[0] in ("paragraph", "item") and continues:
+            last[2].append(stripped)
+        else:
+            blocks.append(("paragraph", indent, [stripped]))
+    return blocks
+
+
+def _prose(text: str, width: int) -> str:
+    """Docstring (or summary) text for a terminal ``width`` columns wide: inline markup as text, each
+    paragraph and list item reflowed and wrapped at spaces (no word is ever cut), literal blocks as written."""
+    out: list[str] = []
+    for form, indent, lines in _blocks(text):
+        if form == "blank":
+            if out and out[-1]:
+                out.append("")
+            continue
+        if form == "literal":
+            out.extend(_plain(line.rstrip()) for line in lines)
+            continue
+        words = _plain(" ".join(lines))
+        words = words[:-1] if words.endswith("::") else words  # RST's "::" introduces a literal block
+        marker = _ITEM.match(words) if form == "item" else None
+        hang = len(marker.group(0)) if marker else 4 if form == "item" else 0  # "name: ..." items hang by 4
+        out.append(textwrap.fill(words, width=max(width, 20), initial_indent=" " * indent,
+                                 subsequent_indent=" " * (indent + hang), break_long_words=False,
+                                 break_on_hyphens=False))
+    return "\n".join(out).strip("\n")
+
+
+def _print_prose(text: str, label: str = "", indent: int = 0) -> None:
+    """Print docstring-like text wrapped to the console (80 columns in a pipe), after a dim ``label``."""
+    wrapped = _prose(f"{label} {text}" if label else text, console.width - indent)
+    wrapped = textwrap.indent(wrapped, " " * indent)
+    if label:
+        start = wrapped.index(label) + len(label)
+        console.print(f"{wrapped[:start - len(label)]}[dim]{escape(label)}[/]{escape(wrapped[start:])}", soft_wrap=True,
+                      highlight=False)
+    else:
+        console.print(wrapped, markup=False, soft_wrap=True, highlight=False)
+
+
+def _summary_and_doc(summary: str, doc: str) -> tuple[str, str]:
+    """What ``zoo info`` prints at the top and at the bottom: the summary (the docstring's whole first
+    paragraph when the summary is its first line) and the rest of the docstring, the summary not repeated."""
+    first, _, rest = doc.partition("\n\n")
+    if summary and " ".join(first.split()).startswith(" ".join(summary.split())):
+        return first, rest.strip("\n")
+    return summary, doc
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -80,7 +165,7 @@ def cmd_list(args: argparse.Namespace) -> None:
                              max_width=widths["paper"])
             table.add_column("plugin", style="green", no_wrap=True)
         for e in group:
-            row = (e.name, e.summary, e.paper or "", e.plugin) if long else (e.name, e.summary)
+            row = (e.name, _plain(e.summary), e.paper or "", e.plugin) if long else (e.name, _plain(e.summary))
             table.add_row(*map(escape, row))
         if i:
             console.print()
@@ -142,17 +227,18 @@ def _print_contract(info: dict) -> None:
     kind = info["name"]
     if info["interface"] is None:
         console.rule(f"[bold]the {escape(kind)} kind")
-        console.print(info["summary"], markup=False, soft_wrap=True)
+        _print_prose(info["summary"])
     else:
         console.rule(f"[bold]the {escape(kind)} contract: [cyan]{escape(info['interface'])}")
-        console.print(info["doc"], markup=False, soft_wrap=True)  # the docstring's own lines
+        _print_prose(info["doc"])
     for method in info["methods"]:
-        console.print(f"\n[bold]{escape(method['call'])}[/]")
-        console.print(textwrap.indent(method["doc"], "    "), markup=False, soft_wrap=True)
+        console.print(f"\n[bold]{escape(method['call'])}[/]", soft_wrap=True)
+        _print_prose(method["doc"], indent=4)
     if info["sizes"]:
-        console.print(f"\n[dim]sizes a slot dictates:[/] {escape(', '.join(info['sizes']))} (a recipe that swaps a "
-                      f"{escape(kind)} in keeps them; the rest of its arguments start from its defaults)")
-    console.print(f"[dim]{len(info['components'])} registered:[/] zoo list --kind {escape(kind)}")
+        console.print()
+        _print_prose(f"{', '.join(info['sizes'])} (a recipe that swaps a {kind} in keeps them; the rest of its "
+                     "arguments start from its defaults)", label="sizes a slot dictates:")
+    _print_prose(f"zoo list --kind {kind}", label=f"{len(info['components'])} registered:")
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -176,14 +262,14 @@ def cmd_info(args: argparse.Namespace) -> None:
             _print_contract(info)
             continue
         console.rule(f"[bold]{escape(info['kind'])} [cyan]{escape(info['name'])}")
-        console.print(info["summary"] or "", markup=False, soft_wrap=True)
+        summary, doc = _summary_and_doc(info["summary"] or "", info.get("doc", ""))
+        _print_prose(summary)
         if info["paper"]:
-            console.print(f"[dim]paper:[/] {escape(info['paper'])}")
-        origin = f"{info['plugin']} ({info['distribution']} {info['version']})"
-        console.print(f"[dim]plugin:[/] {escape(origin)}")
+            _print_prose(info["paper"], label="paper:")
+        _print_prose(f"{info['plugin']} ({info['distribution']} {info['version']})", label="plugin:")
         if info["kind"] == "recipe":
             tree = {k: v for k, v in info["recipe"].items() if k not in ("summary", "paper")}  # printed above
-            text = yaml.safe_dump(tree, sort_keys=False, default_flow_style=None, width=120).rstrip()
+            text = yaml.safe_dump(tree, sort_keys=False, default_flow_style=None, width=console.width).rstrip()
             console.print(text, markup=False, soft_wrap=True)
             continue
         table = Table("argument", "type", "default", title="arguments", title_justify="left")
@@ -192,9 +278,10 @@ def cmd_info(args: argparse.Namespace) -> None:
             table.add_row(escape(arg["name"]), escape(arg["type"]), default)
         console.print(table)
         if info["fits"]:
-            console.print(f"[dim]fits:[/] {escape(', '.join(info['fits']))}")
-        if info["doc"]:
-            console.print(f"\n{info['doc']}", markup=False, soft_wrap=True)  # the docstring's own lines
+            _print_prose(", ".join(info["fits"]), label="fits:")
+        if doc:
+            console.print()
+            _print_prose(doc)
 
 
 def cmd_plugins(args: argparse.Namespace) -> None:
@@ -213,14 +300,29 @@ def cmd_plugins(args: argparse.Namespace) -> None:
             for p in plugins
         ])
         return
-    table = Table("name", "version", "distribution", "hooks", "registered", "status")
+    # no frame (it costs a line and 3 columns a column); what identifies a plugin is never cut, the rest wraps at
+    # spaces: hooks without their common "register_", and a broken plugin's error on a line of its own
+    rows = []
     for p in plugins:
-        status = "[green]ok[/]" if p.status == "ok" else f"[red]broken[/]: {escape(str(p.error))}"
         kinds = registered[p.name].items()
         provides = ("\n".join(f"{kind}: {', '.join(names)}" for kind, names in kinds) if args.long
                     else ", ".join(f"{len(names)} {kind}" for kind, names in kinds))
-        table.add_row(*map(escape, (p.name, p.version, p.distribution, ", ".join(p.hooks), provides)), status)
+        hooks = ", ".join(hook.removeprefix("register_") for hook in p.hooks)
+        rows.append((p.name, p.version, p.distribution, hooks, provides))
+    table = Table(box=None, header_style="dim", pad_edge=False)
+    for column in ("name", "version", "distribution"):
+        table.add_column(column, no_wrap=True, style="cyan" if column == "name" else None)
+    for index, column in ((3, "hooks"), (4, "registered")):  # wrap between names, never inside one
+        longest = max((len(word) for row in rows for word in row[index].split()), default=0)
+        table.add_column(column, min_width=max(longest, len(column)))
+    table.add_column("status", no_wrap=True)
+    for row, p in zip(rows, plugins):
+        table.add_row(*map(escape, row), "[green]ok[/]" if p.status == "ok" else "[red]broken[/]")
     console.print(table)
+    for p in plugins:
+        if p.status != "ok":
+            console.print()
+            _print_prose(str(p.error), label=f"{p.name} is broken:")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from zoo.errors import IncompatibleComponentsError
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Decoder, ImplicitField, Likelihood
 from zoo.nn.coords import coordinate_grid
+from zoo.nn.modes import eval_mode
+from zoo.recipes.values import PositiveInt
 
 
 def decoded_shape(decoder: Decoder) -> tuple[int, ...]:
@@ -26,17 +28,13 @@ def decoded_shape(decoder: Decoder) -> tuple[int, ...]:
 
     Raises ``IncompatibleComponentsError`` when it can't decode them or returns other than batch ``(2,)``.
     """
-    was_training = decoder.training
-    decoder.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(decoder), torch.no_grad():
             px = decoder(torch.zeros(2, decoder.latent_dim))
     except Exception as error:
         raise IncompatibleComponentsError(
             f"decoder {type(decoder).__name__} failed to decode latents of shape (2, {decoder.latent_dim}): {error}"
         ) from error
-    finally:
-        decoder.train(was_training)
     if tuple(px.batch_shape) != (2,):
         raise IncompatibleComponentsError(
             f"decoder {type(decoder).__name__} returned p(x|z) with batch shape {tuple(px.batch_shape)} for 2 "
@@ -70,7 +68,7 @@ class FieldDecoder(Decoder):
 
     resizable = True
 
-    def __init__(self, field: ImplicitField, likelihood: Likelihood, shape: tuple[int, ...]):
+    def __init__(self, field: ImplicitField, likelihood: Likelihood, shape: tuple[PositiveInt, ...]):
         super().__init__()
         channels, *spatial = shape
         needed = likelihood.num_params(channels)

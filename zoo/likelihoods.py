@@ -23,7 +23,7 @@ likelihoods; a Gaussian's NLL is a density's and can be negative.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,7 @@ from torch.distributions import Bernoulli, Distribution, Independent, Normal, co
 
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Likelihood
+from zoo.recipes.values import Interval, PositiveFloat, PositiveInt
 
 __all__ = [
     "BernoulliLikelihood",
@@ -43,6 +44,10 @@ __all__ = [
     "GaussianLikelihood",
     "at_least_float32",
 ]
+
+
+Levels = Annotated[int, Interval(ge=2)]  # a discretisation's number of levels (bins): 256 for 8-bit data
+ScaleMode = Literal["fixed", "learned", "predicted"]
 
 
 def at_least_float32(x: Tensor) -> Tensor:
@@ -86,14 +91,13 @@ class GaussianLikelihood(Likelihood):
     μ and a raw σ per channel: ``num_params(c) = 2c``). σ never falls below ``min_scale``.
     """
 
-    modes = ("fixed", "learned", "predicted")
+    modes = get_args(ScaleMode)
 
-    def __init__(self, *, scale: float = 0.1, scale_mode: str = "fixed", min_scale: float = 1e-3):
+    def __init__(self, *, scale: PositiveFloat = 0.1, scale_mode: ScaleMode = "fixed", min_scale: PositiveFloat = 1e-3):
         super().__init__()
-        if scale_mode not in self.modes:
-            raise ValueError(f"unknown scale_mode {scale_mode!r}: choose one of {', '.join(self.modes)}")
-        if not scale > min_scale > 0:
-            raise ValueError(f"need scale > min_scale > 0, got scale={scale}, min_scale={min_scale}")
+        if not scale > min_scale:
+            raise ValueError(f"the scale starts above its floor: need scale > min_scale, got scale={scale}, "
+                             f"min_scale={min_scale}")
         self.scale_mode, self.scale, self.min_scale = scale_mode, scale, min_scale
         if scale_mode == "learned":  # σ = min_scale + softplus(raw), starting at σ = scale
             self.raw_scale = nn.Parameter(torch.tensor(scale - min_scale).expm1().log())
@@ -111,11 +115,6 @@ class GaussianLikelihood(Likelihood):
         else:
             loc, raw = _split_params(params, 2)
         return _event(Normal(loc, self.min_scale + F.softplus(raw)), params)
-
-
-def _check_bins(num_bins: int) -> None:
-    if num_bins < 2:
-        raise ValueError(f"num_bins must be >= 2 (256 for 8-bit data), got {num_bins}")
 
 
 def _to_levels(value: Tensor, num_bins: int) -> Tensor:
@@ -152,6 +151,11 @@ class _LogBinMass(torch.autograd.Function):
     and the last the upper-edge ones. The derivatives are short (dlogP/da = σ(-a), dlogP/db = -σ(b),
     dlogP/dd = 1 / (e^d - 1)), so one fused forward and backward replace autograd's graph of a dozen
     elementwise ops: the likelihood is evaluated for every pixel of every step.
+
+    The backward is itself a function with a closed-form backward (``_LogBinMassGradient``), so the
+    gradient is differentiable: a GON differentiates its inner NLL with ``create_graph=True`` and then
+    backpropagates through that gradient. Without a graph for the gradient (an ordinary step) nothing
+    more is computed.
     """
 
     @staticmethod
@@ -166,22 +170,60 @@ class _LogBinMass(torch.autograd.Function):
         log_p = _log_sigmoid(upper).masked_fill_(last, 0.0)  # log σ(a): the mass below the upper edge
         log_p += _log_sigmoid(-lower).masked_fill_(first, 0.0)  # log σ(-b): the mass above the lower edge
         log_p += torch.log(_one_minus_exp(width)).masked_fill_(first | last, 0.0)
-        ctx.save_for_backward(upper, lower, width, inv_scale, first, last)
-        ctx.shapes = loc.shape, log_scale.shape
+        ctx.save_for_backward(loc, log_scale, upper, lower, width, inv_scale, first, last)
         return log_p
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[None, Tensor, Tensor, None]:
-        upper, lower, width, inv_scale, first, last = ctx.saved_tensors
-        d_upper = torch.sigmoid(-upper).masked_fill_(last, 0.0)
-        d_lower = torch.sigmoid(lower).masked_fill_(first, 0.0).neg_()
-        width_d_width = _d_over_expm1(width).masked_fill_(first | last, 0.0)  # d · dlogP/dd
-        # a and b move by -1/s with loc; a, b and d scale by -1 with log s
+        return None, *_LogBinMassGradient.apply(grad, *ctx.saved_tensors), None
+
+
+class _LogBinMassGradient(torch.autograd.Function):
+    """``_LogBinMass``'s backward, (g, loc, log_scale) -> (g dlogP/dloc, g dlogP/dlog_scale), and its own
+    backward from the second derivatives.
+
+    With s = e^{log_scale}, a and b move by -1/s with loc and by -a, -b with log s, and d by -d with log s;
+    f_a = σ(-a), f_b = -σ(b), f_d = 1/(e^d - 1) (each zero where its edge term is dropped) have derivatives
+    f_a' = -σ(a) σ(-a), f_b' = -σ(b) σ(-b), d² f_d' = -r² e^d with r = d f_d = d / (e^d - 1). Then
+    dlogP/dloc = -(f_a + f_b) / s and dlogP/dlog s = -(a f_a + b f_b + r), and
+
+        d²/dloc² = (f_a' + f_b') / s²,     d²/dloc dlog s = (f_a + f_b + a f_a' + b f_b') / s,
+        d²/dlog s² = a (f_a + a f_a') + b (f_b + b f_b') + r (1 - r e^d),
+
+    where r e^d = d / (1 - e^{-d}). ``loc`` and ``log_scale`` are inputs only so that autograd routes the
+    second-order gradients to them; the values come from the saved standardised edges.
+    """
+
+    @staticmethod
+    def forward(ctx, grad: Tensor, loc: Tensor, log_scale: Tensor, upper: Tensor, lower: Tensor, width: Tensor,
+                inv_scale: Tensor, first: Tensor, last: Tensor) -> tuple[Tensor, Tensor]:
+        d_upper = torch.sigmoid(-upper).masked_fill_(last, 0.0)  # f_a
+        d_lower = torch.sigmoid(lower).masked_fill_(first, 0.0).neg_()  # f_b
+        width_d_width = _d_over_expm1(width).masked_fill_(first | last, 0.0)  # r = d · f_d
+        # kept for a second-order backward; without a graph for the gradient, ctx goes when this returns
+        ctx.save_for_backward(grad, upper, lower, width, inv_scale, first, last, d_upper, d_lower, width_d_width)
+        ctx.shapes = loc.shape, log_scale.shape
         d_loc = (d_upper + d_lower).mul_(inv_scale).neg_().mul_(grad)
         d_log_scale = (upper * d_upper + lower * d_lower + width_d_width).neg_().mul_(grad)
+        return d_loc.sum_to_size(loc.shape), d_log_scale.sum_to_size(log_scale.shape)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, up_loc: Tensor, up_log_scale: Tensor):
+        grad, upper, lower, width, inv_scale, first, last, f_a, f_b, r = ctx.saved_tensors
+        d_loc, d_log_scale = -(f_a + f_b) * inv_scale, -(upper * f_a + lower * f_b + r)
+        f_a_prime = torch.sigmoid(upper).mul_(f_a).neg_()  # zero where f_a is
+        f_b_prime = torch.sigmoid(-lower).mul_(f_b)  # -σ(b) σ(-b), zero where f_b is
+        r_term = (r * (1.0 - width / _one_minus_exp(width))).masked_fill_(first | last, 0.0)  # r (1 - r e^d)
+        loc_loc = (f_a_prime + f_b_prime) * inv_scale.square()
+        loc_log_scale = (f_a + f_b + upper * f_a_prime + lower * f_b_prime) * inv_scale
+        log_scale_log_scale = upper * (f_a + upper * f_a_prime) + lower * (f_b + lower * f_b_prime) + r_term
         loc_shape, log_scale_shape = ctx.shapes
-        return None, d_loc.sum_to_size(loc_shape), d_log_scale.sum_to_size(log_scale_shape), None
+        d_grad = d_loc * up_loc + d_log_scale * up_log_scale
+        d_loc_input = (grad * (loc_loc * up_loc + loc_log_scale * up_log_scale)).sum_to_size(loc_shape)
+        d_log_scale_input = (grad * (loc_log_scale * up_loc + log_scale_log_scale * up_log_scale)).sum_to_size(
+            log_scale_shape)
+        return d_grad.sum_to_size(grad.shape), d_loc_input, d_log_scale_input, None, None, None, None, None, None
 
 
 def _log_bin_mass(x: Tensor, loc: Tensor, log_scale: Tensor, num_bins: int) -> Tensor:
@@ -244,9 +286,8 @@ class DiscretizedLogisticLikelihood(Likelihood):
     channel, the log scale clamped below at ``min_log_scale`` as in PixelCNN++.
     """
 
-    def __init__(self, *, num_bins: int = 256, min_log_scale: float = -7.0):
+    def __init__(self, *, num_bins: Levels = 256, min_log_scale: float = -7.0):
         super().__init__()
-        _check_bins(num_bins)
         self.num_bins, self.min_log_scale = num_bins, min_log_scale
 
     def num_params(self, channels: int) -> int:
@@ -350,11 +391,8 @@ class DiscretizedLogisticMixtureLikelihood(Likelihood):
     squashed by tanh, all as in PixelCNN++. See ``DiscretizedLogisticMixture``.
     """
 
-    def __init__(self, *, num_mix: int = 10, num_bins: int = 256, min_log_scale: float = -7.0):
+    def __init__(self, *, num_mix: PositiveInt = 10, num_bins: Levels = 256, min_log_scale: float = -7.0):
         super().__init__()
-        _check_bins(num_bins)
-        if num_mix < 1:
-            raise ValueError(f"num_mix must be >= 1 (PixelCNN++ and VDVAE use 10), got {num_mix}")
         self.num_mix, self.num_bins, self.min_log_scale = num_mix, num_bins, min_log_scale
 
     def num_params(self, channels: int) -> int:

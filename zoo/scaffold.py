@@ -11,11 +11,16 @@
 The plugin (entry-point) name and the component's name are NAME without a leading ``zoo-``; a model also
 gets its tiny recipe ``NAME-tiny``, which the conformance suite trains. Every template is a plain
 ``string.Template``: ``$name`` placeholders, nothing executes.
+
+A NAME is refused unless everything made from it is valid: the module (NAME with ``-`` as ``_``) a Python
+identifier that is no keyword (``zoo new-plugin import``), the component's name a word that starts with
+a letter, as its class name must (``zoo-1abc``), and no component of that kind registered under it already.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import keyword
 import re
 from pathlib import Path
 from string import Template
@@ -88,8 +93,8 @@ $usage
 ```
 
 $slot`zoo info $kind` prints the contract every $kind keeps. Constructor arguments are recipe
-arguments: annotate them (`int`, `float`, `tuple[int, ...]`, or an interface such as `ImplicitField` for
-a nested component) and recipes check them before training.
+arguments: annotate them (`int`, `float`, `tuple[int, ...]`, a range such as `zoo.recipes.PositiveInt`, or
+an interface such as `ImplicitField` for a nested component) and recipes check them before training.
 
 ## Publish
 
@@ -114,6 +119,7 @@ from torch import Tensor, nn
 import zoo
 from zoo.interfaces import ImplicitField
 from zoo.nn import MLP
+from zoo.recipes import NonNegativeInt, PositiveInt
 
 __all__ = ["$cls"]
 
@@ -126,8 +132,8 @@ class $cls(ImplicitField):
     latent_dim; the rest are this field's own.
     """
 
-    def __init__(self, in_dim: int = 2, out_dim: int = 1, latent_dim: int = 0, *, hidden_dim: int = 64,
-                 num_layers: int = 2):
+    def __init__(self, in_dim: PositiveInt = 2, out_dim: PositiveInt = 1, latent_dim: NonNegativeInt = 0, *,
+                 hidden_dim: PositiveInt = 64, num_layers: NonNegativeInt = 2):
         super().__init__()
         self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
         self.mlp = MLP(in_dim + latent_dim, out_dim, hidden_dim=hidden_dim, num_layers=num_layers,
@@ -159,6 +165,7 @@ from torch.distributions import Distribution, Independent, Normal
 import zoo
 from zoo.interfaces import Encoder
 from zoo.nn import MLP
+from zoo.recipes import NonNegativeInt, PositiveInt
 
 __all__ = ["$cls"]
 
@@ -166,7 +173,8 @@ __all__ = ["$cls"]
 class $cls(Encoder):
     """An MLP from the flattened data to a diagonal Gaussian q(z|x)."""
 
-    def __init__(self, shape: tuple[int, ...], latent_dim: int, *, hidden_dim: int = 128, num_layers: int = 2):
+    def __init__(self, shape: tuple[PositiveInt, ...], latent_dim: PositiveInt, *, hidden_dim: PositiveInt = 128,
+                 num_layers: NonNegativeInt = 2):
         super().__init__()
         self.shape, self.latent_dim = tuple(shape), latent_dim
         self.net = MLP(math.prod(shape), 2 * latent_dim, hidden_dim=hidden_dim, num_layers=num_layers)
@@ -195,6 +203,7 @@ from torch.distributions import Distribution, Independent, Normal
 import zoo
 from zoo.interfaces import Decoder
 from zoo.nn import MLP
+from zoo.recipes import NonNegativeInt, PositiveFloat, PositiveInt
 
 __all__ = ["$cls"]
 
@@ -202,8 +211,8 @@ __all__ = ["$cls"]
 class $cls(Decoder):
     """An MLP from z to the mean of a Gaussian p(x|z) over the data, with one learned scale."""
 
-    def __init__(self, shape: tuple[int, ...], latent_dim: int, *, hidden_dim: int = 128, num_layers: int = 2,
-                 scale: float = 0.1):
+    def __init__(self, shape: tuple[PositiveInt, ...], latent_dim: PositiveInt, *, hidden_dim: PositiveInt = 128,
+                 num_layers: NonNegativeInt = 2, scale: PositiveFloat = 0.1):
         super().__init__()
         self.shape, self.latent_dim = tuple(shape), latent_dim
         self.net = MLP(latent_dim, math.prod(shape), hidden_dim=hidden_dim, num_layers=num_layers)
@@ -260,6 +269,7 @@ from torch import Tensor
 import zoo
 from zoo.interfaces import Model
 from zoo.nn import MLP
+from zoo.recipes import PositiveInt
 
 __all__ = ["$cls"]
 
@@ -267,7 +277,8 @@ __all__ = ["$cls"]
 class $cls(Model):
     """A deterministic autoencoder of MLPs, trained on the mean squared error of its reconstructions."""
 
-    def __init__(self, shape: tuple[int, ...] = (1, 8, 8), latent_dim: int = 4, *, hidden_dim: int = 64):
+    def __init__(self, shape: tuple[PositiveInt, ...] = (1, 8, 8), latent_dim: PositiveInt = 4, *,
+                 hidden_dim: PositiveInt = 64):
         super().__init__()
         self.shape = tuple(shape)
         self.encoder = MLP(math.prod(shape), latent_dim, hidden_dim=hidden_dim, num_layers=1)
@@ -308,6 +319,27 @@ USAGE = {
 }
 
 
+def _check_names(name: str, kind: str, component: str, module: str) -> None:
+    """Refuse ``name`` when the module, the component or its class made from it would not be valid."""
+    if not module.isidentifier() or keyword.iskeyword(module):
+        raise ZooError(f"{name!r} makes the module {module!r}, a Python keyword, which can't be imported: choose "
+                       f"another name, e.g. zoo-{name}")
+    if not component[:1].isalpha():
+        raise ZooError(f"{name!r} makes the component {component!r}, whose class name would start with a digit: "
+                       f"start it with a letter, e.g. {name[: len(name) - len(component)]}x{component}")
+
+
+def _check_unregistered(kind: str, component: str) -> None:
+    """Refuse a component name that a loaded plugin registered for ``kind`` already."""
+    from zoo.registry import get_registry  # the loaded plugins, only when a name is otherwise fine
+
+    taken = get_registry().find(component)
+    if any(entry.kind == kind for entry in taken):
+        entry = next(entry for entry in taken if entry.kind == kind)
+        raise ZooError(f"{kind} {component!r} is registered already (by {entry.plugin}): the new plugin would be "
+                       f"refused as a duplicate; choose another name")
+
+
 def new_plugin(name: str, kind: str = "field", parent: str | Path = ".") -> Path:
     """Write the plugin package ``name`` (a distribution name such as ``zoo-demo``) with one ``kind``
     component into ``parent/name``; returns that directory."""
@@ -318,9 +350,11 @@ def new_plugin(name: str, kind: str = "field", parent: str | Path = ".") -> Path
                        "'_', starting with a letter (e.g. zoo-gabor)")
     component = re.sub(r"^zoo[-_]", "", name)
     module = name.replace("-", "_")
+    _check_names(name, kind, component, module)
     if importlib.util.find_spec(module) is not None:
         raise ZooError(f"a module called {module!r} can already be imported here, which the plugin's would shadow "
                        "or be shadowed by: choose another name")
+    _check_unregistered(kind, component)
     root = Path(parent) / name
     if root.exists():
         raise ZooError(f"{root} already exists: choose another name, or remove it first")

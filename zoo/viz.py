@@ -12,13 +12,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from einops import rearrange, repeat
 from torch import Tensor
+
+from zoo.files import atomic_path
 
 if TYPE_CHECKING:  # matplotlib is optional (genzoo[plots])
     from matplotlib.figure import Figure
@@ -52,19 +53,16 @@ def save_image_grid(
     if scale > 1:
         images = repeat(images, "n c h w -> n c (h s1) (w s2)", s1=scale, s2=scale)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_image(images, tmp, nrow=nrow or math.ceil(math.sqrt(n)), padding=2, pad_value=1.0, normalize=True,
-               value_range=value_range, format="png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_image(images, tmp, nrow=nrow or math.ceil(math.sqrt(n)), padding=2, pad_value=1.0, normalize=True,
+                   value_range=value_range, format="png")
     return path
 
 
 def _save_figure(fig, out: str | Path) -> Path:
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, dpi=100, format="png")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     return out
 
 
@@ -100,21 +98,15 @@ def _rgb_bytes(frames: Tensor) -> Tensor:
     return rearrange(repeat(pixels, "n 1 h w -> n 3 h w") if pixels.shape[1] == 1 else pixels, "n c h w -> n h w c")
 
 
-def _temporary(path: Path) -> Path:
-    """A sibling of ``path`` to write first and rename over it (same suffix: encoders choose by it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-
-
 def save_gif(frames: Tensor, path: str | Path, *, fps: int = 20) -> Path:
     """Write frames ``(n, c, h, w)`` (c = 1 or 3) in [0, 1] as an animated GIF that loops; returns the path."""
     from PIL import Image
 
     images = [Image.fromarray(frame.numpy()) for frame in _rgb_bytes(frames)]
     path = Path(path)
-    tmp = _temporary(path)
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                       loop=0)
     return path
 
 
@@ -133,18 +125,13 @@ def save_mp4(frames: Tensor, path: str | Path, *, fps: int = 20) -> Path:
     h, w = frames.shape[-2:]
     frames = torch.nn.functional.pad(frames.float(), (0, w % 2, 0, h % 2), mode="replicate")
     path = Path(path)
-    tmp = _temporary(path)
-    writer = imageio_ffmpeg.write_frames(str(tmp), (w + w % 2, h + h % 2), fps=fps, codec="libx264", quality=8,
-                                         macro_block_size=2)
-    try:
+    with atomic_path(path) as tmp:
+        writer = imageio_ffmpeg.write_frames(str(tmp), (w + w % 2, h + h % 2), fps=fps, codec="libx264", quality=8,
+                                             macro_block_size=2)
         writer.send(None)  # start ffmpeg
         for frame in _rgb_bytes(frames):
             writer.send(frame.contiguous().numpy())
         writer.close()
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
     return path
 
 

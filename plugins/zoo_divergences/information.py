@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from zoo.interfaces import Divergence
+from zoo.recipes import PositiveInt
 
 __all__ = ["KLDivergence", "CrossEntropy", "kl_divergence", "cross_entropy", "entropy"]
 
@@ -144,10 +145,8 @@ def entropy(q: Distribution, *, analytic: bool = True, num_samples: int = 1) -> 
 class _ClosedFormOrMonteCarlo(Divergence):
     """What KL and cross entropy share: closed form when known (``analytic``), else ``num_samples`` draws."""
 
-    def __init__(self, *, analytic: bool = True, num_samples: int = 1):
+    def __init__(self, *, analytic: bool = True, num_samples: PositiveInt = 1):
         super().__init__()
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.analytic = analytic
         self.num_samples = num_samples
 

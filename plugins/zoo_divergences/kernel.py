@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from zoo.interfaces import Divergence
+from zoo.recipes import PositiveFloat
 
 from ._samples import as_sample_sets
 
@@ -73,12 +74,10 @@ class MMD(Divergence):
 
     batch_level = True
 
-    def __init__(self, *, scales: tuple[float, ...] = WAE_SCALES, bandwidth: float | None = None):
+    def __init__(self, *, scales: tuple[PositiveFloat, ...] = WAE_SCALES, bandwidth: PositiveFloat | None = None):
         super().__init__()
-        if not scales or min(scales) <= 0:
-            raise ValueError(f"scales must be a non-empty tuple of positive numbers, got {scales}")
-        if bandwidth is not None and bandwidth <= 0:
-            raise ValueError(f"bandwidth must be positive (or None for 2·d), got {bandwidth}")
+        if not scales:
+            raise ValueError("scales must name at least one multiple of the bandwidth, got ()")
         self.scales = tuple(float(s) for s in scales)
         self.bandwidth = bandwidth
 

@@ -17,16 +17,21 @@ et al. 2018 (https://arxiv.org/abs/1803.11188).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from einops import einsum
 from torch import Tensor
 from torch.distributions import Distribution
 
 from zoo.interfaces import Divergence
+from zoo.recipes import Interval, PositiveInt
 
 from ._samples import as_sample_sets
 
 __all__ = ["wasserstein_1d", "Wasserstein1D", "SlicedWasserstein"]
+
+Order = Annotated[float, Interval(ge=1)]  # W_p is a metric for p >= 1
 
 
 def _sorted_with_cdf(
@@ -119,10 +124,8 @@ class Wasserstein1D(Divergence):
 
     batch_level = True
 
-    def __init__(self, *, p: float = 1.0):
+    def __init__(self, *, p: Order = 1.0):
         super().__init__()
-        if p < 1:
-            raise ValueError(f"the Wasserstein order p must be >= 1, got {p}")
         self.p = p
 
     def forward(self, q: Distribution | Tensor, p: Distribution | Tensor) -> Tensor:
@@ -165,12 +168,8 @@ class SlicedWasserstein(Divergence):
 
     batch_level = True
 
-    def __init__(self, *, num_projections: int = 50, p: float = 2.0, seed: int = 0):
+    def __init__(self, *, num_projections: PositiveInt = 50, p: Order = 2.0, seed: int = 0):
         super().__init__()
-        if num_projections < 1:
-            raise ValueError(f"num_projections must be >= 1, got {num_projections}")
-        if p < 1:
-            raise ValueError(f"the Wasserstein order p must be >= 1, got {p}")
         self.num_projections = num_projections
         self.p = p
         self.seed = seed

@@ -71,6 +71,7 @@ from zoo.interfaces import (
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
 from zoo.nn import gaussian_posterior
 from zoo.priors import FittedGaussian, StandardNormal, check_prior
+from zoo.recipes import NonNegativeFloat, PositiveFloat, PositiveInt
 
 __all__ = ["GON", "GradientOrigin", "VariationalGON", "refuse_running_statistics"]
 
@@ -153,8 +154,8 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
         decoder: Decoder,
         *,
         prior: Prior | None = None,
-        inner_steps: int = 1,
-        step_size: float = 1.0,
+        inner_steps: PositiveInt = 1,
+        step_size: PositiveFloat = 1.0,
         learn_step_size: bool = False,
         learn_origin: bool = False,
     ):
@@ -228,9 +229,9 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         divergence: Divergence,
         *,
         prior: Prior | None = None,
-        beta: float = 1.0,
-        inner_steps: int = 1,
-        step_size: float = 1.0,
+        beta: NonNegativeFloat = 1.0,
+        inner_steps: PositiveInt = 1,
+        step_size: PositiveFloat = 1.0,
         learn_step_size: bool = False,
         learn_origin: bool = False,
     ):

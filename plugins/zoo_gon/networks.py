@@ -23,6 +23,7 @@ from torch.distributions import Distribution
 
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Decoder, Likelihood
+from zoo.recipes import PositiveInt
 
 __all__ = ["ACTIVATIONS", "NORMS", "DCGANDecoder"]
 
@@ -56,11 +57,11 @@ class DCGANDecoder(Decoder):
 
     def __init__(
         self,
-        shape: tuple[int, ...],
-        latent_dim: int,
+        shape: tuple[PositiveInt, ...],
+        latent_dim: PositiveInt,
         likelihood: Likelihood,
         *,
-        width: int = 16,
+        width: PositiveInt = 16,
         norm: str = "batch",
         activation: str = "elu",
     ):

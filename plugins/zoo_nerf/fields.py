@@ -23,6 +23,8 @@ head on the features and the encoded direction. Others have one linear head.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor, nn
 
@@ -31,6 +33,7 @@ from zoo.interfaces import ImplicitField
 from zoo.nn import MLP
 from zoo.nn.conditioning import append_latent
 from zoo.nn.encodings import HashGridEncoding, PositionalEncoding
+from zoo.recipes import Interval, NonNegativeInt, PositiveFloat, PositiveInt
 
 __all__ = ["HashGridField", "NeRFField", "SirenNeRFField", "SkipMLP"]
 
@@ -114,15 +117,15 @@ class NeRFField(_RadianceField):
 
     def __init__(
         self,
-        in_dim: int = 6,
-        out_dim: int = 4,
-        latent_dim: int = 0,
+        in_dim: PositiveInt = 6,
+        out_dim: PositiveInt = 4,
+        latent_dim: NonNegativeInt = 0,
         *,
-        hidden_dim: int = 256,
-        num_layers: int = 8,
-        skips: tuple[int, ...] = (4,),
-        num_frequencies: int = 10,
-        direction_frequencies: int = 4,
+        hidden_dim: PositiveInt = 256,
+        num_layers: PositiveInt = 8,
+        skips: tuple[NonNegativeInt, ...] = (4,),
+        num_frequencies: PositiveInt = 10,
+        direction_frequencies: PositiveInt = 4,
         view_dependent: bool = True,
     ):
         encoding = PositionalEncoding(position_dim(in_dim, view_dependent), num_frequencies)
@@ -141,15 +144,15 @@ class SirenNeRFField(_RadianceField):
 
     def __init__(
         self,
-        in_dim: int = 6,
-        out_dim: int = 4,
-        latent_dim: int = 0,
+        in_dim: PositiveInt = 6,
+        out_dim: PositiveInt = 4,
+        latent_dim: NonNegativeInt = 0,
         *,
-        hidden_dim: int = 256,
-        num_layers: int = 4,
-        w0: float = 30.0,
-        w0_initial: float = 30.0,
-        direction_frequencies: int = 4,
+        hidden_dim: PositiveInt = 256,
+        num_layers: PositiveInt = 4,
+        w0: PositiveFloat = 30.0,
+        w0_initial: PositiveFloat = 30.0,
+        direction_frequencies: PositiveInt = 4,
         view_dependent: bool = True,
     ):
         # through the registry, not an import: whichever plugin provides "siren" serves
@@ -171,19 +174,19 @@ class HashGridField(_RadianceField):
 
     def __init__(
         self,
-        in_dim: int = 2,
-        out_dim: int = 1,
-        latent_dim: int = 0,
+        in_dim: PositiveInt = 2,
+        out_dim: PositiveInt = 1,
+        latent_dim: NonNegativeInt = 0,
         *,
-        num_levels: int = 16,
-        features_per_level: int = 2,
-        log2_table_size: int = 19,
-        base_resolution: int = 16,
-        max_resolution: int = 2048,
-        hidden_dim: int = 64,
-        num_layers: int = 2,
+        num_levels: PositiveInt = 16,
+        features_per_level: PositiveInt = 2,
+        log2_table_size: Annotated[int, Interval(ge=1, le=24)] = 19,  # the paper's tables: 2^14 to 2^24
+        base_resolution: PositiveInt = 16,
+        max_resolution: PositiveInt = 2048,
+        hidden_dim: PositiveInt = 64,
+        num_layers: PositiveInt = 2,
         view_dependent: bool = False,
-        direction_frequencies: int = 4,
+        direction_frequencies: PositiveInt = 4,
     ):
         encoding = HashGridEncoding(position_dim(in_dim, view_dependent), num_levels=num_levels,
                                     features_per_level=features_per_level, log2_table_size=log2_table_size,

@@ -11,7 +11,7 @@ dataset items, and the data loader only stacks a few views.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import torch
 from einops import rearrange
@@ -23,6 +23,7 @@ from zoo.data.scenes import BACKGROUNDS
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Annealed, ImplicitField, Model, ViewRenderer
 from zoo.metrics import psnr, ssim
+from zoo.recipes import Interval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from zoo_nerf.occupancy import OccupancyGrid
 from zoo_nerf.rendering import Composited, composite, interval_points, merge_edges, sample_pdf, uniform_edges
 
@@ -82,22 +83,22 @@ class NeRF(Model, ViewRenderer, Annealed):
         field: ImplicitField,
         fine_field: ImplicitField | None = None,
         *,
-        num_samples: int = 64,
-        num_importance: int = 128,
-        rays_per_step: int = 1024,
-        near: float = 2.0,
-        far: float = 6.0,
-        scene_radius: float = 1.5,
+        num_samples: PositiveInt = 64,
+        num_importance: NonNegativeInt = 128,
+        rays_per_step: PositiveInt = 1024,
+        near: NonNegativeFloat = 2.0,
+        far: PositiveFloat = 6.0,
+        scene_radius: PositiveFloat = 1.5,
         background: str = "white",
         random_background: bool = False,
         density_activation: str = "relu",
-        occupancy_resolution: int = 0,
-        occupancy_update_every: int = 16,
-        occupancy_threshold: float = 0.01,
-        occupancy_decay: float = 0.95,
-        occupancy_warmup: int = 256,
-        occupancy_fraction: float = 1.0,
-        chunk_size: int = 4096,
+        occupancy_resolution: NonNegativeInt = 0,
+        occupancy_update_every: PositiveInt = 16,
+        occupancy_threshold: Annotated[float, Interval(gt=0, lt=1)] = 0.01,
+        occupancy_decay: Probability = 0.95,
+        occupancy_warmup: NonNegativeInt = 256,
+        occupancy_fraction: Annotated[float, Interval(gt=0, le=1)] = 1.0,
+        chunk_size: PositiveInt = 4096,
     ):
         super().__init__()
         for name, f in (("field", field), ("fine_field", fine_field)):

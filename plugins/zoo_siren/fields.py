@@ -16,6 +16,7 @@ head) is ``num_layers=4`` here.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +26,7 @@ from zoo.interfaces import ImplicitField
 from zoo.nn import MLP
 from zoo.nn.conditioning import append_latent, check_latent
 from zoo.nn.encodings import FourierFeatures, PositionalEncoding
+from zoo.recipes import NonNegativeInt, PositiveFloat, PositiveInt
 
 __all__ = ["Siren", "SineLayer", "ReluField", "ReluPEField", "FourierFeatureField"]
 
@@ -69,21 +71,17 @@ class Siren(ImplicitField):
 
     def __init__(
         self,
-        in_dim: int = 2,
-        out_dim: int = 1,
-        latent_dim: int = 0,
+        in_dim: PositiveInt = 2,
+        out_dim: PositiveInt = 1,
+        latent_dim: NonNegativeInt = 0,
         *,
-        hidden_dim: int = 256,
-        num_layers: int = 4,
-        w0: float = 30.0,
-        w0_initial: float = 30.0,
-        conditioning: str = "concat",
+        hidden_dim: PositiveInt = 256,
+        num_layers: PositiveInt = 4,
+        w0: PositiveFloat = 30.0,
+        w0_initial: PositiveFloat = 30.0,
+        conditioning: Literal["concat", "film"] = "concat",
     ):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"a SIREN needs at least one sine layer, got num_layers={num_layers}")
-        if conditioning not in ("concat", "film"):
-            raise ValueError(f"conditioning must be 'concat' or 'film', got {conditioning!r}")
         self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
         self.conditioning = conditioning
         concat = latent_dim if conditioning == "concat" else 0
@@ -144,12 +142,12 @@ class ReluField(_EncodedReluField):
 
     def __init__(
         self,
-        in_dim: int = 2,
-        out_dim: int = 1,
-        latent_dim: int = 0,
+        in_dim: PositiveInt = 2,
+        out_dim: PositiveInt = 1,
+        latent_dim: NonNegativeInt = 0,
         *,
-        hidden_dim: int = 256,
-        num_layers: int = 4,
+        hidden_dim: PositiveInt = 256,
+        num_layers: NonNegativeInt = 4,
     ):
         super().__init__(nn.Identity(), in_dim, in_dim, out_dim, latent_dim, hidden_dim, num_layers)
 
@@ -163,13 +161,13 @@ class ReluPEField(_EncodedReluField):
 
     def __init__(
         self,
-        in_dim: int = 2,
-        out_dim: int = 1,
-        latent_dim: int = 0,
+        in_dim: PositiveInt = 2,
+        out_dim: PositiveInt = 1,
+        latent_dim: NonNegativeInt = 0,
         *,
-        hidden_dim: int = 256,
-        num_layers: int = 4,
-        num_frequencies: int = 6,
+        hidden_dim: PositiveInt = 256,
+        num_layers: NonNegativeInt = 4,
+        num_frequencies: PositiveInt = 6,
     ):
         encoding = PositionalEncoding(in_dim, num_frequencies)
         super().__init__(encoding, encoding.out_dim, in_dim, out_dim, latent_dim, hidden_dim, num_layers)
@@ -184,14 +182,14 @@ class FourierFeatureField(_EncodedReluField):
 
     def __init__(
         self,
-        in_dim: int = 2,
-        out_dim: int = 1,
-        latent_dim: int = 0,
+        in_dim: PositiveInt = 2,
+        out_dim: PositiveInt = 1,
+        latent_dim: NonNegativeInt = 0,
         *,
-        hidden_dim: int = 256,
-        num_layers: int = 4,
-        num_features: int = 256,
-        sigma: float = 5.0,
+        hidden_dim: PositiveInt = 256,
+        num_layers: NonNegativeInt = 4,
+        num_features: PositiveInt = 256,
+        sigma: PositiveFloat = 5.0,
     ):
         encoding = FourierFeatures(in_dim, num_features, sigma=sigma)
         super().__init__(encoding, encoding.out_dim, in_dim, out_dim, latent_dim, hidden_dim, num_layers)

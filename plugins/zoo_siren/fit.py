@@ -9,6 +9,8 @@ loses). It is also a ``Renderer``: the fitted field re-samples the signal at any
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from einops import rearrange
 from torch import Tensor
@@ -19,10 +21,11 @@ from zoo.interfaces import ImplicitField, Model, Renderer
 from zoo.metrics import psnr
 from zoo.nn.coords import coordinate_grid
 from zoo.nn.diff import jacobian, laplacian
+from zoo.recipes import NonNegativeInt, PositiveInt
 
 __all__ = ["SignalFit"]
 
-SUPERVISION = ("values", "gradient", "laplacian")
+Supervision = Literal["values", "gradient", "laplacian"]
 
 
 class SignalFit(Model, Renderer):
@@ -51,16 +54,14 @@ class SignalFit(Model, Renderer):
     def __init__(
         self,
         field: ImplicitField,
-        shape: tuple[int, ...] = (1, 256, 256),
-        supervision: str = "values",
-        points_per_step: int = 0,
+        shape: tuple[PositiveInt, ...] = (1, 256, 256),
+        supervision: Supervision = "values",
+        points_per_step: NonNegativeInt = 0,
         value_range: tuple[float, float] = (0.0, 1.0),
-        chunk_size: int = 4096,
+        chunk_size: NonNegativeInt = 4096,
     ):
         super().__init__()
         channels, *spatial = shape
-        if supervision not in SUPERVISION:
-            raise ValueError(f"supervision must be one of {SUPERVISION}, got {supervision!r}")
         if field.in_dim != len(spatial) or field.out_dim != channels:
             raise IncompatibleComponentsError(
                 f"a signal of shape {tuple(shape)} needs a field with in_dim={len(spatial)} and "

@@ -52,6 +52,7 @@ from zoo.interfaces import (
 )
 from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
 from zoo.priors import FittedGaussian, StandardNormal, check_prior
+from zoo.recipes import NonNegativeFloat, NonNegativeInt, PositiveInt, renamed_arguments
 
 __all__ = ["AE", "VAE", "probe_components"]
 
@@ -102,11 +103,12 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
     ``kl_warmup_steps > 0`` the weight grows linearly from 0 to ``beta`` over that many optimizer updates
     (the loop's ``anneal``; kept in the ``updates`` buffer, so a loaded model evaluates with the weight it
     was trained with). ``warmup_steps`` is the deprecated name of ``kl_warmup_steps``.
-    ``binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
+    ``dynamic_binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
     (nats per example) and ``prior`` (the weighted divergence).
     """
 
+    @renamed_arguments(binarize="dynamic_binarize", warmup_steps="kl_warmup_steps")
     def __init__(
         self,
         encoder: Encoder,
@@ -114,25 +116,17 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
         divergence: Divergence,
         *,
         prior: Prior | None = None,
-        beta: float = 1.0,
-        kl_warmup_steps: int = 0,
-        binarize: bool = False,
-        warmup_steps: int | None = None,
+        beta: NonNegativeFloat = 1.0,
+        kl_warmup_steps: NonNegativeInt = 0,
+        dynamic_binarize: bool = False,
     ):
         super().__init__()
-        if warmup_steps is not None:
-            warnings.warn("the vae's warmup_steps is deprecated since genzoo 0.2.0 and goes in 0.3: it is now "
-                          "kl_warmup_steps (the KL weight's ramp; train.warmup_steps is the learning rate's)",
-                          DeprecationWarning, stacklevel=2)
-            if kl_warmup_steps:
-                raise ValueError("give kl_warmup_steps only: warmup_steps is its deprecated name")
-            kl_warmup_steps = warmup_steps
         if beta < 0 or kl_warmup_steps < 0:
             raise ValueError(
                 f"beta and kl_warmup_steps must be >= 0, got beta={beta}, kl_warmup_steps={kl_warmup_steps}"
             )
         self.encoder, self.decoder, self.divergence = encoder, decoder, divergence
-        self.beta, self.kl_warmup_steps, self.binarize = beta, kl_warmup_steps, binarize
+        self.beta, self.kl_warmup_steps, self.binarize = beta, kl_warmup_steps, dynamic_binarize
         d = encoder.latent_dim
         self.prior = prior if prior is not None else StandardNormal(d)
         check_prior(self.prior, d, model="vae", codes=f"encoder {_name(encoder)}'s codes", trains_prior=True)
@@ -248,7 +242,7 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     def __init__(
         self, encoder: Encoder, decoder: Decoder, *, prior: Prior | None = None, reconstruction: str = "nll",
-        prior_components: int | None = None,
+        prior_components: PositiveInt | None = None,
     ):
         super().__init__()
         if reconstruction not in self.reconstructions:

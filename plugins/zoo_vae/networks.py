@@ -22,6 +22,7 @@ from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Decoder, Encoder, Likelihood, PointMass
 from zoo.likelihoods import at_least_float32
 from zoo.nn import MLP, gaussian_posterior
+from zoo.recipes import NonNegativeInt, PositiveInt
 
 __all__ = ["ConvDecoder", "ConvEncoder", "MLPDecoder", "MLPEncoder", "check_input", "posterior"]
 
@@ -67,11 +68,11 @@ class MLPEncoder(Encoder):
 
     def __init__(
         self,
-        shape: tuple[int, ...],
-        latent_dim: int,
+        shape: tuple[PositiveInt, ...],
+        latent_dim: PositiveInt,
         *,
-        hidden_dim: int = 256,
-        num_layers: int = 2,
+        hidden_dim: PositiveInt = 256,
+        num_layers: NonNegativeInt = 2,
         deterministic: bool = False,
     ):
         super().__init__()
@@ -94,12 +95,12 @@ class MLPDecoder(Decoder):
 
     def __init__(
         self,
-        shape: tuple[int, ...],
-        latent_dim: int,
+        shape: tuple[PositiveInt, ...],
+        latent_dim: PositiveInt,
         likelihood: Likelihood,
         *,
-        hidden_dim: int = 256,
-        num_layers: int = 2,
+        hidden_dim: PositiveInt = 256,
+        num_layers: NonNegativeInt = 2,
     ):
         super().__init__()
         self.shape, self.latent_dim, self.likelihood = tuple(shape), latent_dim, likelihood
@@ -116,10 +117,10 @@ class ConvEncoder(Encoder):
 
     def __init__(
         self,
-        shape: tuple[int, ...],
-        latent_dim: int,
+        shape: tuple[PositiveInt, ...],
+        latent_dim: PositiveInt,
         *,
-        channels: tuple[int, ...] = (32, 64),
+        channels: tuple[PositiveInt, ...] = (32, 64),
         deterministic: bool = False,
     ):
         super().__init__()
@@ -148,11 +149,11 @@ class ConvDecoder(Decoder):
 
     def __init__(
         self,
-        shape: tuple[int, ...],
-        latent_dim: int,
+        shape: tuple[PositiveInt, ...],
+        latent_dim: PositiveInt,
         likelihood: Likelihood,
         *,
-        channels: tuple[int, ...] = (64, 32),
+        channels: tuple[PositiveInt, ...] = (64, 32),
     ):
         super().__init__()
         c, h, w = _image_shape(tuple(shape), "decoder")

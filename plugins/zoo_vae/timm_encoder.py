@@ -13,6 +13,7 @@ from torch.distributions import Distribution
 
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Encoder
+from zoo.recipes import PositiveInt
 
 from .networks import check_input, head_dim, posterior
 
@@ -29,8 +30,8 @@ class TimmEncoder(Encoder):
 
     def __init__(
         self,
-        shape: tuple[int, ...],
-        latent_dim: int,
+        shape: tuple[PositiveInt, ...],
+        latent_dim: PositiveInt,
         *,
         backbone: str = "resnet10t",
         pretrained: bool = False,

@@ -10,16 +10,30 @@ A layout is a comma-separated list of items, each naming a resolution (the side 
 The reference's CIFAR-10 model reads ``32x11,32d2,16x6,16d2,8x6,8d2,4x3,4d4,1x3`` bottom-up and
 ``1x1,4m1,4x2,8m4,8x5,16m8,16x10,32m16,32x21`` top-down. ``check_layouts`` refuses, before anything is built,
 a pair that can't run on images of a given size, and says which item to change.
+
+Sizes are checked before anything is allocated: ``parse_layout`` counts an item's blocks before expanding
+them (at most ``MAX_BLOCKS`` in a layout; the paper's deepest model has about a hundred), and
+``check_memory`` compares the parameters a model of these layouts would have (``parameter_count``, from
+blocks built on the meta device, which allocates nothing) with the machine's memory.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
+import torch
+from torch import nn
+
 from zoo.errors import IncompatibleComponentsError
 
-__all__ = ["LayoutBlock", "check_layouts", "parse_layout"]
+from .blocks import Bottleneck, TopDownBlock
+
+__all__ = ["MAX_BLOCKS", "LayoutBlock", "check_layouts", "check_memory", "parameter_count", "parse_layout"]
+
+MAX_BLOCKS = 10_000
+BYTES_PER_PARAMETER = 16  # training in float32: the weights, their gradients and Adam's two moments
 
 _ITEM = re.compile(r"(\d+)(?:([xdm])(\d+))?")
 _FORMS = {
@@ -62,6 +76,10 @@ def parse_layout(text: str, role: str) -> list[LayoutBlock]:
         if op == "x":
             if number < 1:
                 raise ValueError(f"{where}: a block count must be at least 1")
+            if len(blocks) + number > MAX_BLOCKS:
+                raise ValueError(f"{where} makes the {role} {len(blocks) + number:,} blocks deep, more than the "
+                                 f"{MAX_BLOCKS:,} a layout may have (the paper's deepest has about a hundred): "
+                                 f"lower its block count")
             blocks += [LayoutBlock(resolution, item=item)] * number
         elif op == "d":
             if role == "decoder":
@@ -77,6 +95,8 @@ def parse_layout(text: str, role: str) -> list[LayoutBlock]:
             blocks.append(LayoutBlock(resolution, mixin=number, item=item))
         else:
             blocks.append(LayoutBlock(resolution, item=item))
+        if len(blocks) > MAX_BLOCKS:
+            raise ValueError(f"the {role} layout {text!r} has more than the {MAX_BLOCKS:,} blocks a layout may have")
     return blocks
 
 
@@ -128,3 +148,43 @@ def check_layouts(encoder: list[LayoutBlock], decoder: list[LayoutBlock], size: 
             f"the decoder layout ends at resolution {decoder[-1].resolution} but the images are {size}x{size}: end "
             f"it with blocks at {size} (e.g. '{size}m{decoder[-1].resolution},{size}x2')")
     return visited
+
+
+def _numel(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def parameter_count(encoder: list[LayoutBlock], decoder: list[LayoutBlock], *, channels: int, width: int,
+                    latent_channels: int, bottleneck: float, out_channels: int) -> int:
+    """The parameters of a VDVAE with these layouts, from one block of each kind and resolution built on the
+    meta device (nothing is allocated); ``out_channels``: the likelihood's parameters for ``channels``."""
+    middle = max(1, int(width * bottleneck))
+    with torch.device("meta"):
+        encoder_block = {r: _numel(Bottleneck(width, middle, width, resolution=r, residual=True))
+                         for r in {b.resolution for b in encoder}}
+        decoder_block = {r: _numel(TopDownBlock(width, latent_channels, resolution=r, depth=1, bottleneck=bottleneck))
+                         for r in {b.resolution for b in decoder}}
+        ends = _numel(nn.Conv2d(channels, width, 3)) + _numel(nn.Conv2d(width, out_channels, 1)) + 2 * width
+    initial_states = sum(width * r * r for r in decoder_block)
+    return (sum(encoder_block[b.resolution] for b in encoder) + sum(decoder_block[b.resolution] for b in decoder)
+            + initial_states + ends)
+
+
+def _physical_memory() -> int | None:
+    """This machine's memory in bytes, where the OS says (Linux, macOS); None elsewhere."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(parameters: int, settings: str, memory: int | None = None) -> None:
+    """Refuse a model of ``parameters`` whose training state would not fit in ``memory`` bytes (this machine's
+    by default), naming ``settings``, what to lower. Raises ``IncompatibleComponentsError``."""
+    memory = _physical_memory() if memory is None else memory
+    needed = BYTES_PER_PARAMETER * parameters
+    if memory is not None and needed > memory:
+        raise IncompatibleComponentsError(
+            f"this vdvae would have {parameters:,} parameters; training them takes about {BYTES_PER_PARAMETER} "
+            f"bytes each (weights, gradients, Adam's two moments): {needed / 2**30:,.1f} GiB, more than this "
+            f"machine's {memory / 2**30:,.1f} GiB of memory: lower {settings}")

@@ -29,9 +29,10 @@ from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import Divergence, Likelihood, LikelihoodEstimator, Model, Reconstructor, Sampler
 from zoo.likelihoods import at_least_float32
 from zoo.metrics import importance_weighted
+from zoo.recipes import PositiveFloat, PositiveInt, renamed_arguments
 
 from .blocks import Bottleneck, Latent, TopDownBlock
-from .layout import check_layouts, parse_layout
+from .layout import check_layouts, check_memory, parameter_count, parse_layout
 
 __all__ = ["VDVAE"]
 
@@ -41,22 +42,23 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
 
     ``width``: channels of the residual stream at every resolution; ``latent_channels``: channels of each
     layer's z (a ``(latent_channels, r, r)`` map at its resolution r); ``bottleneck``: the blocks' inner width
-    as a fraction of ``width``. ``binarize`` draws x ~ Bernoulli(x) from every batch (dynamic binarisation,
+    as a fraction of ``width``. ``dynamic_binarize`` draws x ~ Bernoulli(x) from every batch (dynamic binarisation,
     for a Bernoulli likelihood on grey MNIST). Loss terms (nats per dimension): ``reconstruction`` and ``kl``.
     """
 
+    @renamed_arguments(binarize="dynamic_binarize")
     def __init__(
         self,
-        shape: tuple[int, ...],
+        shape: tuple[PositiveInt, ...],
         likelihood: Likelihood,
         divergence: Divergence | None = None,
         *,
         encoder_layout: str = "8x2,8d2,4x2,4d4,1x2",
         decoder_layout: str = "1x2,4m1,4x2,8m4,8x2",
-        width: int = 64,
-        latent_channels: int = 8,
-        bottleneck: float = 0.25,
-        binarize: bool = False,
+        width: PositiveInt = 64,
+        latent_channels: PositiveInt = 8,
+        bottleneck: PositiveFloat = 0.25,
+        dynamic_binarize: bool = False,
     ):
         super().__init__()
         shape = tuple(shape)
@@ -71,7 +73,13 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         encoder_blocks = parse_layout(encoder_layout, "encoder")
         decoder_blocks = parse_layout(decoder_layout, "decoder")
         check_layouts(encoder_blocks, decoder_blocks, shape[1])
-        self.shape, self.num_dims, self.binarize, self.likelihood = shape, math.prod(shape), binarize, likelihood
+        check_memory(parameter_count(encoder_blocks, decoder_blocks, channels=shape[0], width=width,
+                                     latent_channels=latent_channels, bottleneck=bottleneck,
+                                     out_channels=likelihood.num_params(shape[0])),
+                     f"width ({width}), bottleneck ({bottleneck}) or the layouts' block counts "
+                     f"({len(encoder_blocks)} and {len(decoder_blocks)})")
+        self.shape, self.num_dims, self.likelihood = shape, math.prod(shape), likelihood
+        self.binarize = dynamic_binarize
         middle = max(1, int(width * bottleneck))
 
         self.encoder_in = nn.Conv2d(shape[0], width, 3, padding=1)

@@ -101,10 +101,10 @@ def test_digits_binarize_thresholds_at_half():
     from sklearn.datasets import load_digits
 
     raw = torch.from_numpy(load_digits().images).float()[:, None]
-    ones = items(digits(split="train", binarize=True))
+    ones = items(digits(split="train", threshold_binarize=True))
     assert set(ones.unique().tolist()) == {0.0, 1.0}
     expected = (raw > 8).float()  # counts 0..16: 8/16 is not above 0.5, 9/16 is
-    assert rows(ones) + rows(items(digits(split="test", binarize=True))) == rows(expected)
+    assert rows(ones) + rows(items(digits(split="test", threshold_binarize=True))) == rows(expected)
 
 
 def test_digits_size_resizes_them_like_pil():
@@ -263,7 +263,7 @@ def test_mnist_reads_idx_files(tmp_path):
     assert (len(train), len(test)) == (5, 3) and train.shape == (1, 28, 28) == tuple(train[0].shape)
     assert torch.allclose(items(train), torch.from_numpy(pixels["train"]).float()[:, None] / 255)
     assert torch.allclose(items(test), torch.from_numpy(pixels["t10k"]).float()[:, None] / 255)
-    binary = items(mnist(root=str(tmp_path), binarize=True))
+    binary = items(mnist(root=str(tmp_path), threshold_binarize=True))
     assert torch.equal(binary, torch.from_numpy(pixels["train"] > 127.5).float()[:, None])
 
 

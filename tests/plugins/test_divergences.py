@@ -27,7 +27,9 @@ from zoo_divergences import (
     wasserstein_1d,
 )
 
+from zoo.errors import RecipeError
 from zoo.interfaces import Divergence, PointMass
+from zoo.recipes import build_component
 
 f64 = torch.float64
 
@@ -199,8 +201,8 @@ def test_mismatched_event_shapes_and_point_masses_are_explained():
         KLDivergence()(q, Normal(torch.zeros(2, 3), torch.ones(2, 3)))
     with pytest.raises(NotImplementedError, match="sliced-wasserstein"):
         KLDivergence()(PointMass(torch.zeros(2, 3)), diagonal_gaussian(torch.zeros(3), torch.ones(3)))
-    with pytest.raises(ValueError, match="num_samples"):
-        KLDivergence(num_samples=0)
+    with pytest.raises(RecipeError, match="^divergence.num_samples: expected int >= 1, got 0$"):
+        build_component("divergence", {"name": "kl", "num_samples": 0})
 
 
 @settings(max_examples=40, deadline=None)

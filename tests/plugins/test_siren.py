@@ -9,8 +9,9 @@ import torch
 from scipy import stats
 
 import zoo
-from zoo.errors import IncompatibleComponentsError
+from zoo.errors import IncompatibleComponentsError, RecipeError
 from zoo.interfaces import ImplicitField
+from zoo.recipes import build_component
 from zoo_siren.fields import FourierFeatureField, ReluField, ReluPEField, Siren
 from zoo_siren.fit import SignalFit
 
@@ -116,11 +117,15 @@ def test_film_at_the_origin_is_the_unmodulated_siren():
     torch.testing.assert_close(film(coords, torch.zeros(3, 4)), plain(coords))
 
 
-def test_bad_siren_options_are_rejected():
-    with pytest.raises(ValueError, match="conditioning"):
-        Siren(2, 1, latent_dim=3, conditioning="add")
-    with pytest.raises(ValueError, match="num_layers"):
-        Siren(2, 1, num_layers=0)
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"latent_dim": 3, "conditioning": "add"}, "field.conditioning: expected one of 'concat', 'film', got 'add'"),
+    ({"num_layers": 0}, "field.num_layers: expected int >= 1, got 0"),
+    ({"w0": 0}, "field.w0: expected float > 0, got 0"),
+    ({"hidden_dim": -4}, "field.hidden_dim: expected int >= 1, got -4"),
+])
+def test_bad_siren_options_are_refused_by_their_annotations(spec, message):
+    with pytest.raises(RecipeError, match=f"^{message}$"):
+        build_component("field", {"name": "siren", **spec})
 
 
 def test_fields_are_registered_and_conform():
@@ -211,8 +216,8 @@ def test_mismatched_parts_are_reported():
         SignalFit(Siren(3, 1), (1, 8, 8))
     with pytest.raises(IncompatibleComponentsError, match="latent_dim=0"):
         SignalFit(Siren(2, 1, latent_dim=4), (1, 8, 8))
-    with pytest.raises(ValueError, match="supervision"):
-        SignalFit(Siren(2, 1), (1, 8, 8), supervision="hessian")
+    with pytest.raises(RecipeError, match="model.supervision: expected one of 'values', 'gradient', 'laplacian'"):
+        build_component("model", {"name": "signal-fit", "field": "siren", "shape": [1, 8, 8], "supervision": "hessian"})
     model = SignalFit(Siren(2, 1), (1, 8, 8))
     with pytest.raises(ValueError, match="model.shape"):
         model.loss(torch.rand(1, 1, 16, 16))

@@ -250,7 +250,7 @@ def test_the_vae_passes_what_the_divergence_declares(batch_level):
 
 
 def test_binarize_draws_fresh_binary_data_from_grey_values():
-    binary, grey = _vae(binarize=True), _vae()  # same seed, same weights
+    binary, grey = _vae(dynamic_binarize=True), _vae()  # same seed, same weights
     x = torch.rand(6, *SHAPE)
     torch.manual_seed(1)
     with_binarize = binary.loss(x)["reconstruction"]

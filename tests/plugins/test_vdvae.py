@@ -233,7 +233,7 @@ def test_reconstructions_from_no_layers_ignore_the_input_and_from_all_layers_do_
 
 
 def test_a_bernoulli_vdvae_binarises_its_batches():
-    model = tiny(likelihood=BernoulliLikelihood(), binarize=True)
+    model = tiny(likelihood=BernoulliLikelihood(), dynamic_binarize=True)
     torch.manual_seed(0)
     assert torch.isfinite(sum(model.loss(digits()).values()))
 
@@ -307,3 +307,71 @@ def test_a_tiny_vdvae_learns_digits_without_skipped_updates(tmp_path):
     result = zoo.training.fit(run.model, run.train_set, run.test_set, run.settings, tmp_path / "run", quiet=True)
     assert result.skipped == 0
     assert result.eval_metrics["loss"] < before["loss"] - 0.2
+
+
+# --- sizes before allocation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["vdvae-tiny", "vdvae-digits", "vdvae-faces", "vdvae-cifar10"])
+def test_the_parameter_count_from_meta_blocks_is_the_built_model_s(name):
+    from zoo_vdvae.layout import parameter_count
+
+    recipe = load_recipe(name)
+    model, spec = build_model(recipe), recipe["model"]
+    estimate = parameter_count(parse_layout(spec["encoder_layout"], "encoder"),
+                               parse_layout(spec["decoder_layout"], "decoder"), channels=spec["shape"][0],
+                               width=spec["width"], latent_channels=spec["latent_channels"],
+                               bottleneck=spec.get("bottleneck", 0.25),
+                               out_channels=model.likelihood.num_params(spec["shape"][0]))
+    assert estimate == sum(p.numel() for p in model.parameters())
+
+
+def test_a_layout_of_ten_million_blocks_is_refused_before_it_is_expanded():
+    """``8x10000000`` hung: ten million blocks were listed, checked and then built one by one."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(RecipeError, match=r"item 3 \('8x10000000'\) of the decoder layout '4x2,8m4,8x10000000' makes "
+                                          r"the decoder 10,000,003 blocks deep, more than the 10,000"):
+        build_model(load_recipe("vdvae-tiny", overrides=["model.decoder_layout=4x2,8m4,8x10000000"]))
+    assert time.perf_counter() - start < 5
+
+
+def _tiny_parameters(width: int, bottleneck: float) -> int:
+    """vdvae-tiny's parameters by hand: encoder 8, 8, 4 and decoder 4, 4, 8, 8, 8 (3x3 kernels everywhere),
+    2 latent channels, 1 image channel, a discretised logistic (2 outputs)."""
+    def conv(i, o, k=1):
+        return i * o * k * k + o
+
+    def bottleneck_block(i, m, o):
+        return conv(i, m) + 2 * conv(m, m, 3) + conv(m, o)
+
+    m = max(1, int(width * bottleneck))
+    top_down = (bottleneck_block(2 * width, m, 4) + bottleneck_block(width, m, 4 + width) + conv(2, width)
+                + bottleneck_block(width, m, width))
+    states, ends = width * (4 * 4 + 8 * 8), conv(1, width, 3) + conv(width, 2) + 2 * width
+    return 3 * bottleneck_block(width, m, width) + 5 * top_down + states + ends
+
+
+def test_the_hand_count_is_vdvae_tiny_s():
+    assert _tiny_parameters(8, 0.25) == sum(p.numel() for p in build_model(load_recipe("vdvae-tiny")).parameters())
+
+
+@pytest.mark.parametrize(("override", "width", "bottleneck"), [
+    ("model.bottleneck=1e6", 8, 1e6),  # a middle of 8e6 channels: 2 * 9 * (8e6)^2 weights a block
+    ("model.width=100000", 100_000, 0.25),
+])
+def test_a_model_too_big_for_the_machine_is_refused_with_its_size_and_what_to_lower(override, width, bottleneck):
+    with pytest.raises(RecipeError, match=rf"this vdvae would have {_tiny_parameters(width, bottleneck):,} parameters; "
+                                          r"training them takes about 16 bytes each .* more than this machine's "
+                                          r"[\d.,]+ GiB of memory: lower width \(\d+\), bottleneck \([\d.e+]+\) or "
+                                          r"the layouts' block counts"):
+        build_model(load_recipe("vdvae-tiny", overrides=[override]))
+
+
+def test_the_memory_check_compares_sixteen_bytes_a_parameter_with_the_memory():
+    from zoo_vdvae.layout import check_memory
+
+    check_memory(1000, "width", memory=16_000)  # fits exactly
+    with pytest.raises(IncompatibleComponentsError, match="1,001 parameters.*lower width"):
+        check_memory(1001, "width", memory=16_000)

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from zoo.errors import DataError, DataNotFoundError
+from zoo.recipes.renames import renamed_arguments
 
 __all__ = [
     "SPLITS",
@@ -37,15 +38,16 @@ class ImageDataset(Dataset):
     """Images held in memory; item ``i`` is a float ``(c, h, w)`` tensor in [0, 1].
 
     ``images`` is ``(n, c, h, w)``, uint8 (0..255, kept as bytes to save memory and converted per item)
-    or float in [0, 1]. With ``binarize`` each pixel becomes ``1.0 if x > 0.5 else 0.0``: a fixed
+    or float in [0, 1]. With ``threshold_binarize`` each pixel becomes ``1.0 if x > 0.5 else 0.0``: a fixed
     threshold, so the binary data set is the same in every epoch and every run.
     """
 
-    def __init__(self, images: Tensor, *, binarize: bool = False):
+    @renamed_arguments(binarize="threshold_binarize")
+    def __init__(self, images: Tensor, *, threshold_binarize: bool = False):
         if images.dim() != 4:
             raise ValueError(f"images must be (n, c, h, w), got shape {tuple(images.shape)}")
         self.images = images
-        self.binarize = binarize
+        self.threshold_binarize = threshold_binarize
         self.shape: tuple[int, ...] = tuple(images.shape[1:])
 
     def __len__(self) -> int:
@@ -54,10 +56,10 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> Tensor:
         x = self.images[index]
         x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        return (x > 0.5).float() if self.binarize else x
+        return (x > 0.5).float() if self.threshold_binarize else x
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(n={len(self)}, shape={self.shape}, binarize={self.binarize})"
+        return f"{type(self).__name__}(n={len(self)}, shape={self.shape}, threshold_binarize={self.threshold_binarize})"
 
 
 class SignalDataset(Dataset):

@@ -30,6 +30,8 @@ from zoo.data.core import (
     check_split,
     split_indices,
 )
+from zoo.recipes.renames import renamed_arguments
+from zoo.recipes.values import PositiveInt
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -65,23 +67,25 @@ def _resized(images: Tensor, size: int | None) -> Tensor:
     return center_square(images.float() / 255.0, size).mul_(255.0).round_().to(torch.uint8)
 
 
+@renamed_arguments(binarize="threshold_binarize")
 def digits(
-    *, root: str | None = None, split: str = "train", binarize: bool = False, size: int | None = None
+    *, root: str | None = None, split: str = "train", threshold_binarize: bool = False,
+    size: PositiveInt | None = None,
 ) -> ImageDataset:
     """scikit-learn's 8x8 handwritten digits (embedded): items (1, 8, 8) in [0, 1].
 
     1797 images; pixel counts 0..16 are divided by 16. The split is a fixed seeded 90/10 permutation
-    (1617 train / 180 test). ``binarize`` thresholds at 0.5 (see `ImageDataset`); ``size`` resizes them
+    (1617 train / 180 test). ``threshold_binarize`` thresholds at 0.5 (see `ImageDataset`); ``size`` resizes them
     (antialiased bilinear: ``size=32`` gives the 32x32 digits of GON's reference setup). ``root`` is unused.
     """
     from sklearn.datasets import load_digits
 
     images = rearrange(torch.from_numpy(load_digits().images).float() / 16.0, "n h w -> n 1 h w")
     chosen = images[split_indices(len(images), split, "digits")]
-    return ImageDataset(_resized(chosen, size), binarize=binarize)
+    return ImageDataset(_resized(chosen, size), threshold_binarize=threshold_binarize)
 
 
-def lfw_faces(*, root: str | None = None, split: str = "train", size: int | None = None) -> ImageDataset:
+def lfw_faces(*, root: str | None = None, split: str = "train", size: PositiveInt | None = None) -> ImageDataset:
     """LFW faces as scikit-image ships them (embedded): items (1, 25, 25) in [0, 1].
 
     ``skimage.data.lfw_subset()`` holds 100 faces followed by 100 background patches; only the faces are
@@ -149,27 +153,28 @@ def _idx_images(folder_name: str, dataset: str, root: str | None, split: str, do
     return rearrange(images, "n h w -> n 1 h w")
 
 
+@renamed_arguments(binarize="threshold_binarize")
 def mnist(
     *,
     root: str | None = None,
     split: str = "train",
-    binarize: bool = False,
+    threshold_binarize: bool = False,
     download: bool = False,
-    size: int | None = None,
+    size: PositiveInt | None = None,
 ) -> ImageDataset:
     """MNIST digits from <root>/MNIST/raw: items (1, 28, 28) in [0, 1].
 
     IDX files, read by torchvision.
-    The official split: 60000 train / 10000 test. ``binarize`` thresholds at 0.5 (see `ImageDataset`);
+    The official split: 60000 train / 10000 test. ``threshold_binarize`` thresholds at 0.5 (see `ImageDataset`);
     ``size`` resizes the images (antialiased bilinear; ``size=32`` as GON's reference code).
     Nothing is downloaded unless ``download=True``.
     """
     images = _idx_images("MNIST", "mnist", root, split, download)
-    return ImageDataset(_resized(images, size), binarize=binarize)
+    return ImageDataset(_resized(images, size), threshold_binarize=threshold_binarize)
 
 
 def fashion_mnist(
-    *, root: str | None = None, split: str = "train", download: bool = False, size: int | None = None
+    *, root: str | None = None, split: str = "train", download: bool = False, size: PositiveInt | None = None
 ) -> ImageDataset:
     """Fashion-MNIST from <root>/FashionMNIST/raw: items (1, 28, 28) in [0, 1].
 
@@ -309,7 +314,7 @@ class ImageFolder(Dataset):
 
 
 def image_folder(
-    *, root: str | None = None, split: str = "train", size: int = 64, grey: bool = False
+    *, root: str | None = None, split: str = "train", size: PositiveInt = 64, grey: bool = False
 ) -> ImageFolder:
     """A folder of images (png, jpg, ..., recursive): items (3, size, size) in [0, 1].
 
@@ -317,7 +322,6 @@ def image_folder(
     The split is a fixed seeded 90/10 permutation of the files sorted by their path below ``root``
     (adding files reshuffles it). Images are decoded when read, so the folder may be large.
     """
-    check_size(size)
     check_split(split, "image-folder")
     if root is None:
         raise DataNotFoundError(

@@ -22,6 +22,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from torch.utils.data import Dataset
 
 from zoo.cameras import Camera, intrinsics_from_fov, look_at
 from zoo.data.core import DataError, DataNotFoundError, check_size, check_split
+from zoo.recipes.values import Interval, PositiveFloat, PositiveInt
 
 __all__ = ["BACKGROUNDS", "ProceduralScene", "ViewDataset", "blender_scene", "procedural_scene"]
 
@@ -230,13 +232,13 @@ def procedural_scene(
     *,
     root: str | None = None,
     split: str = "train",
-    size: int = 32,
-    num_train: int = 50,
-    num_test: int = 8,
+    size: PositiveInt = 32,
+    num_train: PositiveInt = 50,
+    num_test: PositiveInt = 8,
     seed: int = 0,
     background: str = "white",
-    distance: float = 4.0,
-    fov: float = 40.0,
+    distance: PositiveFloat = 4.0,
+    fov: Annotated[float, Interval(gt=0, lt=180)] = 40.0,
 ) -> ViewDataset:
     """An embedded scene (see `ProceduralScene`) seen by ``num_train`` or ``num_test`` cameras: size x size RGB.
 

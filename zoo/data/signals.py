@@ -18,6 +18,7 @@ import torch
 from einops import rearrange
 
 from zoo.data.core import DataError, DataNotFoundError, SignalDataset, center_square, check_split
+from zoo.recipes.values import PositiveInt
 
 __all__ = ["PICTURES", "SAMPLE_RATE", "astronaut", "audio", "camera", "image", "synthetic_audio"]
 
@@ -54,7 +55,7 @@ def image(
     root: str | None = None,
     split: str = "train",
     name: str = "camera",
-    size: int | None = None,
+    size: PositiveInt | None = None,
     grey: bool = False,
 ) -> SignalDataset:
     """A scikit-image picture as one signal to fit: item (c, h, w) in [0, 1].

@@ -1,4 +1,5 @@
-"""Shared layers any plugin may use: MLPs, coordinate grids, encodings, differential operators, posterior heads."""
+"""Shared layers any plugin may use: MLPs, coordinate grids, encodings, differential operators, posterior
+heads, ``eval_mode``."""
 
 import warnings
 
@@ -7,6 +8,7 @@ from zoo.nn.diff import divergence, gradient, jacobian, laplacian
 from zoo.nn.encodings import FourierFeatures, HashGridEncoding, PositionalEncoding
 from zoo.nn.heads import MIN_POSTERIOR_SCALE, gaussian_posterior
 from zoo.nn.mlp import MLP
+from zoo.nn.modes import eval_mode
 
 __all__ = [
     "MLP",
@@ -20,6 +22,7 @@ __all__ = [
     "jacobian",
     "divergence",
     "laplacian",
+    "eval_mode",
 ]
 
 

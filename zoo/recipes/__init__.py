@@ -38,6 +38,7 @@ The semantics, one module each:
 
 from zoo.recipes.building import SECTIONS, build_component, build_dataset, build_model, provenance, validate_recipe
 from zoo.recipes.loading import apply_overrides, load_recipe, overlay, parse_path, resolve_references
+from zoo.recipes.renames import renamed_arguments, renamed_from
 from zoo.recipes.signatures import Signature, component_kind, component_slot, parameters, signature, slots
 from zoo.recipes.values import (
     ExtendedReal,
@@ -74,6 +75,8 @@ __all__ = [
     "parameters",
     "parse_path",
     "provenance",
+    "renamed_arguments",
+    "renamed_from",
     "resolve_references",
     "signature",
     "slots",

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from zoo.errors import DataError, DataNotFoundError, RecipeError, UnknownComponentError, ZooError
+from zoo.recipes.renames import renamed_from, warn_renamed
 from zoo.recipes.signatures import interface_kind, signature
 from zoo.recipes.values import check_value
 from zoo.registry import Entry, did_you_mean, get_registry
@@ -104,11 +105,18 @@ class _Walk:
 
     def _arguments(self, entry: Entry, spec: dict, path: str, given: dict) -> dict:
         sig = signature(entry.obj)
+        renamed = renamed_from(entry.obj)
         kwargs: dict[str, Any] = {}
         for key, value in spec.items():
             if key == "name":
                 continue
             where = f"{path}.{key}"
+            if key in renamed and key not in sig.parameters:
+                warn_renamed(where, renamed[key], stacklevel=2)
+                key = renamed[key]
+                if key in spec:
+                    raise RecipeError(where, f"states both {where.rsplit('.', 1)[-1]} and its new name {key}: keep "
+                                             f"{key}")
             if (key not in sig.parameters and sig.var_keyword is None) or key in given:
                 valid = ", ".join(n for n in sig.parameters if n not in given) or "none"
                 raise RecipeError(

@@ -30,6 +30,7 @@ style (``[...]``, ``{...}``) quote it: ``shape: [1, "${data.size}", "${data.size
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,7 @@ NO_SLOT: Slot = (None, None)
 _SECTION_KINDS = {"model": "model", "data": "dataset"}
 _PATH = re.compile(r"[^.\[\]]+(?:\[\d+\])*(?:\.[^.\[\]]+(?:\[\d+\])*)*")
 _REFERENCE = re.compile(r"\$\{([^{}]*)\}")
+MAX_REFERENCE_CHAIN = 32  # ${a} naming ${b} naming ...: a recipe needs two or three
 
 
 class _Item(int):
@@ -60,7 +62,10 @@ def parse_path(text: str) -> list[str | int]:
     """``"model.fields[1].name"`` -> ``["model", "fields", 1, "name"]``; ValueError if it isn't a path."""
     if not _PATH.fullmatch(text):
         raise ValueError(f"{text!r} is not a path like model.decoder.field.hidden_dim or model.fields[1].name")
-    return [int(index) if index else key for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", text)]
+    parts = [int(index) if index else key for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", text)]
+    if len(parts) > yaml12.MAX_DEPTH:
+        raise ValueError(f"a path of {len(parts)} parts; a recipe is nested at most {yaml12.MAX_DEPTH} deep")
+    return parts
 
 
 def _read_yaml(path: Path) -> dict:
@@ -68,11 +73,20 @@ def _read_yaml(path: Path) -> dict:
         raise RecipeError("", f"recipe file {str(path)!r} not found (a YAML file with model/data/train)")
     try:
         data = yaml12.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise RecipeError("", f"{path}: not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:  # yaml12.YamlError: one line, with the line number
+        raise RecipeError("", f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise RecipeError("", f"{path}: a recipe file holds a mapping with model/data/train, got {type(data).__name__}")
     return data
+
+
+def _base(data: dict, path: Path) -> str | None:
+    """The ``base:`` a recipe or --config file states (removed from ``data``): a recipe's name, or None."""
+    base = data.pop("base", None)
+    if base is not None and not isinstance(base, str):
+        raise RecipeError("base", f"{path.name}: base: names one registered recipe (base: vae-digits), got {base!r}; "
+                                  "see: zoo list --kind recipe")
+    return base
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -187,9 +201,37 @@ def overlay(recipe: dict, update: dict) -> dict:
     return _overlay_mapping(recipe, update, lambda key: (_SECTION_KINDS.get(key), None), "")
 
 
+def _sections_taking(recipe: dict, key: str) -> list[str]:
+    """The sections whose settings include ``key``: stated in the recipe, or an argument of the model's or the
+    dataset's constructor (not through ``**kwargs``), or a training setting."""
+    from zoo.training.settings import TrainSettings  # the loop's, imported when an override needs it
+
+    found = []
+    for section, kind in _SECTION_KINDS.items():
+        spec = recipe.get(section)
+        sig = _signature(kind, spec.get("name") if isinstance(spec, dict) else spec)
+        if (isinstance(spec, dict) and key in spec) or (sig is not None and key in sig.parameters):
+            found.append(section)
+    if key in {f.name for f in dataclasses.fields(TrainSettings)} or key in (recipe.get("train") or {}):
+        found.append("train")
+    return found
+
+
+def _refuse_ambiguous(recipe: dict, item: str, parts: list[str | int]) -> None:
+    """An override without its section (``warmup_steps=500``) that more than one section takes is refused."""
+    key, rest = parts[0], "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts[1:])
+    sections = _sections_taking(recipe, key) if isinstance(key, str) else []
+    if len(sections) > 1:
+        paths = [f"{section}.{key}{rest}" for section in sections]
+        raise RecipeError("", f"override {item!r} could set {' or '.join(paths)}: name the section "
+                              f"(--set {paths[0]}=... or --set {paths[1]}=...)")
+
+
 def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     """Lay ``a.b.c=value`` overrides over ``recipe`` (values parsed as YAML 1.2: ``3e-4`` is a float; ``null``
-    deletes). Paths may omit the leading ``model.``; ``a.b[1].c`` is an item of the list ``a.b``."""
+    deletes). Paths may omit the leading ``model.`` unless another section takes the same name
+    (``warmup_steps`` of a model and of the training settings): then the override is refused, naming both
+    paths. ``a.b[1].c`` is an item of the list ``a.b``."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         try:
@@ -199,12 +241,13 @@ def apply_overrides(recipe: dict, overrides: list[str] | tuple[str, ...]) -> dic
         if not parts:
             raise RecipeError("", f"override {item!r} is not of the form a.b.c=value")
         if parts[0] not in (*SECTIONS, "summary", "paper"):
+            _refuse_ambiguous(recipe, item, parts)
             parts = ["model", *parts]
         try:
             value = yaml12.safe_load(raw)
         except yaml.YAMLError as exc:
             where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".")
-            raise RecipeError(where, f"the value {raw!r} is not valid YAML: {exc}") from None
+            raise RecipeError(where, f"the value {raw!r}: {exc}") from None
         for part in reversed(parts):
             value = {_Item(part) if isinstance(part, int) else part: value}
         recipe = overlay(recipe, value)
@@ -219,18 +262,30 @@ def resolve_references(recipe: dict) -> dict:
     """``recipe`` with every ``${path}`` value replaced by a copy of the value at that path.
 
     RecipeError, at the place of the reference, for a path the recipe does not state (a reference reads
-    what the recipe says, not a component's default) and for references that go round in a circle.
+    what the recipe says, not a component's default), for references that go round in a circle, for a
+    chain of more than ``MAX_REFERENCE_CHAIN`` references each naming the next, and for references whose
+    copies would grow the recipe past ``yaml12.MAX_VALUES`` values (each chain and circle is named).
     """
     pending: list[str] = []  # the references being resolved, outermost first
+    outermost = ""  # where the outermost of them is written
+    values = 0  # in the resolved recipe, so far
+
+    def chain(targets: list[str]) -> str:
+        shown = [f"${{{t}}}" for t in targets]
+        return " -> ".join(shown if len(shown) <= 8 else [*shown[:4], "...", *shown[-3:]])
 
     def lookup(target: str, where: str) -> Any:
+        nonlocal outermost
         try:
             parts = parse_path(target)
         except ValueError as exc:
             raise RecipeError(where, f"the reference ${{{target}}}: {exc}") from None
         if target in pending:
-            cycle = " -> ".join(f"${{{t}}}" for t in [*pending[pending.index(target):], target])
-            raise RecipeError(where, f"references go round in a circle: {cycle}")
+            circle = chain([*pending[pending.index(target):], target])
+            raise RecipeError(where, f"references go round in a circle: {circle}")
+        if len(pending) >= MAX_REFERENCE_CHAIN:
+            raise RecipeError(outermost, f"a chain of more than {MAX_REFERENCE_CHAIN} references, each naming the "
+                                         f"next: {chain([*pending, target])}; refer to the value itself")
         node = recipe
         for part in parts:
             if isinstance(part, str) and isinstance(node, dict) and part in node:
@@ -240,15 +295,23 @@ def resolve_references(recipe: dict) -> dict:
             else:
                 raise RecipeError(where, f"the reference ${{{target}}}: the recipe states no {target} (a reference "
                                          "reads what the recipe says, not a component's default)")
+        if not pending:
+            outermost = where
         pending.append(target)
         try:
             return resolve(node, target)
         finally:
             pending.pop()
 
-    def resolve(node: Any, where: str) -> Any:
+    def resolve(node: Any, where: str) -> Any:  # builds new lists and mappings: a copy of what it reads
+        nonlocal values
+        values += 1
+        if values > yaml12.MAX_VALUES:
+            raise RecipeError(outermost if pending else where,
+                              f"references copy values into more than {yaml12.MAX_VALUES:,} places (each reference "
+                              "copies what it names, references included): refer to fewer")
         if isinstance(node, str) and (match := _REFERENCE.fullmatch(node.strip())):
-            return copy.deepcopy(lookup(match.group(1).strip(), where))
+            return lookup(match.group(1).strip(), where)
         if isinstance(node, dict):
             return {k: resolve(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
         if isinstance(node, list):
@@ -274,7 +337,7 @@ def load_recipe(name_or_path: str, *, config: str | None = None, overrides: list
     if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).is_file():
         path = Path(name_or_path)
         recipe = _read_yaml(path)
-        base = recipe.pop("base", None)
+        base = _base(recipe, path)
         if base is not None:
             recipe = overlay(registry.get("recipe", base).obj, recipe)
         recipe.setdefault("name", path.stem)
@@ -282,7 +345,7 @@ def load_recipe(name_or_path: str, *, config: str | None = None, overrides: list
         recipe = {**registry.get("recipe", name_or_path).obj, "name": name_or_path}
     if config is not None:
         extra = _read_yaml(Path(config))
-        starts_from = extra.pop("base", None)
+        starts_from = _base(extra, Path(config))
         if starts_from is not None and starts_from not in (recipe["name"], base):
             raise RecipeError("base", f"{Path(config).name} starts from {starts_from!r} but you train "
                                       f"{recipe['name']!r}: a --config file is laid over the recipe you train; "

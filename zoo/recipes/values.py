@@ -79,10 +79,19 @@ def describe_type(annotation: Any) -> str:
         return ""
     if annotation == ExtendedReal:
         return "float (±inf allowed)"
-    if typing.get_origin(annotation) is typing.Annotated:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
         ranges = " and ".join(mark.describe() for mark in _intervals(annotation))
-        return describe_type(typing.get_args(annotation)[0]) + (f" {ranges}" if ranges else "")
-    if inspect.isclass(annotation) and not typing.get_args(annotation):
+        return describe_type(args[0]) + (f" {ranges}" if ranges else "")
+    if origin in (Union, UnionType):
+        return " | ".join(describe_type(arg) for arg in args)
+    if origin is typing.Literal:
+        return " | ".join(map(repr, args))
+    if origin in (tuple, list, dict) and args:  # the items' own descriptions: tuple[int >= 1, ...]
+        return f"{origin.__name__}[{', '.join('...' if arg is Ellipsis else describe_type(arg) for arg in args)}]"
+    if annotation is type(None):
+        return "None"
+    if inspect.isclass(annotation) and not args:
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("zoo.interfaces.", "")
 
@@ -102,10 +111,16 @@ def check_value(value: Any, annotation: Any, path: str, component: Component | N
                 return value
             if isinstance(value, str) and value.lower().lstrip("+-.") in ("inf", "infinity"):
                 raise RecipeError(path, f"expected a number, got the string {value!r}: YAML writes infinity .inf")
-        checked = check_value(value, args[0], path, component)
+        try:
+            checked = check_value(value, args[0], path, component)
+        except RecipeError as exc:  # "expected int, got 2.5" -> "expected int >= 1, got 2.5": the range too
+            generic = f"expected {describe_type(args[0])}, got "
+            if exc.path != path or not exc.message.startswith(generic) or not _intervals(annotation):
+                raise
+            raise RecipeError(path, f"expected {describe_type(annotation)}, got {exc.message[len(generic):]}") from None
         for interval in _intervals(annotation):
             if isinstance(checked, (int, float)) and not interval.contains(checked):
-                raise RecipeError(path, f"expected {describe_type(annotation)}, got {checked!r}")
+                raise RecipeError(path, f"expected {describe_type(annotation)}, got {value!r}")
         return checked
     if origin in (Union, UnionType):
         errors = []
