@@ -17,7 +17,7 @@ import zoo
 from zoo import hookimpl
 from zoo.cli import main
 from zoo.errors import TrainingInterrupted
-from zoo.interfaces import KINDS, ImplicitField, Model, Renderer, Sampler
+from zoo.interfaces import ImplicitField, Model, Renderer, Sampler
 from zoo.recipes import load_recipe
 from zoo.testing import registry_with, use_registry
 
@@ -260,7 +260,7 @@ def test_list_shows_paper_and_plugin_when_wide_or_long(capsys, monkeypatch):
     assert "zoo_divergences" in out and max(map(len, out.splitlines())) <= 80
 
 
-INFO_CASES = [*((kind, None) for kind, interface in KINDS.items() if interface is not None),  # contracts
+INFO_CASES = [*((kind, None) for kind in zoo.get_registry().kinds),  # contracts (and kinds without an interface)
               *((e.name, e.kind) for e in zoo.list_components() if e.kind != "recipe")]
 
 
