@@ -345,11 +345,11 @@ def test_a_config_file_naming_another_component_swaps_it_the_same_way(tmp_path):
     assert build_model(recipe).decoder.field.frequency == 2.0
 
 
-def test_the_same_component_merges_and_a_string_resets_it_to_its_defaults():
+def test_the_same_component_merges_and_naming_it_changes_nothing():
     recipe = apply_overrides(RECIPE, ["decoder.field.gain=2", "decoder.field={name: affine, in_dim: 2}"])
     assert _field(recipe) == {"name": "affine", "latent_dim": 4, "gain": 2, "in_dim": 2}
-    recipe = apply_overrides(recipe, ["decoder.field=affine"])
-    assert _field(recipe) == {"name": "affine", "latent_dim": 4, "in_dim": 2}  # sizes only
+    assert apply_overrides(recipe, ["decoder.field=affine"]) == recipe  # the component that is there: a no-op
+    assert apply_overrides(recipe, ["model=toy", "decoder.field.name=affine"]) == recipe
     recipe = apply_overrides(RECIPE, ["decoder.likelihood={temperature: 2}"])  # onto the shorthand string
     assert recipe["model"]["decoder"]["likelihood"] == {"name": "unit-normal", "temperature": 2}
 
@@ -618,7 +618,7 @@ def test_mismatched_components_fail_before_training_with_a_path(override, path, 
 
 def test_missing_required_argument_and_missing_model():
     with pytest.raises(RecipeError, match="needs 'decoder'"):
-        load_recipe("toy-recipe", overrides=["model=toy"])  # toy afresh: no decoder
+        load_recipe("toy-recipe", overrides=["model.decoder=null"])
     with pytest.raises(RecipeError, match="a recipe needs a model"):
         from zoo.recipes import validate_recipe
 

@@ -7,6 +7,13 @@ catch parts that don't fit together (latent sizes, coordinate dims), and their e
 walk records each component it meets — kind, name, plugin, distribution, version — which is the run's
 provenance, stored in its checkpoints.
 
+A slot dictates the sizes of the component in it: a component's ``part_sizes`` maps an argument to a
+function of its other arguments (named by its parameters) that returns sizes for the part — the field
+decoder gives its field ``in_dim = len(shape) - 1`` and ``out_dim = likelihood.num_params(shape[0])``. The
+parts are built after the other arguments, and get those sizes where they take them and the recipe does not
+state them, so a recipe never retypes them and a swapped likelihood resizes the field. Validation, which
+builds nothing, counts the sizes a dictated part lacks (``zoo.interfaces.SIZES``) as given.
+
 How a constructor is read (``zoo.recipes.signatures``): an argument whose annotation names an interface, or
 a class implementing one, takes a component spec of that kind — ``decoder: Decoder`` any decoder,
 ``decoder: FieldDecoder`` only a field decoder — and so do the items of ``list[X]``, ``tuple[X, ...]`` and
@@ -17,18 +24,28 @@ the recipe's values as they are: nothing in them is checked or built.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from zoo.errors import DataError, DataNotFoundError, RecipeError, UnknownComponentError, ZooError
 from zoo.interfaces import KINDS, SIZES
-from zoo.recipes.signatures import interface_kind, signature
+from zoo.recipes.signatures import EMPTY, interface_kind, signature
 from zoo.recipes.values import check_value
 from zoo.registry import Entry, did_you_mean, get_registry
 
-__all__ = ["SECTIONS", "validate_recipe", "build_model", "build_dataset", "build_component", "provenance"]
+__all__ = ["SECTIONS", "validate_recipe", "build_model", "build_dataset", "build_component", "part_sizes",
+           "provenance"]
 
 SECTIONS = ("model", "data", "train")
+_LATER = object()  # a size its slot dictates, known once the slot's other arguments are built
+
+
+def part_sizes(obj: Any) -> dict[str, Callable[..., dict[str, Any]]]:
+    """What the component ``obj`` (a class or factory) dictates to its parts: its ``part_sizes``,
+    ``{argument: sizes(**other arguments)}``, empty for one that dictates nothing."""
+    return getattr(obj, "part_sizes", {})
 
 
 def _article(word: str) -> str:
@@ -59,11 +76,13 @@ class _Walk:
         self.found: list[dict] = []
 
     def component(self, kind: str, spec: Any, path: str, expected: type | None = None,
-                  given: dict | None = None) -> Any:
+                  given: dict | None = None, sized: Any = None) -> Any:
         """Check (and build) the spec of a ``kind`` component at ``path``; it must be an ``expected``
-        (the kind's interface by default). ``given`` are arguments the caller supplies (a dataset's split)."""
+        (the kind's interface by default). ``given`` are arguments the caller supplies (a dataset's split),
+        ``sized`` the sizes its slot dictates (``_LATER`` when validating), used where the spec states none."""
         expected = expected or KINDS[kind]
         given = given or {}
+        sized = dict.fromkeys(SIZES.get(kind, ()), _LATER) if sized is _LATER else sized or {}
         if isinstance(spec, str):
             spec = {"name": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
@@ -71,7 +90,7 @@ class _Walk:
         entry = self._entry(kind, spec["name"], path, expected)
         self.found.append({"kind": kind, "name": entry.name, "plugin": entry.plugin,
                            "distribution": entry.distribution, "version": entry.version})
-        kwargs = self._arguments(entry, spec, path, given)
+        kwargs = self._arguments(entry, spec, path, given, sized)
         if not self.build:
             return spec
         try:
@@ -102,12 +121,12 @@ class _Walk:
             )
         return entry
 
-    def _arguments(self, entry: Entry, spec: dict, path: str, given: dict) -> dict:
+    def _arguments(self, entry: Entry, spec: dict, path: str, given: dict, sized: dict) -> dict:
         sig = signature(entry.obj)
+        dictates = part_sizes(entry.obj)
+        order = [None, *dictates]  # the parts this component sizes come last, in the order it lists them
         kwargs: dict[str, Any] = {}
-        for key, value in spec.items():
-            if key == "name":
-                continue
+        for key in sorted((k for k in spec if k != "name"), key=lambda k: order.index(k if k in dictates else None)):
             where = f"{path}.{key}"
             if (key not in sig.parameters and sig.var_keyword is None) or key in given:
                 valid = ", ".join(n for n in sig.parameters if n not in given) or "none"
@@ -116,8 +135,15 @@ class _Walk:
                     f"{entry.kind} {entry.name!r} has no argument {key!r}{did_you_mean(key, list(sig.parameters))}; "
                     f"its arguments: {valid} (see: zoo info {entry.name})",
                 )
-            kwargs[key] = check_value(value, sig.annotation(key), where, self._slot)
-        missing = [n for n, p in sig.parameters.items() if p.default is p.empty and n not in kwargs and n not in given]
+            slot = self._slot
+            if key in dictates:
+                slot = functools.partial(self._slot, sized=self._dictated(entry, dictates[key], kwargs, where))
+            kwargs[key] = check_value(spec[key], sig.annotation(key), where, slot)
+        for size, value in sized.items():
+            if size in sig.parameters and size not in spec and size not in given and value is not _LATER:
+                kwargs[size] = value
+        missing = [n for n, p in sig.parameters.items()
+                   if p.default is p.empty and n not in kwargs and n not in given and n not in sized]
         if missing:
             needed = ", ".join(map(repr, missing))
             raise RecipeError(path, f"{entry.kind} {entry.name!r} needs {needed} (see: zoo info {entry.name})"
@@ -125,11 +151,26 @@ class _Walk:
                                               if size in SIZES.get(entry.kind, ())))
         return kwargs
 
-    def _slot(self, annotation: type, value: Any, path: str) -> Any:
+    def _dictated(self, entry: Entry, sizes_of: Callable[..., dict[str, Any]], kwargs: dict, where: str) -> Any:
+        """The sizes ``entry`` gives the part at ``where``, from its arguments built so far (or its defaults)."""
+        if not self.build:
+            return _LATER
+        sig = signature(entry.obj)
+        needs = {name: kwargs.get(name, sig.parameters[name].default if name in sig.parameters else EMPTY)
+                 for name in inspect.signature(sizes_of).parameters}
+        if any(value is EMPTY for value in needs.values()):  # a missing argument: reported once the rest is checked
+            return {}
+        try:
+            return sizes_of(**needs)
+        except (ZooError, ValueError, TypeError, IndexError) as exc:
+            raise RecipeError(where, f"{entry.kind} {entry.name!r} could not size this part from "
+                                     f"{', '.join(needs)}: {exc}") from exc
+
+    def _slot(self, annotation: type, value: Any, path: str, sized: Any = None) -> Any:
         """A component where ``annotation`` (an interface or a class implementing one) is expected."""
         if isinstance(value, annotation):  # built already (a spec written in Python)
             return value
-        return self.component(interface_kind(annotation), value, path, annotation)
+        return self.component(interface_kind(annotation), value, path, annotation, sized=sized)
 
     def _where_known(self, size: str, path: str) -> str:
         """Where the recipe already states the size a component lacks, as a reference to it."""
@@ -153,12 +194,31 @@ def _check_sections(recipe: dict) -> None:
         raise RecipeError("train", f"expected the training settings as a mapping, got {recipe['train']!r}")
 
 
+def _check_data_kind(recipe: dict) -> None:
+    """Refuse a model whose ``data_kinds`` do not include the kind of the recipe's data."""
+    from zoo.data import DATA_KINDS
+    from zoo.recipes.facts import DataFacts
+
+    registry = get_registry()
+    model = registry.get("model", recipe["model"] if isinstance(recipe["model"], str) else recipe["model"]["name"])
+    takes = getattr(signature(model.obj).returns, "data_kinds", ())
+    facts = DataFacts(recipe["data"])
+    kind = facts.get("kind") if takes else None
+    if kind is None or kind in takes:
+        return
+    fit = [e.name for e in registry.list("dataset") if DataFacts(e.name).declared().get("kind") in takes]
+    wanted = " or ".join(f"{k} ({DATA_KINDS.get(k, 'a kind of data')})" for k in takes)
+    raise RecipeError("data", f"model {model.name!r} takes {wanted}, but dataset {facts.spec['name']!r} holds {kind}; "
+                              f"datasets it takes: {', '.join(fit) or 'none registered'}")
+
+
 def _checked(recipe: dict) -> _Walk:
     _check_sections(recipe)
     walk = _Walk(recipe, build=False)
     walk.component("model", recipe["model"], "model")
     if "data" in recipe:
         walk.component("dataset", recipe["data"], "data", given={"split": "train"})
+        _check_data_kind(recipe)
     return walk
 
 
