@@ -13,7 +13,7 @@ from torch.distributions import Independent, Normal
 import zoo
 from zoo import hookimpl
 from zoo.decoders import FieldDecoder
-from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError, ZooError
+from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError, ZooError, ZooWarning
 from zoo.interfaces import Decoder, ImplicitField, Likelihood, Model
 from zoo.plugins import load_plugins
 from zoo.recipes import (
@@ -330,11 +330,13 @@ def _field(recipe: dict) -> dict:
 @pytest.mark.parametrize("swap", [["decoder.field.name=sine"], ["decoder.field=sine"],
                                   ["decoder.field={name: sine}"], ["model.decoder={field: {name: sine}}"]])
 def test_swapping_a_component_keeps_the_sizes_of_its_slot_and_drops_the_rest(swap):
-    recipe = load_recipe("toy-recipe", overrides=["decoder.field.gain=2.5", *swap])
-    # gain is the affine field's own: dropped (sine has none). latent_dim is stated: kept. in_dim was the
-    # affine field's default 2, which the slot (1x4x4 data) needs and sine's default (3) is not: kept too.
-    assert _field(recipe) == {"name": "sine", "latent_dim": 4, "in_dim": 2}
-    assert isinstance(build_model(recipe).decoder.field, SineField)
+    with pytest.warns(ZooWarning, match=r"^model.decoder.field: sine replaces affine; dropped: gain=2.5$"):
+        recipe = load_recipe("toy-recipe", overrides=["decoder.field.gain=2.5", *swap])
+    # gain is the affine field's own: dropped (sine has none), and said. latent_dim is stated: kept. in_dim and
+    # out_dim the field decoder gives its field from the 1x4x4 data and the likelihood (sine's default is 3)
+    assert _field(recipe) == {"name": "sine", "latent_dim": 4}
+    field = build_model(recipe).decoder.field
+    assert isinstance(field, SineField) and (field.in_dim, field.out_dim) == (2, 1)
 
 
 def test_a_config_file_naming_another_component_swaps_it_the_same_way(tmp_path):
@@ -642,8 +644,8 @@ def test_yaml_file_with_base_and_config_file(tmp_path):
 def test_provenance_names_every_component_and_its_plugin():
     found = provenance(load_recipe("toy-recipe"))
     assert [(p["kind"], p["name"]) for p in found] == [
-        ("model", "toy"), ("decoder", "field"), ("field", "affine"), ("likelihood", "unit-normal"), ("dataset", "tiny")
-    ]
+        ("model", "toy"), ("decoder", "field"), ("likelihood", "unit-normal"), ("field", "affine"), ("dataset", "tiny")
+    ]  # the field after the likelihood: the decoder sizes it from the likelihood
     assert found[0]["plugin"] == "recipe-fixtures" and found[1]["distribution"] == "genzoo"
     recorded: list[dict] = []  # what building records as it goes is what validation finds
     build_model(load_recipe("toy-recipe"), provenance=recorded)

@@ -359,11 +359,15 @@ KINDS: dict[str, type | None] = {
     "recipe": None,
 }
 
-#: The size arguments of each kind's contract: the numbers the slot a component fills dictates to it (a field
+#: The size arguments of each kind's contract: what the slot a component fills dictates to it (a field
 #: decoder's field takes the data's coordinate count as ``in_dim``, its channels as ``out_dim``, the model's
-#: code size as ``latent_dim``). A recipe that swaps one component for another keeps these and drops the rest.
+#: code size as ``latent_dim``; an autoencoder wants a ``deterministic`` encoder; a likelihood's ``num_bins``
+#: are the data's levels; a dataset's ``size`` is the resolution the model is built for). A recipe that swaps
+#: one component for another keeps these, and the parts both take as the same kind, and drops the rest.
 SIZES: dict[str, tuple[str, ...]] = {
-    "encoder": ("shape", "latent_dim"),
+    "encoder": ("shape", "latent_dim", "deterministic"),
     "decoder": ("shape", "latent_dim"),
     "field": ("in_dim", "out_dim", "latent_dim"),
+    "likelihood": ("num_bins",),
+    "dataset": ("size",),
 }

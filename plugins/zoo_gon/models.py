@@ -53,6 +53,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 from torch.nn.modules.batchnorm import _NormBase
 
+import zoo
 from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import (
@@ -147,6 +148,8 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     training latents (``zoo train`` does it at the end of training).
     """
 
+    data_kinds = ("images",)
+
     def __init__(
         self,
         decoder: Decoder,
@@ -220,13 +223,16 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
 
     ``divergence`` is the prior term D(q ‖ N(0, I)) weighted by ``beta`` (per example, or batch level
     between the batch's codes and prior samples, as in ``vae``). The inner step options are ``gon``'s.
-    Loss terms: ``reconstruction`` (NLL per example at z ~ q) and ``prior``.
+    Loss terms: ``reconstruction`` (NLL per example at z ~ q) and ``prior``. Without a ``divergence`` the
+    prior term is the KL divergence (the registered ``kl``).
     """
+
+    data_kinds = ("images",)
 
     def __init__(
         self,
         decoder: Decoder,
-        divergence: Divergence,
+        divergence: Divergence | None = None,
         *,
         beta: float = 1.0,
         inner_steps: int = 1,
@@ -238,7 +244,8 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         refuse_running_statistics(decoder)
-        self.decoder, self.divergence, self.beta = decoder, divergence, beta
+        self.decoder, self.beta = decoder, beta
+        self.divergence = divergence if divergence is not None else zoo.create("divergence", "kl")
         self.shape = decoded_shape(decoder)
         self.num_dims = math.prod(self.shape)
         d = decoder.latent_dim

@@ -25,6 +25,7 @@ Autoencoders", arXiv:1903.12436.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -34,6 +35,7 @@ from torch.distributions import (
     Normal,
 )
 
+import zoo
 from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError, ZooError
 from zoo.interfaces import (
@@ -100,14 +102,17 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
     loaded model evaluates with the weight it was trained with).
     ``binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
-    (nats per example) and ``prior`` (the weighted divergence).
+    (nats per example) and ``prior`` (the weighted divergence). Without a ``divergence`` the prior term is
+    the KL divergence (the registered ``kl``).
     """
+
+    data_kinds = ("images",)
 
     def __init__(
         self,
         encoder: Encoder,
         decoder: Decoder,
-        divergence: Divergence,
+        divergence: Divergence | None = None,
         *,
         beta: float = 1.0,
         warmup_steps: int = 0,
@@ -118,7 +123,8 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
             raise ValueError(
                 f"beta and warmup_steps must be >= 0, got beta={beta}, warmup_steps={warmup_steps}"
             )
-        self.encoder, self.decoder, self.divergence = encoder, decoder, divergence
+        self.encoder, self.decoder = encoder, decoder
+        self.divergence = divergence if divergence is not None else zoo.create("divergence", "kl")
         self.beta, self.warmup_steps, self.binarize = beta, warmup_steps, binarize
         d = encoder.latent_dim
         self.register_buffer("prior_loc", torch.zeros(d))
@@ -232,7 +238,13 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
 
     Sampling needs a prior over codes, fitted after training: ``fit_prior(codes)`` with a Gaussian
     (``prior_components=1``, full covariance) or a Gaussian mixture (``prior_components > 1``).
+
+    Its code is a point, so it asks its encoder for one (``part_sizes``: ``deterministic=true`` unless the
+    recipe says otherwise) and refuses a stochastic encoder, whose scale would never be trained.
     """
+
+    data_kinds = ("images",)
+    part_sizes: ClassVar = {"encoder": {"deterministic": lambda: True}}
 
     reconstructions = ("nll", "mse")
 
@@ -246,7 +258,12 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
             )
         self.encoder, self.decoder = encoder, decoder
         self.reconstruction = reconstruction
-        _, self.shape = probe_components(encoder, decoder)
+        q, self.shape = probe_components(encoder, decoder)
+        if not isinstance(q, PointMass):
+            raise IncompatibleComponentsError(
+                f"the autoencoder's code is the mean of q(z|x), so the scale of encoder {_name(encoder)}'s stochastic "
+                f"posterior would never be trained: set the encoder's deterministic=true (or use model=vae)"
+            )
         # the fitted prior lives in buffers, so it is saved and restored with the weights
         self.fitted_prior = FittedGaussianPrior(
             encoder.latent_dim, prior_components,

@@ -43,6 +43,8 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
     for a Bernoulli likelihood on grey MNIST). Loss terms (nats per dimension): ``reconstruction`` and ``kl``.
     """
 
+    data_kinds = ("images",)
+
     def __init__(
         self,
         shape: tuple[int, ...],

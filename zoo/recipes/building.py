@@ -7,12 +7,12 @@ catch parts that don't fit together (latent sizes, coordinate dims), and their e
 walk records each component it meets — kind, name, plugin, distribution, version — which is the run's
 provenance, stored in its checkpoints.
 
-A slot dictates the sizes of the component in it: a component's ``part_sizes`` maps an argument to a
-function of its other arguments (named by its parameters) that returns sizes for the part — the field
+A slot dictates the sizes of the component in it: a component's ``part_sizes`` maps an argument to the
+sizes it gives that part, each a function of its other arguments (named by its parameters) — the field
 decoder gives its field ``in_dim = len(shape) - 1`` and ``out_dim = likelihood.num_params(shape[0])``. The
 parts are built after the other arguments, and get those sizes where they take them and the recipe does not
 state them, so a recipe never retypes them and a swapped likelihood resizes the field. Validation, which
-builds nothing, counts the sizes a dictated part lacks (``zoo.interfaces.SIZES``) as given.
+builds nothing, computes those that depend on plain values and counts the others as given.
 
 How a constructor is read (``zoo.recipes.signatures``): an argument whose annotation names an interface, or
 a class implementing one, takes a component spec of that kind — ``decoder: Decoder`` any decoder,
@@ -31,7 +31,7 @@ from typing import Any
 
 from zoo.errors import DataError, DataNotFoundError, RecipeError, UnknownComponentError, ZooError
 from zoo.interfaces import KINDS, SIZES
-from zoo.recipes.signatures import EMPTY, interface_kind, signature
+from zoo.recipes.signatures import EMPTY, component_slot, interface_kind, signature
 from zoo.recipes.values import check_value
 from zoo.registry import Entry, did_you_mean, get_registry
 
@@ -42,9 +42,9 @@ SECTIONS = ("model", "data", "train")
 _LATER = object()  # a size its slot dictates, known once the slot's other arguments are built
 
 
-def part_sizes(obj: Any) -> dict[str, Callable[..., dict[str, Any]]]:
+def part_sizes(obj: Any) -> dict[str, dict[str, Callable[..., Any]]]:
     """What the component ``obj`` (a class or factory) dictates to its parts: its ``part_sizes``,
-    ``{argument: sizes(**other arguments)}``, empty for one that dictates nothing."""
+    ``{argument: {size: size_of(**other arguments)}}``, empty for one that dictates nothing."""
     return getattr(obj, "part_sizes", {})
 
 
@@ -68,7 +68,8 @@ def _stated(tree: Any, key: str, path: str = "") -> Iterator[tuple[str, Any]]:
 class _Walk:
     """One pass over a recipe: checks each component spec and, with ``build``, constructs it.
 
-    ``found`` records every component met, parents before their parts, in the order of the tree.
+    ``found`` records every component met, parents before their parts, in the order of the tree, except
+    that the parts a component sizes (``part_sizes``) come after its others.
     """
 
     def __init__(self, recipe: dict, *, build: bool):
@@ -79,10 +80,9 @@ class _Walk:
                   given: dict | None = None, sized: Any = None) -> Any:
         """Check (and build) the spec of a ``kind`` component at ``path``; it must be an ``expected``
         (the kind's interface by default). ``given`` are arguments the caller supplies (a dataset's split),
-        ``sized`` the sizes its slot dictates (``_LATER`` when validating), used where the spec states none."""
+        ``sized`` the sizes its slot dictates (``_LATER`` for one known once built), used where the spec states none."""
         expected = expected or KINDS[kind]
-        given = given or {}
-        sized = dict.fromkeys(SIZES.get(kind, ()), _LATER) if sized is _LATER else sized or {}
+        given, sized = given or {}, sized or {}
         if isinstance(spec, str):
             spec = {"name": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
@@ -151,20 +151,26 @@ class _Walk:
                                               if size in SIZES.get(entry.kind, ())))
         return kwargs
 
-    def _dictated(self, entry: Entry, sizes_of: Callable[..., dict[str, Any]], kwargs: dict, where: str) -> Any:
-        """The sizes ``entry`` gives the part at ``where``, from its arguments built so far (or its defaults)."""
-        if not self.build:
-            return _LATER
+    def _dictated(self, entry: Entry, sizes: dict[str, Callable[..., Any]], kwargs: dict, where: str) -> dict:
+        """The sizes ``entry`` gives the part at ``where``, each from its arguments built so far (or its
+        defaults); ``_LATER`` for one that depends on a component when validating (nothing is built then)."""
         sig = signature(entry.obj)
-        needs = {name: kwargs.get(name, sig.parameters[name].default if name in sig.parameters else EMPTY)
-                 for name in inspect.signature(sizes_of).parameters}
-        if any(value is EMPTY for value in needs.values()):  # a missing argument: reported once the rest is checked
-            return {}
-        try:
-            return sizes_of(**needs)
-        except (ZooError, ValueError, TypeError, IndexError) as exc:
-            raise RecipeError(where, f"{entry.kind} {entry.name!r} could not size this part from "
-                                     f"{', '.join(needs)}: {exc}") from exc
+        values = {}
+        for size, size_of in sizes.items():
+            names = inspect.signature(size_of).parameters
+            if not self.build and any(n in sig.parameters and component_slot(sig.annotation(n))[0] for n in names):
+                values[size] = _LATER
+                continue
+            needs = {name: kwargs.get(name, sig.parameters[name].default if name in sig.parameters else EMPTY)
+                     for name in names}
+            if any(value is EMPTY for value in needs.values()):  # a missing argument: reported once the rest is
+                continue                                        # checked
+            try:
+                values[size] = size_of(**needs)
+            except (ZooError, ValueError, TypeError, IndexError) as exc:
+                raise RecipeError(where, f"{entry.kind} {entry.name!r} could not give this part its {size} from "
+                                         f"{', '.join(needs)}: {exc}") from exc
+        return values
 
     def _slot(self, annotation: type, value: Any, path: str, sized: Any = None) -> Any:
         """A component where ``annotation`` (an interface or a class implementing one) is expected."""

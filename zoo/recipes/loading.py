@@ -158,7 +158,9 @@ def _kept(kind: str, old: dict, name: Any, sized: bool) -> dict:
 
 def _show(value: Any) -> str:
     plain = _plain(value)
-    return plain if isinstance(plain, str) else yaml.safe_dump(plain, default_flow_style=True, sort_keys=False, width=1 << 20).strip()
+    if isinstance(plain, str):
+        return plain
+    return yaml.safe_dump(plain, default_flow_style=True, sort_keys=False, width=1 << 20).removesuffix("...\n").strip()
 
 
 def _say_dropped(path: str, kind: str, old: dict, name: Any, kept: dict, stated: dict) -> None:
@@ -207,8 +209,9 @@ def _overlay(old: Any, new: Any, slot: Slot, path: str) -> Any:
         spec = {"name": old} if isinstance(old, str) else old
         name = new if isinstance(new, str) else new.get("name", spec.get("name"))
         if name == spec.get("name"):  # the component that is there: a string changes nothing, a mapping merges
-            return copy.deepcopy(old) if isinstance(new, str) else _overlay_mapping(spec, new, _argument_slot(kind, name),
-                                                                                   path)
+            if isinstance(new, str):
+                return copy.deepcopy(old)
+            return _overlay_mapping(spec, new, _argument_slot(kind, name), path)
         kept = _kept(kind, spec, name, slot.sized)
         arguments = {} if isinstance(new, str) else {k: v for k, v in new.items() if k != "name"}
         _say_dropped(path, kind, spec, name, kept, arguments)
