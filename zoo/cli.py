@@ -146,7 +146,7 @@ def _print_contract(info: dict) -> None:
         console.print(textwrap.indent(method["doc"], "    "), markup=False, soft_wrap=True)
     if info["sizes"]:
         console.print(f"\n[dim]sizes a slot dictates:[/] {escape(', '.join(info['sizes']))} (a recipe that swaps a "
-                      f"{escape(kind)} in keeps them; the rest of its arguments start from its defaults)")
+                      f"{escape(kind)} in keeps them and the parts both take; the rest start from its defaults)")
     console.print(f"[dim]{len(info['components'])} registered:[/] zoo list --kind {escape(kind)}")
 
 

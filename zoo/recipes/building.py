@@ -35,8 +35,8 @@ from zoo.recipes.signatures import EMPTY, component_slot, interface_kind, signat
 from zoo.recipes.values import check_value
 from zoo.registry import Entry, did_you_mean, get_registry
 
-__all__ = ["SECTIONS", "validate_recipe", "build_model", "build_dataset", "build_component", "part_sizes",
-           "provenance"]
+__all__ = ["SECTIONS", "validate_recipe", "build_model", "build_dataset", "build_component", "check_data_kind",
+           "part_sizes", "provenance"]
 
 SECTIONS = ("model", "data", "train")
 _LATER = object()  # a size its slot dictates, known once the slot's other arguments are built
@@ -200,31 +200,40 @@ def _check_sections(recipe: dict) -> None:
         raise RecipeError("train", f"expected the training settings as a mapping, got {recipe['train']!r}")
 
 
-def _check_data_kind(recipe: dict) -> None:
-    """Refuse a model whose ``data_kinds`` do not include the kind of the recipe's data."""
+def check_data_kind(recipe: dict) -> None:
+    """Refuse a model whose ``data_kinds`` do not include the kind of the recipe's data (RecipeError at
+    ``data``). Names that are not registered are left to validation, which says what they might be."""
     from zoo.data import DATA_KINDS
     from zoo.recipes.facts import DataFacts
 
     registry = get_registry()
-    model = registry.get("model", recipe["model"] if isinstance(recipe["model"], str) else recipe["model"]["name"])
-    takes = getattr(signature(model.obj).returns, "data_kinds", ())
-    facts = DataFacts(recipe["data"])
+    model, data = (recipe.get(key) for key in ("model", "data"))
+    model, data = ({"name": spec} if isinstance(spec, str) else spec for spec in (model, data))
+    if not (isinstance(model, dict) and isinstance(data, dict)):
+        return
+    try:
+        entry = registry.get("model", model.get("name"))
+        registry.get("dataset", data.get("name"))
+    except (UnknownComponentError, TypeError):
+        return
+    takes = getattr(signature(entry.obj).returns, "data_kinds", ())
+    facts = DataFacts(data)
     kind = facts.get("kind") if takes else None
     if kind is None or kind in takes:
         return
     fit = [e.name for e in registry.list("dataset") if DataFacts(e.name).declared().get("kind") in takes]
     wanted = " or ".join(f"{k} ({DATA_KINDS.get(k, 'a kind of data')})" for k in takes)
-    raise RecipeError("data", f"model {model.name!r} takes {wanted}, but dataset {facts.spec['name']!r} holds {kind}; "
+    raise RecipeError("data", f"model {entry.name!r} takes {wanted}, but dataset {data['name']!r} holds {kind}; "
                               f"datasets it takes: {', '.join(fit) or 'none registered'}")
 
 
 def _checked(recipe: dict) -> _Walk:
     _check_sections(recipe)
+    check_data_kind(recipe)  # first: the data a model can't take is what the user needs to hear
     walk = _Walk(recipe, build=False)
     walk.component("model", recipe["model"], "model")
     if "data" in recipe:
         walk.component("dataset", recipe["data"], "data", given={"split": "train"})
-        _check_data_kind(recipe)
     return walk
 
 

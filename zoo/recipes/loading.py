@@ -38,7 +38,7 @@ from zoo import yaml12
 from zoo.data import FACTS
 from zoo.errors import RecipeError, UnknownComponentError, ZooWarning
 from zoo.interfaces import SIZES
-from zoo.recipes.building import SECTIONS, part_sizes, validate_recipe
+from zoo.recipes.building import SECTIONS, check_data_kind, part_sizes, validate_recipe
 from zoo.recipes.facts import FROM_THE_DATA, DataFacts
 from zoo.recipes.signatures import EMPTY, Signature, component_slot, signature
 from zoo.registry import get_registry
@@ -435,6 +435,9 @@ def load_recipe(name_or_path: str, *, config: str | None = None, overrides: list
                                       f"{recipe['name']!r}: a --config file is laid over the recipe you train; "
                                       f"train {starts_from!r}, or drop the file's base: line")
         recipe = overlay(recipe, extra)
-    recipe = _from_the_data(resolve_references(_without_nulls(apply_overrides(recipe, overrides))))
+    recipe = _without_nulls(apply_overrides(recipe, overrides))
+    if not list(_references(recipe.get("data"))):
+        check_data_kind(recipe)  # before references read the data: a dataset the model can't take is not loaded
+    recipe = _from_the_data(resolve_references(recipe))
     validate_recipe(recipe)
     return recipe
