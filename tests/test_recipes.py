@@ -31,6 +31,7 @@ from zoo.recipes import (
     describe_type,
     load_recipe,
     provenance,
+    resolve_references,
     signature,
     slots,
     validate_recipe,
@@ -684,3 +685,77 @@ def test_shipped_recipe_validates_builds_and_fits_its_data(name, installed, tmp_
     batch = default_collate([train[i] for i in range(min(2, len(train)))])
     terms = model.train().loss(batch)  # the model takes the dataset's items as they come
     assert terms and all(torch.isfinite(value) for value in terms.values())
+
+
+# --- what a slot dictates and what the data states (issue 23) -------------------------------------------------
+
+
+class SizedModel(Model):
+    """Dictates its field's in_dim from its own ``dims`` and out_dim from its likelihood's needs (fixture)."""
+
+    part_sizes = {"field": {"in_dim": lambda dims: dims, "out_dim": lambda likelihood: likelihood.num_params(3)}}
+
+    def __init__(self, field: ImplicitField, likelihood: Likelihood, dims: int = 5):
+        super().__init__()
+        self.field, self.likelihood, self.dims = field, likelihood, dims
+
+    def loss(self, batch):
+        return {"l2": sum(p.pow(2).sum() for p in self.parameters())}
+
+
+class Cloud(torch.utils.data.Dataset):
+    """Points in the plane, stating its facts but declaring none in advance (fixture)."""
+
+    shape, levels, kind = (2,), None, "points"
+    built = 0
+
+    def __init__(self):
+        type(self).built += 1
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return torch.zeros(2)
+
+
+def cloud(*, root: str | None = None, split: str = "train"):
+    """A Cloud (fixture)."""
+    return Cloud()
+
+
+@pytest.fixture(scope="module")
+def sized_registry():
+    class Sized:
+        __name__ = "sized-fixtures"
+
+        @hookimpl
+        def register_components(self, register):
+            register("model", "sized", SizedModel)
+            register("dataset", "cloud", cloud)
+
+    return registry_with(FixturePlugin(), Sized())
+
+
+def test_a_component_gives_its_parts_the_sizes_it_dictates_unless_the_recipe_states_them(sized_registry):
+    spec = {"model": {"name": "sized", "field": {"name": "sine", "latent_dim": 0}, "likelihood": "unit-normal"}}
+    with use_registry(sized_registry):
+        validate_recipe(spec)  # sine has no default for latent_dim but states it; the rest comes from the slot
+        assert (build_model(spec).field.in_dim, build_model(spec).field.out_dim) == (5, 3)
+        assert build_model(apply_overrides(spec, ["dims=2"])).field.in_dim == 2  # follows the model's argument
+        assert build_model(apply_overrides(spec, ["field.in_dim=7"])).field.in_dim == 7  # stated: the recipe's
+        with pytest.raises(RecipeError, match="field 'sine' needs 'latent_dim'"):  # what the slot does not give
+            validate_recipe(apply_overrides(spec, ["field.latent_dim=null"]))
+
+
+def test_a_reference_reads_a_fact_of_the_data_and_builds_the_dataset_once_when_it_declares_none(sized_registry):
+    spec = {"model": {"name": "toy", "tags": ["${data.kind}"], "rate": "${data.shape[0]}",
+                      "decoder": {"name": "zeros", "shape": [1, 4, 4]}},
+            "data": {"name": "cloud"}}
+    with use_registry(sized_registry):
+        before = Cloud.built
+        recipe = resolve_references(spec)
+        assert recipe["model"]["tags"] == ["points"] and recipe["model"]["rate"] == 2
+        assert Cloud.built == before + 1  # two facts, one build
+        with pytest.raises(RecipeError, match="the recipe states no data.size .* data.shape, data.levels, data.kind"):
+            resolve_references({**spec, "model": {**spec["model"], "rate": "${data.size}"}})
