@@ -79,7 +79,8 @@ def test_a_likelihood_takes_the_levels_of_the_data_unless_told():
     # resized digits are continuous: nothing to follow, the likelihood's own default stands
     continuous = load_recipe("vae-digits", overrides=["data.size=16"])
     assert "num_bins" not in continuous["model"]["decoder"]["likelihood"]
-    assert load_recipe("vae-digits", overrides=["data.binarize=true"])["model"]["decoder"]["likelihood"]["num_bins"] == 2
+    binary = load_recipe("vae-digits", overrides=["data.binarize=true"])
+    assert binary["model"]["decoder"]["likelihood"]["num_bins"] == 2
 
 
 def test_the_field_decoder_sizes_its_field_from_the_likelihood():
@@ -276,7 +277,8 @@ TINY = sorted(e.name for e in zoo.list_components("recipe") if e.name.endswith("
 def _cells(name: str) -> Iterator[tuple[str, str, str | None, str]]:
     """``(path, kind, current name, new name)`` for every slot of recipe ``name`` and component of its kind."""
     recipe = get_registry().get("recipe", name).obj
-    for path, kind, current in [*_slots(recipe["model"], "model", "model"), ("data", "dataset", recipe["data"]["name"])]:
+    slots = [*_slots(recipe["model"], "model", "model"), ("data", "dataset", recipe["data"]["name"])]
+    for path, kind, current in slots:
         for entry in get_registry().list(kind):
             yield path, kind, current, entry.name
 
@@ -317,7 +319,7 @@ def test_every_slot_takes_every_component_of_its_kind_or_says_why_not(name, tmp_
             continue
         try:
             outcome, message = _outcome(name, path, new, tmp_path)
-        except Exception as error:  # noqa: BLE001 - a traceback is what this test exists to catch
+        except Exception as error:  # a traceback: what this test exists to catch
             if cell not in BROKEN:
                 raise AssertionError(f"{cell} is a traceback: {type(error).__name__}: {error}") from error
             broken[cell] = f"{type(error).__name__}: {error}"

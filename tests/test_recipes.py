@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import pytest
 import torch
@@ -693,7 +693,8 @@ def test_shipped_recipe_validates_builds_and_fits_its_data(name, installed, tmp_
 class SizedModel(Model):
     """Dictates its field's in_dim from its own ``dims`` and out_dim from its likelihood's needs (fixture)."""
 
-    part_sizes = {"field": {"in_dim": lambda dims: dims, "out_dim": lambda likelihood: likelihood.num_params(3)}}
+    part_sizes: ClassVar = {"field": {"in_dim": lambda dims: dims,
+                                      "out_dim": lambda likelihood: likelihood.num_params(3)}}
 
     def __init__(self, field: ImplicitField, likelihood: Likelihood, dims: int = 5):
         super().__init__()

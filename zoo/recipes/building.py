@@ -77,10 +77,10 @@ class _Walk:
         self.found: list[dict] = []
 
     def component(self, kind: str, spec: Any, path: str, expected: type | None = None,
-                  given: dict | None = None, sized: Any = None) -> Any:
+                  given: dict | None = None, sized: dict | None = None) -> Any:
         """Check (and build) the spec of a ``kind`` component at ``path``; it must be an ``expected``
         (the kind's interface by default). ``given`` are arguments the caller supplies (a dataset's split),
-        ``sized`` the sizes its slot dictates (``_LATER`` for one known once built), used where the spec states none."""
+        ``sized`` the sizes its slot dictates (``_LATER`` for one known once built), for the spec to leave out."""
         expected = expected or KINDS[kind]
         given, sized = given or {}, sized or {}
         if isinstance(spec, str):
@@ -172,7 +172,7 @@ class _Walk:
                                          f"{', '.join(needs)}: {exc}") from exc
         return values
 
-    def _slot(self, annotation: type, value: Any, path: str, sized: Any = None) -> Any:
+    def _slot(self, annotation: type, value: Any, path: str, sized: dict | None = None) -> Any:
         """A component where ``annotation`` (an interface or a class implementing one) is expected."""
         if isinstance(value, annotation):  # built already (a spec written in Python)
             return value

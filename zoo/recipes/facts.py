@@ -23,6 +23,7 @@ __all__ = ["FROM_THE_DATA", "DataFacts"]
 #: kind -> {argument: fact}: what a component of that kind takes from its data's facts where the recipe does
 #: not state it (a discretised likelihood's number of bins is the data's number of levels).
 FROM_THE_DATA: dict[str, dict[str, str]] = {"likelihood": {"num_bins": "levels"}}
+_NO_DEFAULT = object()
 
 
 class DataFacts:
@@ -49,8 +50,9 @@ class DataFacts:
             self._declared = factory.facts(**options) if hasattr(factory, "facts") else {}
         return self._declared
 
-    def get(self, fact: str) -> Any:
-        """The value of ``fact`` (one of ``FACTS``): a shape as a list, as a recipe would write it."""
+    def get(self, fact: str, default: Any = _NO_DEFAULT) -> Any:
+        """The value of ``fact`` (one of ``FACTS``), a shape as a list as a recipe would write it; ``default``
+        for a dataset that does not state it (else a RecipeError saying so)."""
         if fact not in FACTS:
             raise KeyError(fact)
         if fact in self.declared():
@@ -61,6 +63,8 @@ class DataFacts:
 
                 self._dataset = build_dataset({"data": self.spec}, "train")
             if not hasattr(self._dataset, fact):
+                if default is not _NO_DEFAULT:
+                    return default
                 raise RecipeError("data", f"dataset {self.spec['name']!r} states no {fact} (zoo.data.FACTS), which "
                                           "the recipe reads: state the value in the recipe instead")
             value = getattr(self._dataset, fact)

@@ -6,21 +6,30 @@ reaches into a list) — and one rule lays them all:
 
 - mappings merge key by key; lists and plain values replace;
 - ``null`` deletes: the argument is no longer stated, and its default applies;
-- naming another component where one is — a string (``field: wire``), a mapping with another ``name:``,
-  or ``--set model.decoder.field.name=wire`` — replaces the component. The new one keeps only the sizes its
-  slot dictates (``zoo.interfaces.SIZES``: a field's in_dim, out_dim, latent_dim; an encoder's or a
-  decoder's shape, latent_dim) where it takes that argument: the old component's values of them, stated
-  or its defaults. Every other argument of the old one is dropped (the new one starts from its own
-  defaults, plus what the overlay states). A string naming the current component resets it the same way;
-  a mapping with the same ``name:`` (or none) merges into it.
+- naming the component that is there (a string, or a mapping with the same ``name:`` or none) changes
+  nothing, or merges what the mapping states into it;
+- naming another component — a string (``field: wire``), a mapping with another ``name:``, or ``--set
+  model.decoder.field.name=wire`` — replaces the component. The new one keeps the sizes its slot dictates
+  (``zoo.interfaces.SIZES``: a field's in_dim, out_dim, latent_dim; an encoder's shape, latent_dim,
+  deterministic; ...) where it takes that argument — the old component's values of them, stated, or its
+  defaults where the slot does not size its part itself (``part_sizes``) — and every part that it takes
+  as the same kind of component under the same name (a decoder's likelihood, a model's encoder). Every
+  other argument of the old one is dropped: the new one starts from its own defaults, plus what the
+  overlay states, and what is lost is said in one ``ZooWarning`` (``model.field: relu-pe replaces siren;
+  dropped: w0=30.0, w0_initial=30.0``).
+
+A reference to a place that an overlay dropped (a swapped-out encoder's ``latent_dim``) takes the value
+that place held, so what the recipe said survives the swap; one into the data follows the new data.
 
 A ``--config`` file may say ``base: NAME`` to make clear what it was written for: it must name the recipe
 being trained, or the base of that recipe, else the load stops (the file would be laid over the wrong one).
 
 References: a value ``${model.encoder.latent_dim}`` (a whole value, any path of the recipe, ``[i]`` for an
 item of a list) is replaced by the value at that path, after every overlay and before validation. A
-recipe states a size once, and an override of it reaches every place that refers to it. In YAML flow
-style (``[...]``, ``{...}``) quote it: ``shape: [1, "${data.size}", "${data.size}"]``.
+recipe states a size once, and an override of it reaches every place that refers to it. ``${data.shape}``,
+``${data.levels}`` and ``${data.kind}`` are what the dataset states of itself where the recipe does not
+(``zoo.recipes.facts``), and a likelihood's ``num_bins`` that the recipe leaves out is the data's levels.
+In YAML flow style (``[...]``, ``{...}``) quote it: ``shape: [1, "${data.size}", "${data.size}"]``.
 """
 
 from __future__ import annotations
@@ -44,7 +53,6 @@ from zoo.recipes.signatures import EMPTY, Signature, component_slot, signature
 from zoo.registry import get_registry
 
 __all__ = ["load_recipe", "apply_overrides", "overlay", "resolve_references", "parse_path"]
-
 
 
 class Slot(NamedTuple):
@@ -398,7 +406,7 @@ def _from_the_data(recipe: dict) -> dict:
         sig = _signature(kind, spec.get("name"))
         for argument, fact in FROM_THE_DATA.get(kind, {}).items():
             if sig is not None and argument in sig.parameters and argument not in spec:
-                value = facts.get(fact)
+                value = facts.get(fact, None)  # None: the data has no such fact (continuous), the default stands
                 spec = spec if value is None else {**spec, argument: value}
         return spec
 
