@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import types
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ from torch.utils.data import default_collate
 import zoo
 from zoo import hookimpl
 from zoo.decoders import FieldDecoder
-from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError, ZooError
+from zoo.errors import DataNotFoundError, IncompatibleComponentsError, RecipeError, ZooError, ZooWarning
 from zoo.interfaces import Decoder, ImplicitField, Likelihood, Model
 from zoo.plugins import load_plugins
 from zoo.recipes import (
@@ -32,6 +32,7 @@ from zoo.recipes import (
     describe_type,
     load_recipe,
     provenance,
+    resolve_references,
     signature,
     slots,
     validate_recipe,
@@ -341,11 +342,13 @@ def _field(recipe: dict) -> dict:
 @pytest.mark.parametrize("swap", [["decoder.field.name=sine"], ["decoder.field=sine"],
                                   ["decoder.field={name: sine}"], ["model.decoder={field: {name: sine}}"]])
 def test_swapping_a_component_keeps_the_sizes_of_its_slot_and_drops_the_rest(swap):
-    recipe = load_recipe("toy-recipe", overrides=["decoder.field.gain=2.5", *swap])
-    # gain is the affine field's own: dropped (sine has none). latent_dim is stated: kept. in_dim was the
-    # affine field's default 2, which the slot (1x4x4 data) needs and sine's default (3) is not: kept too.
-    assert _field(recipe) == {"name": "sine", "latent_dim": 4, "in_dim": 2}
-    assert isinstance(build_model(recipe).decoder.field, SineField)
+    with pytest.warns(ZooWarning, match=r"^model.decoder.field: sine replaces affine; dropped: gain=2.5$"):
+        recipe = load_recipe("toy-recipe", overrides=["decoder.field.gain=2.5", *swap])
+    # gain is the affine field's own: dropped (sine has none), and said. latent_dim is stated: kept. in_dim and
+    # out_dim the field decoder gives its field from the 1x4x4 data and the likelihood (sine's default is 3)
+    assert _field(recipe) == {"name": "sine", "latent_dim": 4}
+    field = build_model(recipe).decoder.field
+    assert isinstance(field, SineField) and (field.in_dim, field.out_dim) == (2, 1)
 
 
 def test_a_config_file_naming_another_component_swaps_it_the_same_way(tmp_path):
@@ -356,11 +359,11 @@ def test_a_config_file_naming_another_component_swaps_it_the_same_way(tmp_path):
     assert build_model(recipe).decoder.field.frequency == 2.0
 
 
-def test_the_same_component_merges_and_a_string_resets_it_to_its_defaults():
+def test_the_same_component_merges_and_naming_it_changes_nothing():
     recipe = apply_overrides(RECIPE, ["decoder.field.gain=2", "decoder.field={name: affine, in_dim: 2}"])
     assert _field(recipe) == {"name": "affine", "latent_dim": 4, "gain": 2, "in_dim": 2}
-    recipe = apply_overrides(recipe, ["decoder.field=affine"])
-    assert _field(recipe) == {"name": "affine", "latent_dim": 4, "in_dim": 2}  # sizes only
+    assert apply_overrides(recipe, ["decoder.field=affine"]) == recipe  # the component that is there: a no-op
+    assert apply_overrides(recipe, ["model=toy", "decoder.field.name=affine"]) == recipe
     recipe = apply_overrides(RECIPE, ["decoder.likelihood={temperature: 2}"])  # onto the shorthand string
     assert recipe["model"]["decoder"]["likelihood"] == {"name": "unit-normal", "temperature": 2}
 
@@ -689,7 +692,7 @@ def test_mismatched_components_fail_before_training_with_a_path(override, path, 
 
 def test_missing_required_argument_and_missing_model():
     with pytest.raises(RecipeError, match="needs 'decoder'"):
-        load_recipe("toy-recipe", overrides=["model=toy"])  # toy afresh: no decoder
+        load_recipe("toy-recipe", overrides=["model.decoder=null"])
     with pytest.raises(RecipeError, match="a recipe needs a model"):
         from zoo.recipes import validate_recipe
 
@@ -713,8 +716,8 @@ def test_yaml_file_with_base_and_config_file(tmp_path):
 def test_provenance_names_every_component_and_its_plugin():
     found = provenance(load_recipe("toy-recipe"))
     assert [(p["kind"], p["name"]) for p in found] == [
-        ("model", "toy"), ("decoder", "field"), ("field", "affine"), ("likelihood", "unit-normal"), ("dataset", "tiny")
-    ]
+        ("model", "toy"), ("decoder", "field"), ("likelihood", "unit-normal"), ("field", "affine"), ("dataset", "tiny")
+    ]  # the field after the likelihood: the decoder sizes it from the likelihood
     assert found[0]["plugin"] == "recipe-fixtures" and found[1]["distribution"] == "genzoo"
     recorded: list[dict] = []  # what building records as it goes is what validation finds
     build_model(load_recipe("toy-recipe"), provenance=recorded)
@@ -753,3 +756,78 @@ def test_shipped_recipe_validates_builds_and_fits_its_data(name, installed, tmp_
     batch = default_collate([train[i] for i in range(min(2, len(train)))])
     terms = model.train().loss(batch)  # the model takes the dataset's items as they come
     assert terms and all(torch.isfinite(value) for value in terms.values())
+
+
+# --- what a slot dictates and what the data states (issue 23) -------------------------------------------------
+
+
+class SizedModel(Model):
+    """Dictates its field's in_dim from its own ``dims`` and out_dim from its likelihood's needs (fixture)."""
+
+    part_sizes: ClassVar = {"field": {"in_dim": lambda dims: dims,
+                                      "out_dim": lambda likelihood: likelihood.num_params(3)}}
+
+    def __init__(self, field: ImplicitField, likelihood: Likelihood, dims: int = 5):
+        super().__init__()
+        self.field, self.likelihood, self.dims = field, likelihood, dims
+
+    def loss(self, batch):
+        return {"l2": sum(p.pow(2).sum() for p in self.parameters())}
+
+
+class Cloud(torch.utils.data.Dataset):
+    """Points in the plane, stating its facts but declaring none in advance (fixture)."""
+
+    shape, levels, kind = (2,), None, "points"
+    built = 0
+
+    def __init__(self):
+        type(self).built += 1
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return torch.zeros(2)
+
+
+def cloud(*, root: str | None = None, split: str = "train"):
+    """A Cloud (fixture)."""
+    return Cloud()
+
+
+@pytest.fixture(scope="module")
+def sized_registry():
+    class Sized:
+        __name__ = "sized-fixtures"
+
+        @hookimpl
+        def register_components(self, register):
+            register("model", "sized", SizedModel)
+            register("dataset", "cloud", cloud)
+
+    return registry_with(FixturePlugin(), Sized())
+
+
+def test_a_component_gives_its_parts_the_sizes_it_dictates_unless_the_recipe_states_them(sized_registry):
+    spec = {"model": {"name": "sized", "field": {"name": "sine", "latent_dim": 0}, "likelihood": "unit-normal"}}
+    with use_registry(sized_registry):
+        validate_recipe(spec)  # sine has no default for latent_dim but states it; the rest comes from the slot
+        assert (build_model(spec).field.in_dim, build_model(spec).field.out_dim) == (5, 3)
+        assert build_model(apply_overrides(spec, ["dims=2"])).field.in_dim == 2  # follows the model's argument
+        assert build_model(apply_overrides(spec, ["field.in_dim=7"])).field.in_dim == 7  # stated: the recipe's
+        with pytest.raises(RecipeError, match="field 'sine' needs 'latent_dim'"):  # what the slot does not give
+            validate_recipe(apply_overrides(spec, ["field.latent_dim=null"]))
+
+
+def test_a_reference_reads_a_fact_of_the_data_and_builds_the_dataset_once_when_it_declares_none(sized_registry):
+    spec = {"model": {"name": "toy", "tags": ["${data.kind}"], "rate": "${data.shape[0]}",
+                      "decoder": {"name": "zeros", "shape": [1, 4, 4]}},
+            "data": {"name": "cloud"}}
+    with use_registry(sized_registry):
+        before = Cloud.built
+        recipe = resolve_references(spec)
+        assert recipe["model"]["tags"] == ["points"] and recipe["model"]["rate"] == 2
+        assert Cloud.built == before + 1  # two facts, one build
+        with pytest.raises(RecipeError, match="the recipe states no data.size .* data.shape, data.levels, data.kind"):
+            resolve_references({**spec, "model": {**spec["model"], "rate": "${data.size}"}})

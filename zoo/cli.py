@@ -236,8 +236,8 @@ def _print_contract(info: dict) -> None:
         _print_prose(method["doc"], indent=4)
     if info["sizes"]:
         console.print()
-        _print_prose(f"{', '.join(info['sizes'])} (a recipe that swaps a {kind} in keeps them; the rest of its "
-                     "arguments start from its defaults)", label="sizes a slot dictates:")
+        _print_prose(f"{', '.join(info['sizes'])} (a recipe that swaps a {kind} in keeps them and the parts both "
+                     "take; the rest start from its defaults)", label="sizes a slot dictates:")
     _print_prose(f"zoo list --kind {kind}", label=f"{len(info['components'])} registered:")
 
 

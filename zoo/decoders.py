@@ -10,6 +10,8 @@ any ImplicitField inside a VAE or a GON, and the decoder renders at any resoluti
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from einops import rearrange
 from torch import Tensor
@@ -20,7 +22,7 @@ from zoo.hookspecs import hookimpl
 from zoo.interfaces import Decoder, ImplicitField, Likelihood
 from zoo.nn.coords import coordinate_grid
 from zoo.nn.modes import eval_mode
-from zoo.recipes.values import PositiveInt
+from zoo.arguments import PositiveInt
 
 
 def decoded_shape(decoder: Decoder) -> tuple[int, ...]:
@@ -61,12 +63,17 @@ class FieldDecoder(Decoder):
     """Decode z by evaluating a latent-conditioned implicit field on the data's coordinate grid.
 
     ``shape`` is the data shape ``(c, *spatial)``: the field maps ``len(spatial)`` coordinates (+ the
-    latent) to ``likelihood.num_params(c)`` numbers, which the likelihood turns into p(x | z).
+    latent) to ``likelihood.num_params(c)`` numbers, which the likelihood turns into p(x | z); a recipe
+    leaves the field's ``in_dim`` and ``out_dim`` out, and this decoder gives them (``part_sizes``).
     A field is defined everywhere, so this decoder is resizable: ``forward(z, spatial=(h, w))`` decodes on
     a grid of any size.
     """
 
     resizable = True
+    part_sizes: ClassVar = {
+        "field": {"in_dim": lambda shape: len(shape) - 1,
+                  "out_dim": lambda shape, likelihood: likelihood.num_params(shape[0])},
+    }
 
     def __init__(self, field: ImplicitField, likelihood: Likelihood, shape: tuple[PositiveInt, ...]):
         super().__init__()

@@ -201,7 +201,12 @@ class Model(nn.Module, ABC):
     The core never wraps these methods in ``torch.no_grad()``: a model whose evaluation needs autograd
     (a GON's latent is a gradient) must be able to use it. A model that can run without gradients
     decorates its own ``metrics``, ``sample``, ... with ``@torch.no_grad()``.
+
+    ``data_kinds`` names the kinds of data it takes (``zoo.data.DATA_KINDS``: images, signals, views; empty
+    for any): a recipe whose dataset holds another kind is refused when it is validated.
     """
+
+    data_kinds: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def loss(self, batch: Tensor | dict[str, Tensor]) -> dict[str, Tensor]:

@@ -18,13 +18,13 @@ __all__ = ["register_kinds"]
 @hookimpl
 def register_kinds(register):
     register("divergence", Divergence, check=conformance.check_divergence)
-    register("encoder", Encoder, sizes=("shape", "latent_dim"), check=conformance.check_encoder)
+    register("encoder", Encoder, sizes=("shape", "latent_dim", "deterministic"), check=conformance.check_encoder)
     register("decoder", Decoder, sizes=("shape", "latent_dim"), check=conformance.check_decoder)
     register("field", ImplicitField, sizes=("in_dim", "out_dim", "latent_dim"), check=conformance.check_field)
-    register("likelihood", Likelihood, check=conformance.check_likelihood)
+    register("likelihood", Likelihood, sizes=("num_bins",), check=conformance.check_likelihood)
     register("prior", Prior, sizes=("latent_dim",), check=conformance.check_prior)
     register("model", Model, check=conformance.check_model)
-    register("dataset", None, check=conformance.check_dataset, per_device=False,
+    register("dataset", None, sizes=("size",), check=conformance.check_dataset, per_device=False,
              summary="a factory f(*, root=None, split='train', **options) -> a torch Dataset of float tensors "
                      "(or dicts of them) whose `shape` is the shape of one item")
     register("recipe", None, summary="a named tree of components with their arguments, the data and the training "

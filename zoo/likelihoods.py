@@ -33,7 +33,7 @@ from torch.distributions import Bernoulli, Distribution, Independent, Normal, co
 
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Likelihood
-from zoo.recipes.values import Interval, PositiveFloat, PositiveInt
+from zoo.arguments import Interval, PositiveFloat, PositiveInt
 
 __all__ = [
     "BernoulliLikelihood",

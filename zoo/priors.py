@@ -25,7 +25,7 @@ from torch.distributions import Categorical, Distribution, Independent, MixtureS
 from zoo.errors import IncompatibleComponentsError, ZooError
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Fittable, Prior
-from zoo.recipes.values import PositiveFloat, PositiveInt
+from zoo.arguments import PositiveFloat, PositiveInt
 
 __all__ = ["FittedGaussian", "GaussianMixture", "StandardNormal", "check_prior"]
 

@@ -54,6 +54,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 from torch.nn.modules.batchnorm import _NormBase
 
+import zoo
 from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import (
@@ -149,6 +150,8 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     ``fit_prior`` fits to the training latents (``zoo train`` does it at the end of training).
     """
 
+    data_kinds = ("images",)
+
     def __init__(
         self,
         decoder: Decoder,
@@ -220,13 +223,16 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
     ``divergence`` is the prior term D(q ‖ p(z)) weighted by ``beta`` (per example, or batch level
     between the batch's codes and prior samples, as in ``vae``); ``prior`` is p(z), N(0, I) by default. The
     inner step options are ``gon``'s.
-    Loss terms: ``reconstruction`` (NLL per example at z ~ q) and ``prior``.
+    Loss terms: ``reconstruction`` (NLL per example at z ~ q) and ``prior``. Without a ``divergence`` the
+    prior term is the KL divergence (the registered ``kl``).
     """
+
+    data_kinds = ("images",)
 
     def __init__(
         self,
         decoder: Decoder,
-        divergence: Divergence,
+        divergence: Divergence | None = None,
         *,
         prior: Prior | None = None,
         beta: NonNegativeFloat = 1.0,
@@ -239,7 +245,8 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         refuse_running_statistics(decoder)
-        self.decoder, self.divergence, self.beta = decoder, divergence, beta
+        self.decoder, self.beta = decoder, beta
+        self.divergence = divergence if divergence is not None else zoo.create("divergence", "kl")
         self.shape = decoded_shape(decoder)
         self.num_dims = math.prod(self.shape)
         d = decoder.latent_dim

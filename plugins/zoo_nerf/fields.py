@@ -3,11 +3,13 @@
 A radiance field's coordinates are a point and the direction it is seen from. Within the field contract
 (coordinates ``(..., in_dim)``) they are one vector: with ``view_dependent`` the first half of the
 coordinates is the position and the second half the unit direction, so ``in_dim = 2k`` in k-D space (6 for
-scenes); without it every coordinate is a position. The outputs are raw numbers, colour channels first
-and density last (``out_dim = channels + 1``; with ``out_dim=1`` the density alone, and the direction is
-unused): the model turns them into colour and density (sigmoid and its density activation), so any field
-with those sizes — a plain ``siren`` too — can be a NeRF, and these fields fit other signals (a decoder's
-field in a VAE) like any other.
+scenes); without it every coordinate is a position. By default (``view_dependent=None``) a field reads a
+direction when its coordinates are a 3-D position and direction (``in_dim=6``, what NeRF gives it), and
+otherwise reads them all as a position, so in a 2-D fit it sees both axes. The outputs are raw numbers,
+colour channels first and density last (``out_dim = channels + 1``; with ``out_dim=1`` the density alone,
+and the direction is unused): the model turns them into colour and density (sigmoid and its density
+activation), so any field with those sizes — a plain ``siren`` too — can be a NeRF, and these fields fit
+other signals (a decoder's field in a VAE) like any other.
 
 Every field here is an encoding of the position, a *trunk* network on it giving features, and heads on
 the features. View-dependent fields follow the NeRF paper's figure 7: the density is a linear function of
@@ -69,12 +71,12 @@ class _RadianceField(ImplicitField):
     """
 
     def __init__(self, encoding: nn.Module, trunk: nn.Module, feature_dim: int, *, in_dim: int, out_dim: int,
-                 latent_dim: int, view_dependent: bool, direction_frequencies: int, head_dim: int):
+                 latent_dim: int, view_dependent: bool | None, direction_frequencies: int, head_dim: int):
         super().__init__()
         self.in_dim, self.out_dim, self.latent_dim = in_dim, out_dim, latent_dim
         self.position_dim = position_dim(in_dim, view_dependent)
         # one output is a density alone: no colour for the direction to change, so it goes unused
-        self.view_dependent = view_dependent and out_dim > 1
+        self.view_dependent = reads_direction(in_dim, view_dependent) and out_dim > 1
         self.encoding, self.trunk = encoding, trunk
         if not self.view_dependent:
             self.head = nn.Linear(feature_dim, out_dim)
@@ -96,13 +98,20 @@ class _RadianceField(ImplicitField):
         return torch.cat([colour, self.density(features)], dim=-1)
 
 
-def position_dim(in_dim: int, view_dependent: bool) -> int:
+def reads_direction(in_dim: int, view_dependent: bool | None) -> bool:
+    """Whether a field's ``in_dim`` coordinates end with a view direction: as ``view_dependent`` says, or
+    (None) when they are a 3-D position and direction, ``in_dim=6``."""
+    return in_dim == 6 if view_dependent is None else view_dependent
+
+
+def position_dim(in_dim: int, view_dependent: bool | None) -> int:
     """How many of a field's ``in_dim`` coordinates are the position (the rest is the view direction)."""
-    if not view_dependent:
+    if not reads_direction(in_dim, view_dependent):
         return in_dim
-    if in_dim % 2:
-        raise ValueError(f"a view-dependent field takes a position and a direction of the same size: in_dim = 2k "
-                         f"(6 for 3-D scenes), got in_dim={in_dim}; or set view_dependent=false")
+    if in_dim % 2 or in_dim < 4:
+        raise ValueError(f"a view-dependent field takes a position and a direction of the same size, at least 2-D: "
+                         f"in_dim = 2k with k >= 2 (6 for 3-D scenes), got in_dim={in_dim}; or set "
+                         f"view_dependent=false to read every coordinate as a position")
     return in_dim // 2
 
 
@@ -126,7 +135,7 @@ class NeRFField(_RadianceField):
         skips: tuple[NonNegativeInt, ...] = (4,),
         num_frequencies: PositiveInt = 10,
         direction_frequencies: PositiveInt = 4,
-        view_dependent: bool = True,
+        view_dependent: bool | None = None,
     ):
         encoding = PositionalEncoding(position_dim(in_dim, view_dependent), num_frequencies)
         trunk = SkipMLP(encoding.out_dim + latent_dim, hidden_dim, num_layers, skips)
@@ -153,7 +162,7 @@ class SirenNeRFField(_RadianceField):
         w0: PositiveFloat = 30.0,
         w0_initial: PositiveFloat = 30.0,
         direction_frequencies: PositiveInt = 4,
-        view_dependent: bool = True,
+        view_dependent: bool | None = None,
     ):
         # through the registry, not an import: whichever plugin provides "siren" serves
         trunk = zoo.create("field", "siren", in_dim=position_dim(in_dim, view_dependent) + latent_dim,
@@ -185,7 +194,7 @@ class HashGridField(_RadianceField):
         max_resolution: PositiveInt = 2048,
         hidden_dim: PositiveInt = 64,
         num_layers: PositiveInt = 2,
-        view_dependent: bool = False,
+        view_dependent: bool | None = None,
         direction_frequencies: PositiveInt = 4,
     ):
         encoding = HashGridEncoding(position_dim(in_dim, view_dependent), num_levels=num_levels,

@@ -11,7 +11,7 @@ dataset items, and the data loader only stacks a few views.
 
 from __future__ import annotations
 
-from typing import Annotated, NamedTuple
+from typing import Annotated, ClassVar, NamedTuple
 
 import torch
 from einops import rearrange
@@ -51,9 +51,11 @@ class NeRF(Model, ViewRenderer, Annealed):
 
     - ``field``: the coarse field, ``fine_field``: the fine one (hierarchical sampling, §5.2). Without a
       ``fine_field`` the coarse field also renders the fine pass; with ``num_importance=0`` there is no
-      fine pass. Any ``ImplicitField`` with ``in_dim`` 6 (position, direction) or 3 (position only) and
-      ``out_dim`` = colour channels + 1 serves; its raw outputs become colour by a sigmoid and density by
-      ``density_activation`` (``relu`` as in the paper, ``softplus`` or ``exp``).
+      fine pass, and a ``fine_field`` is refused (it would never be trained). Any ``ImplicitField`` with
+      ``in_dim`` 6 (position, direction) or 3 (position only) and ``out_dim`` = colour channels + 1 serves;
+      a recipe that states neither gets 6 and 4 (RGB and density), and the fine field gets the coarse one's
+      (``part_sizes``). Raw outputs become colour by a sigmoid and density by ``density_activation``
+      (``relu`` as in the paper, ``softplus`` or ``exp``).
     - Rays run from ``near`` to ``far`` (distances from the camera): ``num_samples`` stratified samples,
       then ``num_importance`` more from the coarse weights. Fields see positions divided by
       ``scene_radius``, so the scene box ``[-scene_radius, scene_radius]^3`` is ``[-1, 1]^3`` where the
@@ -77,6 +79,12 @@ class NeRF(Model, ViewRenderer, Annealed):
     Loss: ``coarse_mse`` (+ ``fine_mse``) between rendered and true pixel colours. Metrics on held-out
     views: ``psnr`` and ``ssim`` of the fine renders (mean over views) and ``mse``.
     """
+
+    data_kinds = ("views",)
+    part_sizes: ClassVar = {
+        "field": {"in_dim": lambda: 6, "out_dim": lambda: 4},
+        "fine_field": {"in_dim": lambda field: field.in_dim, "out_dim": lambda field: field.out_dim},
+    }
 
     def __init__(
         self,
@@ -110,6 +118,12 @@ class NeRF(Model, ViewRenderer, Annealed):
                     f"colour channels + a density, unconditioned: set {name}.in_dim=6, {name}.out_dim=4, "
                     f"latent_dim=0; got in_dim={f.in_dim}, out_dim={f.out_dim}, latent_dim={f.latent_dim}"
                 )
+        if fine_field is not None and num_importance == 0:
+            raise IncompatibleComponentsError(
+                "fine_field is never rendered nor trained with num_importance=0 (no fine pass), yet its density "
+                "would feed the occupancy grid: set num_importance > 0 (e.g. num_importance=64) for a fine pass, or "
+                "drop it (fine_field=null)"
+            )
         if fine_field is not None and fine_field.out_dim != field.out_dim:
             raise IncompatibleComponentsError(f"field and fine_field must output as many channels: "
                                               f"{field.out_dim} and {fine_field.out_dim}")

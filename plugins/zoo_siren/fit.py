@@ -9,7 +9,7 @@ loses). It is also a ``Renderer``: the fitted field re-samples the signal at any
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from einops import rearrange
@@ -49,7 +49,13 @@ class SignalFit(Model, Renderer):
     256² camera against 1.03 s at once; activations that fit in the caches and the allocator's heap, not
     64 MB ones page-faulted in afresh every step, see benchmarks/RESULTS.md); on a GPU use large chunks
     or 0, keeping chunks only to bound the memory of big renders.
+
+    It takes one signal (``data_kinds``) and gives its field the signal's sizes (``part_sizes``): a recipe
+    states neither ``in_dim`` nor ``out_dim``.
     """
+
+    data_kinds = ("signals",)
+    part_sizes: ClassVar = {"field": {"in_dim": lambda shape: len(shape) - 1, "out_dim": lambda shape: shape[0]}}
 
     def __init__(
         self,

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+import zoo
 from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError, ZooError
 from zoo.interfaces import (
@@ -105,15 +107,18 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
     was trained with). ``warmup_steps`` is the deprecated name of ``kl_warmup_steps``.
     ``dynamic_binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
-    (nats per example) and ``prior`` (the weighted divergence).
+    (nats per example) and ``prior`` (the weighted divergence). Without a ``divergence`` the prior term is
+    the KL divergence (the registered ``kl``).
     """
+
+    data_kinds = ("images",)
 
     @renamed_arguments(binarize="dynamic_binarize", warmup_steps="kl_warmup_steps")
     def __init__(
         self,
         encoder: Encoder,
         decoder: Decoder,
-        divergence: Divergence,
+        divergence: Divergence | None = None,
         *,
         prior: Prior | None = None,
         beta: NonNegativeFloat = 1.0,
@@ -125,7 +130,8 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
             raise ValueError(
                 f"beta and kl_warmup_steps must be >= 0, got beta={beta}, kl_warmup_steps={kl_warmup_steps}"
             )
-        self.encoder, self.decoder, self.divergence = encoder, decoder, divergence
+        self.encoder, self.decoder = encoder, decoder
+        self.divergence = divergence if divergence is not None else zoo.create("divergence", "kl")
         self.beta, self.kl_warmup_steps, self.binarize = beta, kl_warmup_steps, dynamic_binarize
         d = encoder.latent_dim
         self.prior = prior if prior is not None else StandardNormal(d)
@@ -236,7 +242,13 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     fits after training (a full-covariance Gaussian, or a Gaussian mixture of its ``components``);
     ``standard-normal`` shows why it is needed. ``prior_components`` is the deprecated shorthand for
     ``prior: {name: fitted-gaussian, components: N}``.
+
+    Its code is a point, so it asks its encoder for one (``part_sizes``: ``deterministic=true`` unless the
+    recipe says otherwise) and refuses a stochastic encoder, whose scale would never be trained.
     """
+
+    data_kinds = ("images",)
+    part_sizes: ClassVar = {"encoder": {"deterministic": lambda: True}}
 
     reconstructions = ("nll", "mse")
 
@@ -251,7 +263,12 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
             )
         self.encoder, self.decoder = encoder, decoder
         self.reconstruction = reconstruction
-        _, self.shape = probe_components(encoder, decoder)
+        q, self.shape = probe_components(encoder, decoder)
+        if not isinstance(q, PointMass):
+            raise IncompatibleComponentsError(
+                f"the autoencoder's code is the mean of q(z|x), so the scale of encoder {_name(encoder)}'s stochastic "
+                f"posterior would never be trained: set the encoder's deterministic=true (or use model=vae)"
+            )
         d = encoder.latent_dim
         if prior_components is not None:
             warnings.warn("the ae's prior_components is deprecated since genzoo 0.2.0 and goes in 0.3: write prior: "

@@ -2,8 +2,9 @@
 
 ``timm.create_model(backbone, num_classes=0, in_chans=c, pretrained=False)`` gives the pooled feature
 vector of any of timm's image models; one linear layer turns it into q(z|x). timm is imported when an
-encoder is built, so ``zoo list`` stays cheap. Convolutional backbones take any input size; models with a
-fixed input size (most ViTs) need data of that size, and the VAE reports the mismatch when it is built.
+encoder is built, so ``zoo list`` stays cheap. Convolutional backbones take any input size; a model that
+timm builds for one input size (ViTs, Swin, MLP-Mixer: its ``fixed_input_size``) is built for the data's,
+``img_size=(h, w)``, so ``vit_tiny_patch16_224`` encodes 25x25 faces.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ __all__ = ["TimmEncoder"]
 class TimmEncoder(Encoder):
     """Any timm backbone (pooled features, not pretrained by default) + a linear posterior head.
 
-    Built with ``timm.create_model(backbone, num_classes=0, in_chans=c, pretrained=pretrained)``.
+    Built with ``timm.create_model(backbone, num_classes=0, in_chans=c, pretrained=pretrained)``, and
+    ``img_size=(h, w)`` for a backbone of a fixed input size.
 
     ``shape`` is ``(c, h, w)``; ``pretrained=True`` loads timm's weights (downloads them unless cached).
     """
@@ -49,7 +51,9 @@ class TimmEncoder(Encoder):
             hint = f" — similar: {', '.join(close)}" if close else ""
             raise ValueError(f"unknown timm backbone {backbone!r}{hint}; see timm.list_models()")
         self.shape, self.latent_dim, self.deterministic = tuple(shape), latent_dim, deterministic
-        self.backbone = timm.create_model(backbone, num_classes=0, in_chans=shape[0], pretrained=pretrained)
+        config = timm.models.get_pretrained_cfg(backbone)
+        sized = {"img_size": tuple(shape[1:])} if config is not None and config.fixed_input_size else {}
+        self.backbone = timm.create_model(backbone, num_classes=0, in_chans=shape[0], pretrained=pretrained, **sized)
         self.head = nn.Linear(self.backbone.num_features, head_dim(latent_dim, deterministic))
 
     def forward(self, x: Tensor) -> Distribution:

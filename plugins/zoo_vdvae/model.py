@@ -46,6 +46,8 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
     for a Bernoulli likelihood on grey MNIST). Loss terms (nats per dimension): ``reconstruction`` and ``kl``.
     """
 
+    data_kinds = ("images",)
+
     @renamed_arguments(binarize="dynamic_binarize")
     def __init__(
         self,

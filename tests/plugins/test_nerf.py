@@ -67,7 +67,7 @@ def test_density_ignores_the_view_direction_but_colour_does_not():
 
 def test_fields_say_what_sizes_they_need():
     with pytest.raises(ValueError, match="in_dim = 2k"):
-        NeRFField(in_dim=5)
+        NeRFField(in_dim=5, view_dependent=True)
     with pytest.raises(IncompatibleComponentsError, match="in_dim=6"):
         NeRF(NeRFField(in_dim=2, out_dim=4, hidden_dim=8, num_layers=2, skips=()))
     assert HashGridField(in_dim=3, out_dim=1)(torch.rand(7, 3)).shape == (7, 1)  # images and volumes too

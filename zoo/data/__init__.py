@@ -5,20 +5,32 @@ signals ``image`` (with ``camera`` and ``astronaut``) and ``audio``, and the mul
 ``procedural-scene``. Data people bring, from ``root``: ``mnist``, ``fashion-mnist``, ``cifar10``
 (torchvision's layout; ``download=True`` fetches them), ``image-folder`` and ``blender`` (NeRF's synthetic
 scenes). Every factory is ``factory(*, root=None, split="train", **options) -> Dataset``; items are float
-tensors without labels — or, for scenes, dicts of an image and its camera — and every dataset has
-``shape``, the shape of one item (of its image, for scenes).
+tensors without labels — or, for scenes, dicts of an image and its camera — and every dataset states
+its facts (``FACTS``: ``shape``, ``levels``, ``kind``), which each factory declares from its options
+(``declare_facts``) so that recipes read sizes from the data without loading it.
 """
 
 from __future__ import annotations
 
 from zoo import hookimpl
-from zoo.data.core import SPLITS, DataError, DataNotFoundError, ImageDataset, SignalDataset
+from zoo.data.core import (
+    DATA_KINDS,
+    FACTS,
+    SPLITS,
+    DataError,
+    DataNotFoundError,
+    ImageDataset,
+    SignalDataset,
+    declare_facts,
+)
 from zoo.data.images import ImageFolder, cifar10, digits, fashion_mnist, image_folder, lfw_faces, mnist
 from zoo.data.scenes import ViewDataset, blender_scene, procedural_scene
 from zoo.data.signals import astronaut, audio, camera, image
 
 __all__ = [
     "DATASETS",
+    "DATA_KINDS",
+    "FACTS",
     "SPLITS",
     "DataError",
     "DataNotFoundError",
@@ -26,6 +38,7 @@ __all__ = [
     "ImageFolder",
     "SignalDataset",
     "ViewDataset",
+    "declare_facts",
 ]
 
 #: registry name -> (factory, paper or source)

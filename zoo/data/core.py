@@ -1,11 +1,19 @@
 """What every dataset of the zoo is made of: the two dataset classes, deterministic splits, resizing, errors.
 
 Items are plain float tensors, no labels (the zoo's models are unsupervised): images ``(c, h, w)`` in
-[0, 1], signals ``(c, n)``. Every dataset has ``shape``, the shape of one item, so a model can be
-checked against its data before training starts.
+[0, 1], signals ``(c, n)``. Every dataset states its facts (``FACTS``): ``shape``, the shape of one item
+(of its image, for views); ``levels``, how many evenly spaced values on [0, 1] its items take (17 for the
+8x8 digits, 256 for 8-bit images, 2 binarised; None where they are continuous); and ``kind``, one of
+``DATA_KINDS``. A recipe reads them (``shape: ${data.shape}``) and a model says which kinds it takes, so
+sizes follow the data and a model meets data it can't use before training starts. A factory declares
+what it can say from its options alone with ``declare_facts``, so a recipe knows it without loading
+anything; what it leaves out is read from the built dataset.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -14,9 +22,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from zoo.errors import DataError, DataNotFoundError
-from zoo.recipes.renames import renamed_arguments
+from zoo.arguments import renamed_arguments
+from zoo.arguments import PositiveInt
 
 __all__ = [
+    "DATA_KINDS",
+    "FACTS",
     "SPLITS",
     "DataError",
     "DataNotFoundError",
@@ -25,6 +36,7 @@ __all__ = [
     "center_square",
     "check_size",
     "check_split",
+    "declare_facts",
     "split_indices",
 ]
 
@@ -32,23 +44,54 @@ __all__ = [
 #: seeded permutation; single-signal datasets return the same signal for both (fitting one signal).
 SPLITS = ("train", "test")
 
+#: What a dataset states about itself, as attributes of the dataset (see the module docstring).
+FACTS = ("shape", "levels", "kind")
+
+#: The kinds of data, what a model's ``data_kinds`` name.
+DATA_KINDS = {
+    "images": "many items (c, h, w) in [0, 1], whose distribution a model learns",
+    "signals": "one item (c, ...) to fit: a picture, a sound",
+    "views": "pictures of one scene, each a dict of the image (c, h, w) and its camera",
+}
+
+Factory = TypeVar("Factory", bound=Callable[..., Any])
+
+
+def declare_facts(facts: Callable[..., dict[str, Any]]) -> Callable[[Factory], Factory]:
+    """Declare what a dataset factory's datasets state (some of ``FACTS``), from its options alone.
+
+    ``facts(**options)`` gets the options a recipe gives the factory (write it with ``**_`` for those it
+    does not need) and returns the facts it can tell without loading or reading a file: a recipe's
+    ``${data.shape}`` costs nothing then, and data that is not on this machine still validates. Facts it
+    leaves out are read from the dataset, built once. The conformance suite checks that the two agree.
+    """
+
+    def declare(factory: Factory) -> Factory:
+        factory.facts = facts  # type: ignore[attr-defined]
+        return factory
+
+    return declare
 
 
 class ImageDataset(Dataset):
     """Images held in memory; item ``i`` is a float ``(c, h, w)`` tensor in [0, 1].
 
-    ``images`` is ``(n, c, h, w)``, uint8 (0..255, kept as bytes to save memory and converted per item)
-    or float in [0, 1]. With ``threshold_binarize`` each pixel becomes ``1.0 if x > 0.5 else 0.0``: a fixed
-    threshold, so the binary data set is the same in every epoch and every run.
+    ``images`` is ``(n, c, h, w)``, uint8 (0..255, kept as bytes to save memory and converted per item:
+    256 levels) or float in [0, 1], whose ``levels`` the caller states (None: continuous). With
+    ``threshold_binarize`` each pixel becomes ``1.0 if x > 0.5 else 0.0`` (2 levels): a fixed threshold, so
+    the binary data set is the same in every epoch and every run.
     """
 
+    kind = "images"
+
     @renamed_arguments(binarize="threshold_binarize")
-    def __init__(self, images: Tensor, *, threshold_binarize: bool = False):
+    def __init__(self, images: Tensor, *, threshold_binarize: bool = False, levels: PositiveInt | None = None):
         if images.dim() != 4:
             raise ValueError(f"images must be (n, c, h, w), got shape {tuple(images.shape)}")
         self.images = images
         self.threshold_binarize = threshold_binarize
         self.shape: tuple[int, ...] = tuple(images.shape[1:])
+        self.levels = 2 if binarize else 256 if images.dtype == torch.uint8 else levels
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -66,12 +109,16 @@ class SignalDataset(Dataset):
     """One signal to fit (implicit networks): length 1, the item is the whole ``signal`` ``(c, ...)``.
 
     An image is ``(c, h, w)`` in [0, 1]; audio is ``(1, n)`` in [-1, 1] with ``sample_rate`` in Hz.
+    ``levels`` is how many evenly spaced values on [0, 1] it takes (None: continuous).
     """
 
-    def __init__(self, signal: Tensor, *, sample_rate: int | None = None):
+    kind = "signals"
+
+    def __init__(self, signal: Tensor, *, sample_rate: int | None = None, levels: int | None = None):
         self.signal = signal.float()
         self.sample_rate = sample_rate
         self.shape: tuple[int, ...] = tuple(signal.shape)
+        self.levels = levels
 
     def __len__(self) -> int:
         return 1

@@ -28,10 +28,11 @@ from zoo.data.core import (
     center_square,
     check_size,
     check_split,
+    declare_facts,
     split_indices,
 )
-from zoo.recipes.renames import renamed_arguments
-from zoo.recipes.values import PositiveInt
+from zoo.arguments import renamed_arguments
+from zoo.arguments import PositiveInt
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -45,6 +46,16 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+DIGIT_LEVELS = 17  # scikit-learn's digits count 0..16 pixels on
+
+
+def _images(channels: int, side: int, size: int | None, levels: int | None, *, binarize: bool = False,
+            rounded: bool = False) -> dict:
+    """The facts of square images of ``side`` pixels and ``levels`` levels, resized to ``size`` (None: as they
+    are). Resizing makes the values continuous, unless it rounds them back to the levels (``rounded``)."""
+    resized = size is not None and size != side
+    return {"shape": (channels, side if size is None else size, side if size is None else size), "kind": "images",
+            "levels": 2 if binarize else None if resized and not rounded else levels}
 
 
 def _data_root(root: str | None) -> Path:
@@ -68,25 +79,30 @@ def _resized(images: Tensor, size: int | None) -> Tensor:
 
 
 @renamed_arguments(binarize="threshold_binarize")
+@declare_facts(lambda *, size=None, threshold_binarize=False, **_: _images(1, 8, size, DIGIT_LEVELS,
+                                                                         binarize=threshold_binarize))
 def digits(
     *, root: str | None = None, split: str = "train", threshold_binarize: bool = False,
     size: PositiveInt | None = None,
 ) -> ImageDataset:
     """scikit-learn's 8x8 handwritten digits (embedded): items (1, 8, 8) in [0, 1].
 
-    1797 images; pixel counts 0..16 are divided by 16. The split is a fixed seeded 90/10 permutation
-    (1617 train / 180 test). ``threshold_binarize`` thresholds at 0.5 (see `ImageDataset`); ``size`` resizes them
-    (antialiased bilinear: ``size=32`` gives the 32x32 digits of GON's reference setup). ``root`` is unused.
+    1797 images; pixel counts 0..16 are divided by 16 (17 levels). The split is a fixed seeded 90/10
+    permutation (1617 train / 180 test). ``threshold_binarize`` thresholds at 0.5 (see `ImageDataset`); ``size``
+    resizes them (antialiased bilinear, so the values become continuous: ``size=32`` gives the 32x32 digits
+    of GON's reference setup). ``root`` is unused.
     """
     from sklearn.datasets import load_digits
 
     images = rearrange(torch.from_numpy(load_digits().images).float() / 16.0, "n h w -> n 1 h w")
     chosen = images[split_indices(len(images), split, "digits")]
-    return ImageDataset(_resized(chosen, size), threshold_binarize=threshold_binarize)
+    levels = _images(1, 8, size, DIGIT_LEVELS)["levels"]
+    return ImageDataset(_resized(chosen, size), threshold_binarize=threshold_binarize, levels=levels)
 
 
+@declare_facts(lambda *, size=None, **_: _images(1, 25, size, None))
 def lfw_faces(*, root: str | None = None, split: str = "train", size: PositiveInt | None = None) -> ImageDataset:
-    """LFW faces as scikit-image ships them (embedded): items (1, 25, 25) in [0, 1].
+    """LFW faces as scikit-image ships them (embedded): items (1, 25, 25) in [0, 1], continuous values.
 
     ``skimage.data.lfw_subset()`` holds 100 faces followed by 100 background patches; only the faces are
     used (90 train / 10 test, a fixed seeded permutation). ``size`` resizes them (antialiased bilinear).
@@ -154,6 +170,8 @@ def _idx_images(folder_name: str, dataset: str, root: str | None, split: str, do
 
 
 @renamed_arguments(binarize="threshold_binarize")
+@declare_facts(lambda *, size=None, threshold_binarize=False, **_: _images(1, 28, size, 256, binarize=threshold_binarize,
+                                                                         rounded=True))
 def mnist(
     *,
     root: str | None = None,
@@ -173,6 +191,7 @@ def mnist(
     return ImageDataset(_resized(images, size), threshold_binarize=threshold_binarize)
 
 
+@declare_facts(lambda *, size=None, **_: _images(1, 28, size, 256, rounded=True))
 def fashion_mnist(
     *, root: str | None = None, split: str = "train", download: bool = False, size: PositiveInt | None = None
 ) -> ImageDataset:
@@ -245,6 +264,7 @@ def _cifar10_rows(path: Path) -> np.ndarray:
     return rows
 
 
+@declare_facts(lambda **_: _images(3, 32, None, 256))
 def cifar10(*, root: str | None = None, split: str = "train", download: bool = False) -> ImageDataset:
     """CIFAR-10 from <root>/cifar-10-batches-py: items (3, 32, 32) in [0, 1].
 
@@ -284,8 +304,10 @@ class ImageFolder(Dataset):
     """Image files decoded on access: item ``i`` is ``files[i]``, center-cropped and resized to ``size``.
 
     Items are float ``(3, size, size)`` (RGB; alpha dropped) or ``(1, size, size)`` with ``grey``, in
-    [0, 1]. A file that can't be decoded raises a `DataError` naming it.
+    [0, 1], continuous (resized). A file that can't be decoded raises a `DataError` naming it.
     """
+
+    kind, levels = "images", None
 
     def __init__(self, files: list[Path], *, size: int, grey: bool = False):
         self.files = files
@@ -313,6 +335,8 @@ class ImageFolder(Dataset):
         return f"ImageFolder(n={len(self)}, shape={self.shape})"
 
 
+@declare_facts(lambda *, size=64, grey=False, **_: {"shape": (1 if grey else 3, size, size), "levels": None,
+                                                     "kind": "images"})
 def image_folder(
     *, root: str | None = None, split: str = "train", size: PositiveInt = 64, grey: bool = False
 ) -> ImageFolder:

@@ -32,8 +32,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from zoo.cameras import Camera, intrinsics_from_fov, look_at
-from zoo.data.core import DataError, DataNotFoundError, check_size, check_split
-from zoo.recipes.values import Interval, PositiveFloat, PositiveInt
+from zoo.data.core import DataError, DataNotFoundError, check_size, check_split, declare_facts
+from zoo.arguments import Interval, PositiveFloat, PositiveInt
 
 __all__ = ["BACKGROUNDS", "ProceduralScene", "ViewDataset", "blender_scene", "procedural_scene"]
 
@@ -53,8 +53,10 @@ class ViewDataset(Dataset):
 
     ``images`` ``(n, c, h, w)`` composited onto the background and ``alphas`` ``(n, 1, h, w)``, uint8 (kept
     as bytes, converted per item) or float in [0, 1]; ``poses`` ``(n, 4, 4)`` camera-to-world;
-    ``intrinsics`` ``(n, 3, 3)``.
+    ``intrinsics`` ``(n, 3, 3)``. Its ``shape`` is an image's; uint8 images have 256 ``levels``.
     """
+
+    kind = "views"
 
     def __init__(self, images: Tensor, alphas: Tensor, poses: Tensor, intrinsics: Tensor):
         n, _, h, w = images.shape
@@ -65,6 +67,7 @@ class ViewDataset(Dataset):
         self.images, self.alphas = images, alphas
         self.poses, self.intrinsics = poses.float(), intrinsics.float()
         self.shape: tuple[int, ...] = tuple(images.shape[1:])
+        self.levels = 256 if images.dtype == torch.uint8 else None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -228,6 +231,7 @@ def _cameras_on_sphere(azimuths: np.ndarray, elevations: np.ndarray, distance: f
     return torch.stack(poses).float()
 
 
+@declare_facts(lambda *, size=32, **_: {"shape": (3, size, size), "levels": 256, "kind": "views"})
 def procedural_scene(
     *,
     root: str | None = None,
@@ -319,6 +323,7 @@ def _read_rgba(path: Path, half_res: bool) -> np.ndarray:
         raise DataError(f"corrupt image file {path}: {type(error).__name__}: {error}") from error
 
 
+@declare_facts(lambda **_: {"levels": 256, "kind": "views"})  # the image size is in the files
 def blender_scene(*, root: str | None = None, split: str = "train", half_res: bool = False,
                   background: str = "white") -> ViewDataset:
     """A NeRF synthetic (Blender) scene from the folder ``root``: RGB views composited onto ``background``.

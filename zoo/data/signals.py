@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from zoo.data.core import DataError, DataNotFoundError, SignalDataset, center_square, check_split
-from zoo.recipes.values import PositiveInt
+from zoo.data.core import DataError, DataNotFoundError, SignalDataset, center_square, check_split, declare_facts
+from zoo.arguments import PositiveInt
 
 __all__ = ["PICTURES", "SAMPLE_RATE", "astronaut", "audio", "camera", "image", "synthetic_audio"]
 
@@ -33,8 +33,9 @@ PICTURES = (
 SAMPLE_RATE = 16_000
 
 
-def _picture(name: str) -> np.ndarray:
-    """``skimage.data.<name>()`` as float ``(h, w)`` or ``(h, w, 3)`` in [0, 1] (alpha blended onto white)."""
+def _picture(name: str) -> tuple[np.ndarray, int | None]:
+    """``skimage.data.<name>()`` as float ``(h, w)`` or ``(h, w, 3)`` in [0, 1] (alpha blended onto white), and
+    its levels: 256 for an 8-bit picture, None where the values are continuous (blended, or not 8-bit)."""
     import skimage.data
     from skimage.color import rgba2rgb
     from skimage.util import img_as_float
@@ -44,12 +45,16 @@ def _picture(name: str) -> np.ndarray:
         hint = f" — did you mean {close[0]!r}?" if close else ""
         raise DataError(f"unknown image {name!r}{hint} scikit-image bundles: {', '.join(PICTURES)}")
     try:
-        pixels = img_as_float(getattr(skimage.data, name)())
+        raw = getattr(skimage.data, name)()
     except Exception as error:  # a scikit-image version that moved or dropped the picture
         raise DataError(f"could not load skimage.data.{name}(): {type(error).__name__}: {error}") from error
-    return rgba2rgb(pixels) if pixels.ndim == 3 and pixels.shape[-1] == 4 else pixels
+    pixels, levels = img_as_float(raw), 256 if raw.dtype == np.uint8 else None
+    if pixels.ndim == 3 and pixels.shape[-1] == 4:
+        return rgba2rgb(pixels), None
+    return pixels, levels
 
 
+@declare_facts(lambda **_: {"kind": "signals"})  # the shape and levels are the picture's: read when it loads
 def image(
     *,
     root: str | None = None,
@@ -62,17 +67,20 @@ def image(
 
     ``name`` is any of `PICTURES`; colour pictures have 3 channels unless ``grey`` (luminance, 1 channel).
     ``size`` crops the central square and resizes it to ``size`` x ``size`` (antialiased bilinear);
-    ``None`` keeps the picture as it is. ``root`` is unused.
+    ``None`` keeps the picture as it is. An 8-bit picture kept as it is has 256 levels; converted or
+    resized its values are continuous. ``root`` is unused.
     """
     from skimage.color import rgb2gray
 
     check_split(split, "image")
-    pixels = _picture(name)
+    pixels, levels = _picture(name)
     if grey and pixels.ndim == 3:
-        pixels = rgb2gray(pixels)
+        pixels, levels = rgb2gray(pixels), None
     x = torch.from_numpy(np.ascontiguousarray(pixels)).float()
     x = rearrange(x, "h w -> 1 h w") if x.dim() == 2 else rearrange(x, "h w c -> c h w")
-    return SignalDataset(x if size is None else center_square(x[None], size)[0])
+    if size is not None:
+        x, levels = center_square(x[None], size)[0], None
+    return SignalDataset(x, levels=levels)
 
 
 def _with_defaults(factory: Callable, summary: str, **defaults) -> Callable:
@@ -90,10 +98,14 @@ def _with_defaults(factory: Callable, summary: str, **defaults) -> Callable:
     def bound(**options):
         return factory(**{**defaults, **options})
 
+    def facts(**options):
+        return factory.facts(**{**defaults, **options})
+
     bound.__signature__ = signature.replace(parameters=parameters)
     bound.__annotations__ = dict(factory.__annotations__)
     bound.__doc__ = f"{summary}\n\n``{factory.__name__}`` with {defaults} as defaults."
     bound.__wrapped__ = factory
+    bound.facts = facts
     return bound
 
 
@@ -148,6 +160,8 @@ def _read_wav(path: Path) -> tuple[torch.Tensor, int]:
     return x.clamp(-1.0, 1.0).float(), int(rate)
 
 
+@declare_facts(lambda *, path=None, **_: {"kind": "signals", "levels": None,
+                                           **({} if path else {"shape": (1, len(synthetic_audio()))})})
 def audio(*, root: str | None = None, split: str = "train", path: str | None = None) -> SignalDataset:
     """A sound to fit (a WAV file or an embedded chirp): item (1, n) in [-1, 1].
 

@@ -25,20 +25,33 @@ components' constructors when the model is built, still before any training, wit
 The semantics, one module each:
 
 - ``loading``: a name or a file, ``base:``, ``--config``, ``--set``, and ``${...}`` references. Anything
-  laid over a recipe merges; ``null`` deletes an argument (its default applies); naming another component
-  replaces it, keeping only the sizes its slot dictates (its kind's ``sizes``). The rules are in its
+  laid over a recipe merges; ``null`` deletes an argument (its default applies); naming the component
+  that is there changes nothing, naming another replaces it, keeping the sizes its slot dictates (its
+  kind's ``sizes``) and the parts both take, and saying what it drops. The rules are in its
   docstring.
+- ``facts``: what the recipe's dataset states of itself (shape, levels, kind), read before it is loaded.
 - ``values``: plain values checked against annotations (``check_value``); ``ExtendedReal`` for a float
   that may be infinite.
 - ``signatures``: which kind an annotation takes, through the registered kinds (``component_kind``,
   ``slots`` for ``zoo info``'s "fits"); how a constructor is read (``signature``, resolved once, when a
   component is registered) is ``zoo.constructors``.
-- ``building``: the walk that validates and builds, and records each component's provenance as it goes.
+- ``building``: the walk that validates and builds, sizes the parts a component dictates (``part_sizes``),
+  checks the data's kind against the model's, and records each component's provenance as it goes.
 """
 
-from zoo.recipes.building import SECTIONS, build_component, build_dataset, build_model, provenance, validate_recipe
+from zoo.arguments import renamed_arguments, renamed_from
+from zoo.recipes.building import (
+    SECTIONS,
+    build_component,
+    build_dataset,
+    build_model,
+    check_data_kind,
+    part_sizes,
+    provenance,
+    validate_recipe,
+)
+from zoo.recipes.facts import FROM_THE_DATA, DataFacts
 from zoo.recipes.loading import apply_overrides, load_recipe, overlay, parse_path, resolve_references
-from zoo.recipes.renames import renamed_arguments, renamed_from
 from zoo.recipes.signatures import Signature, component_kind, component_slot, parameters, signature, slots
 from zoo.recipes.values import (
     ExtendedReal,
@@ -53,7 +66,9 @@ from zoo.recipes.values import (
 )
 
 __all__ = [
+    "FROM_THE_DATA",
     "SECTIONS",
+    "DataFacts",
     "ExtendedReal",
     "Interval",
     "NonNegativeFloat",
@@ -66,6 +81,7 @@ __all__ = [
     "build_component",
     "build_dataset",
     "build_model",
+    "check_data_kind",
     "check_value",
     "component_kind",
     "component_slot",
@@ -74,6 +90,7 @@ __all__ = [
     "overlay",
     "parameters",
     "parse_path",
+    "part_sizes",
     "provenance",
     "renamed_arguments",
     "renamed_from",

@@ -21,10 +21,17 @@ import inspect
 import math
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import UnionType
 from typing import Any, Union
 
+from zoo.arguments import (
+    Interval,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+)
 from zoo.errors import RecipeError
 from zoo.recipes.signatures import interface_kind
 
@@ -35,35 +42,6 @@ __all__ = [
 
 _INFINITY_ALLOWED = "±inf allowed"
 ExtendedReal = typing.Annotated[float, _INFINITY_ALLOWED]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A ``typing.Annotated`` mark: the number must lie in this interval (a bound left ``None`` is open).
-
-    ``Annotated[int, Interval(ge=1)]`` is a count of at least one; ``Annotated[float, Interval(gt=0, le=1)]``
-    a fraction. ``check_value`` enforces it; ``describe()`` reads as the message does (``>= 1``).
-    """
-
-    ge: float | None = None
-    gt: float | None = None
-    le: float | None = None
-    lt: float | None = None
-
-    def describe(self) -> str:
-        bounds = [(">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt)]
-        return " and ".join(f"{op} {bound:g}" for op, bound in bounds if bound is not None)
-
-    def contains(self, value: float) -> bool:
-        return not ((self.ge is not None and not value >= self.ge) or (self.gt is not None and not value > self.gt)
-                    or (self.le is not None and not value <= self.le) or (self.lt is not None and not value < self.lt))
-
-
-PositiveInt = typing.Annotated[int, Interval(ge=1)]
-NonNegativeInt = typing.Annotated[int, Interval(ge=0)]
-PositiveFloat = typing.Annotated[float, Interval(gt=0)]
-NonNegativeFloat = typing.Annotated[float, Interval(ge=0)]
-Probability = typing.Annotated[float, Interval(ge=0, le=1)]
 
 
 def _intervals(annotation: Any) -> list[Interval]:

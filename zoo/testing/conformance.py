@@ -617,10 +617,34 @@ def _train_briefly(recipe: dict, device: str) -> None:
             training.load(run, device=device)
 
 
+def _check_facts(data: Any, declared: dict[str, Any], split: str) -> None:
+    """The dataset states ``FACTS``, agrees with what its factory declares, and its items take its levels."""
+    from zoo.data import FACTS
+
+    missing = [fact for fact in FACTS if not hasattr(data, fact)]
+    if missing:
+        raise ConformanceError(f"it does not state {', '.join(missing)} (zoo.data.FACTS: the shape of one item, its "
+                               "number of levels or None, and its kind), which recipes read sizes from")
+    for fact, value in declared.items():
+        stated = getattr(data, fact)
+        if (tuple(stated) if fact == "shape" else stated) != (tuple(value) if fact == "shape" else value):
+            raise ConformanceError(f"its factory declares {fact}={value!r} (declare_facts) but its {split} split "
+                                   f"states {fact}={stated!r}")
+    item = data[0]
+    values = item["image"] if isinstance(item, dict) else item
+    if data.levels is not None:
+        steps = values.double() * (data.levels - 1)
+        if (steps - steps.round()).abs().max() > 1e-4 or values.min() < 0 or values.max() > 1:
+            raise ConformanceError(f"it states levels={data.levels} but its items are not all on the levels "
+                                   f"i / {data.levels - 1} of [0, 1]; state levels=None for continuous values")
+
+
 def check_dataset(entry: Entry, dtype: str | None = None, device: str | None = None) -> None:
-    """Both splits build from the defaults; items are tensors of the dataset's ``shape`` (or dicts of tensors)."""
+    """Both splits build from the defaults; items are tensors of the dataset's ``shape`` (or dicts of tensors);
+    its facts agree with what its factory declares, and its items take its levels."""
     from zoo.errors import DataNotFoundError
 
+    declared = entry.obj.facts() if hasattr(entry.obj, "facts") else {}
     for split in ("train", "test"):
         try:
             with stage(f"{entry.name}(split={split!r})"):
@@ -633,14 +657,13 @@ def check_dataset(entry: Entry, dtype: str | None = None, device: str | None = N
             raise
         if len(data) == 0:
             raise ConformanceError(f"its {split} split is empty")
+        _check_facts(data, declared, split)
         item = data[0]
         if isinstance(item, dict):
             if not all(isinstance(v, Tensor) for v in item.values()):
                 raise ConformanceError(f"its items are dicts, but not of tensors: {sorted(item)}")
             continue
-        shape = getattr(data, "shape", None)
-        if shape is None:
-            raise ConformanceError("it has no `shape` (the shape of one item), which recipes size models by")
+        shape = data.shape
         if not isinstance(item, Tensor) or not item.is_floating_point():
             raise ConformanceError(f"its items are {type(item).__name__}, expected float tensors")
         if tuple(item.shape) != tuple(shape):
