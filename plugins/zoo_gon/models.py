@@ -151,6 +151,7 @@ class GON(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     """
 
     data_kinds = ("images",)
+    own_parts = ("prior",)  # fitted to its codes after training: it carries only to a model that does so too
 
     def __init__(
         self,

@@ -248,6 +248,7 @@ class AE(Model, Sampler, Reconstructor, LatentModel, PosthocPrior):
     """
 
     data_kinds = ("images",)
+    own_parts = ("prior",)  # fitted to its codes after training: it carries only to a model that does so too
     part_sizes: ClassVar = {"encoder": {"deterministic": lambda: True}}
 
     reconstructions = ("nll", "mse")

@@ -91,7 +91,7 @@ class ImageDataset(Dataset):
         self.images = images
         self.threshold_binarize = threshold_binarize
         self.shape: tuple[int, ...] = tuple(images.shape[1:])
-        self.levels = 2 if binarize else 256 if images.dtype == torch.uint8 else levels
+        self.levels = 2 if threshold_binarize else 256 if images.dtype == torch.uint8 else levels
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -129,7 +129,7 @@ class _Walk:
         order = [None, *dictates]  # the parts this component sizes come last, in the order it lists them
         kwargs: dict[str, Any] = {}
         for key in sorted((k for k in spec if k != "name"), key=lambda k: order.index(k if k in dictates else None)):
-            where = f"{path}.{key}"
+            where, value = f"{path}.{key}", spec[key]
             if key in renamed and key not in sig.parameters:
                 warn_renamed(where, renamed[key], stacklevel=2)
                 key = renamed[key]
@@ -146,7 +146,7 @@ class _Walk:
             slot = self._slot
             if key in dictates:
                 slot = functools.partial(self._slot, sized=self._dictated(entry, dictates[key], kwargs, where))
-            kwargs[key] = check_value(spec[key], sig.annotation(key), where, slot)
+            kwargs[key] = check_value(value, sig.annotation(key), where, slot)
         for size, value in sized.items():
             if size in sig.parameters and size not in spec and size not in given and value is not _LATER:
                 kwargs[size] = value

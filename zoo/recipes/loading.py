@@ -159,8 +159,13 @@ def _plain(value: Any) -> Any:
 
 def _kept(kind: str, old: dict, name: Any, sized: bool) -> dict:
     """What the component ``name`` replacing ``old`` keeps of it: the sizes of the slot, and every part that it
-    takes as the same kind of component under the same name (a decoder's likelihood, a model's encoder)."""
+    takes as the same kind of component under the same name (a decoder's likelihood, a model's encoder),
+    except a part the old component calls its own (``own_parts``) and the new one does not: an autoencoder's
+    prior is fitted to its codes after training, so it carries to a GON, which fits its prior so too, and not
+    to a VAE, which trains with its prior from the first step."""
     new, before = _signature(kind, name), _signature(kind, old.get("name"))
+    own = set(getattr(_component(kind, old.get("name")), "own_parts", ()))
+    own -= set(getattr(_component(kind, name), "own_parts", ()))
     kept = {}
     for size in get_registry().kind(kind).sizes:
         if new is not None and size not in new.parameters:
@@ -175,7 +180,7 @@ def _kept(kind: str, old: dict, name: Any, sized: bool) -> dict:
         return kept
     for key, value in old.items():
         part = component_slot(before.annotation(key)) if key in before.parameters else (None, None)
-        if key not in kept and part[0] is not None and key in new.parameters \
+        if key not in kept and key not in own and part[0] is not None and key in new.parameters \
                 and component_slot(new.annotation(key)) == part:
             kept[key] = copy.deepcopy(value)
     return kept
@@ -184,7 +189,7 @@ def _kept(kind: str, old: dict, name: Any, sized: bool) -> dict:
 def _sized_by_siblings(value: Any, slot: Slot, siblings: dict, path: str) -> Any:
     """A component named into a slot the recipe leaves empty, with a reference for each size of its kind that it
     takes and doesn't state, to the first sibling component (in ``siblings``, at ``path``) that states it."""
-    kind, container = slot
+    kind, container = slot.kind, slot.container
     spec = {"name": value} if isinstance(value, str) else value
     if kind is None or container is not None or not isinstance(spec, dict):
         return value
