@@ -20,7 +20,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from zoo.cameras import Camera
+from zoo._aliases import moved
 from zoo.errors import IncompatibleComponentsError
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "Sampler",
     "Reconstructor",
     "Renderer",
-    "ViewRenderer",
     "LikelihoodEstimator",
     "LatentModel",
     "Annealed",
@@ -180,7 +179,12 @@ class Model(nn.Module, ABC):
     The core never wraps these methods in ``torch.no_grad()``: a model whose evaluation needs autograd
     (a GON's latent is a gradient) must be able to use it. A model that can run without gradients
     decorates its own ``metrics``, ``sample``, ... with ``@torch.no_grad()``.
+
+    ``trains_on`` is the dataset class whose items its batches are made of (None: any dataset): a recipe
+    whose data builds another is refused when it is validated, naming what the model needs.
     """
+
+    trains_on: ClassVar[type | None] = None
 
     @abstractmethod
     def loss(self, batch: Tensor | dict[str, Tensor]) -> dict[str, Tensor]:
@@ -258,19 +262,6 @@ class Renderer(ABC):
 
     @abstractmethod
     def render(self, shape: tuple[int, ...], offset: float = 0.0) -> Tensor: ...
-
-
-class ViewRenderer(ABC):
-    """A model of a 3-D scene that renders what a camera sees: ``render_view(camera)`` -> ``(rgb, depth)``.
-
-    ``camera`` is a ``zoo.cameras.Camera`` (any pose, intrinsics and image size); ``rgb`` is ``(c, h, w)`` in
-    [0, 1] and ``depth`` ``(h, w)``, the distance along each pixel's ray at which it ends. Its data are the
-    views of a scene (``zoo.data.scenes.ViewDataset``): ``zoo render`` renders their held-out cameras and an
-    orbit around the scene, and the pictures of a finished run show held-out views beside their renders.
-    """
-
-    @abstractmethod
-    def render_view(self, camera: Camera) -> tuple[Tensor, Tensor]: ...
 
 
 class LikelihoodEstimator(ABC):
@@ -362,3 +353,6 @@ SIZES: dict[str, tuple[str, ...]] = {
     "decoder": ("shape", "latent_dim"),
     "field": ("in_dim", "out_dim", "latent_dim"),
 }
+
+# zoo.interfaces.ViewRenderer and .Camera until 0.3: NeRF's capability and cameras are the zoo_nerf plugin's
+__getattr__ = moved("zoo.interfaces", {"ViewRenderer": "zoo_nerf.cameras", "Camera": "zoo_nerf.cameras"})

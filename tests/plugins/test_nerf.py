@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 from torch import Tensor
+from zoo_nerf import HashGridField, NeRF, NeRFField, SirenNeRFField
+from zoo_nerf.cameras import Camera, intrinsics_from_fov, look_at
+from zoo_nerf.occupancy import OccupancyGrid
 
-from zoo.cameras import Camera, intrinsics_from_fov, look_at
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import ImplicitField
-from zoo_nerf import HashGridField, NeRF, NeRFField, SirenNeRFField
-from zoo_nerf.occupancy import OccupancyGrid
 
 
 class Ball(ImplicitField):

@@ -1,20 +1,20 @@
 """genzoo's datasets, registered under kind "dataset" by the hook below (``zoo.data`` is a built-in plugin).
 
 Embedded (no download, ship with scikit-learn / scikit-image): ``digits``, ``lfw-faces``, and the single
-signals ``image`` (with ``camera`` and ``astronaut``) and ``audio``, and the multi-view
-``procedural-scene``. Data people bring, from ``root``: ``mnist``, ``fashion-mnist``, ``cifar10``
-(torchvision's layout; ``download=True`` fetches them), ``image-folder`` and ``blender`` (NeRF's synthetic
-scenes). Every factory is ``factory(*, root=None, split="train", **options) -> Dataset``; items are float
-tensors without labels — or, for scenes, dicts of an image and its camera — and every dataset has
-``shape``, the shape of one item (of its image, for scenes).
+signals ``image`` (with ``camera`` and ``astronaut``) and ``audio``. Data people bring, from ``root``:
+``mnist``, ``fashion-mnist``, ``cifar10`` (torchvision's layout; ``download=True`` fetches them) and
+``image-folder``. Every factory is ``factory(*, root=None, split="train", **options) -> Dataset``; items are
+float tensors without labels, and every dataset has ``shape``, the shape of one item. A plugin registers the
+data its models need the same way (the zoo_nerf plugin: the multi-view scenes ``procedural-scene`` and
+``blender``).
 """
 
 from __future__ import annotations
 
 from zoo import hookimpl
+from zoo._aliases import moved
 from zoo.data.core import SPLITS, DataError, DataNotFoundError, ImageDataset, SignalDataset
 from zoo.data.images import ImageFolder, cifar10, digits, fashion_mnist, image_folder, lfw_faces, mnist
-from zoo.data.scenes import ViewDataset, blender_scene, procedural_scene
 from zoo.data.signals import astronaut, audio, camera, image
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "ImageDataset",
     "ImageFolder",
     "SignalDataset",
-    "ViewDataset",
 ]
 
 #: registry name -> (factory, paper or source)
@@ -40,8 +39,6 @@ DATASETS = {
     "camera": (camera, "scikit-image's bundled images (skimage.data)"),
     "astronaut": (astronaut, "scikit-image's bundled images (skimage.data)"),
     "audio": (audio, None),
-    "procedural-scene": (procedural_scene, None),
-    "blender": (blender_scene, "Mildenhall et al. 2020, NeRF (arXiv:2003.08934): the synthetic Blender scenes"),
 }
 
 
@@ -49,3 +46,6 @@ DATASETS = {
 def register_components(register):
     for name, (factory, paper) in DATASETS.items():
         register("dataset", name, factory, paper=paper)
+
+# zoo.data.ViewDataset (and the scene factories) until 0.3: the scenes are the zoo_nerf plugin's
+__getattr__ = moved("zoo.data", dict.fromkeys(["ViewDataset", "blender_scene", "procedural_scene"], "zoo_nerf.scenes"))

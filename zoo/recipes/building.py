@@ -153,12 +153,35 @@ def _check_sections(recipe: dict) -> None:
         raise RecipeError("train", f"expected the training settings as a mapping, got {recipe['train']!r}")
 
 
+def _name(spec: Any) -> Any:
+    return spec.get("name") if isinstance(spec, dict) else spec
+
+
+def _check_data(recipe: dict, built: Any = None) -> None:
+    """The recipe's data must be what its model trains on (``Model.trains_on``): by the dataset factory's
+    return annotation before anything is built, by the ``built`` dataset's class after."""
+    registry = get_registry()
+    model = signature(registry.get("model", _name(recipe["model"])).obj).returns
+    needs = model.trains_on if model is not None else None
+    if needs is None:
+        return
+    name = _name(recipe.get("data"))
+    builds = type(built) if built is not None else signature(registry.get("dataset", name).obj).returns
+    if builds is None or issubclass(builds, needs):
+        return
+    fit = [e.name for e in registry.list("dataset") if issubclass(signature(e.obj).returns or type(None), needs)]
+    raise RecipeError("data.name", f"model {_name(recipe['model'])!r} trains on {_article(needs.__name__)} "
+                                   f"{needs.__name__}, but dataset {name!r} builds {_article(builds.__name__)} "
+                                   f"{builds.__name__}; datasets that fit: {', '.join(fit) or 'none is loaded'}")
+
+
 def _checked(recipe: dict) -> _Walk:
     _check_sections(recipe)
     walk = _Walk(recipe, build=False)
     walk.component("model", recipe["model"], "model")
     if "data" in recipe:
         walk.component("dataset", recipe["data"], "data", given={"split": "train"})
+        _check_data(recipe)
     return walk
 
 
@@ -193,6 +216,8 @@ def build_dataset(recipe: dict, split: str = "train", *, provenance: list[dict] 
     """The recipe's dataset for ``split`` ("train" or "test"), recorded in ``provenance`` when given."""
     walk = _Walk(recipe, build=True)
     dataset = walk.component("dataset", recipe.get("data"), "data", given={"split": split})
+    if isinstance(recipe.get("model"), (str, dict)):
+        _check_data(recipe, dataset)
     if provenance is not None:
         provenance.extend(walk.found)
     return dataset
