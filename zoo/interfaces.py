@@ -342,6 +342,7 @@ KINDS: dict[str, type | None] = {
     "likelihood": Likelihood,
     "model": Model,
     "dataset": None,
+    "artifact": None,  # what a run draws (zoo.artifacts): registered with register_artifacts
     "recipe": None,
 }
 

@@ -2,7 +2,8 @@
 
 Like timm's ``_registry.py``: a dict, a handful of small public functions (``create``,
 ``list_components`` with fnmatch wildcards), loud errors for unknown and duplicate names. The registry is
-filled by the plugins' ``register_components`` / ``register_recipes`` hooks the first time it is used.
+filled by the plugins' ``register_components`` / ``register_artifacts`` / ``register_recipes`` hooks the first
+time it is used, and with registry.yaml's recipes whose plugins are loaded.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +19,10 @@ from typing import Any
 
 import pluggy
 
+from zoo.artifacts import Artifact
 from zoo.errors import DuplicateComponentError, PluginError, UnknownComponentError, ZooError
 from zoo.interfaces import KINDS
-from zoo.plugins import DISTRIBUTION, PluginInfo, builtin_config, strict, genzoo_version, load_plugins
+from zoo.plugins import PluginInfo, builtin_config, load_plugins, strict
 
 __all__ = ["Entry", "Registry", "get_registry", "reset_registry", "create", "list_components"]
 
@@ -57,6 +60,7 @@ class Registry:
     def __init__(self, plugins: list[PluginInfo] | None = None):
         self._entries: dict[tuple[str, str], Entry] = {}
         self.plugins: list[PluginInfo] = plugins or []
+        self.unoffered: dict[str, str] = {}  # shipped recipe -> why it is not offered (a plugin it needs is not loaded)
 
     def add(self, entry: Entry) -> None:
         """Register ``entry``; a ZooError says why it is refused (bad kind or name, wrong class, duplicate)."""
@@ -120,6 +124,8 @@ class Registry:
         try:
             return self._entries[(kind, name)]
         except KeyError:
+            if kind == "recipe" and name in self.unoffered:
+                raise UnknownComponentError(self.unoffered[name]) from None
             names = [n for k, n in self._entries if k == kind]
             hint = did_you_mean(name, names)
             elsewhere = [k for k, n in self._entries if n == name]
@@ -160,21 +166,53 @@ def _collect(function: Callable, make_entry: Callable[..., Entry]) -> list[Entry
     return entries
 
 
+def _unloaded(recipe: str, needs: list[str], plugins: list[PluginInfo]) -> str | None:
+    """Why the shipped ``recipe``, which uses the components of the plugins ``needs`` (its owner first), is not
+    offered; None when it is."""
+    status = {p.name: p for p in plugins}
+    absent = [name for name in needs if name not in status]
+    broken = [name for name in needs if name in status and status[name].status != "ok"]
+    if not absent and not broken:
+        return None
+    selection = os.environ.get("ZOO_LOAD_PLUGINS")
+    uses = f" and uses components of {', '.join(needs[1:])}" if needs[1:] else ""
+    problems = [f"{name} is broken ({status[name].error}; see: zoo plugins --all)" for name in broken]
+    if absent:
+        selected = [name.strip() for name in (selection or "").split(",") if name.strip()]
+        wanted = ",".join(dict.fromkeys([*selected, *absent]))
+        problems.insert(0, f"not loaded: {', '.join(absent)} (ZOO_LOAD_PLUGINS={selection or ''}); load "
+                           f"{'it' if len(absent) == 1 else 'them'} with ZOO_LOAD_PLUGINS={wanted}, or unset it")
+    return f"recipe {recipe!r} is provided by plugin {needs[0]}{uses}; " + "; ".join(problems)
+
+
 def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Registry:
-    """Fill a Registry from a plugin manager: components and recipes of every plugin, then registry.yaml's.
+    """Fill a Registry from a plugin manager: components, artifacts and recipes of every plugin, then registry.yaml's.
 
     Each plugin's hooks are called separately, so each entry knows which plugin made it. One plugin's
     mistake disables that plugin only: a hook that raises, or a registration the registry refuses (a
     (kind, name) an earlier plugin has, a class of the wrong interface, a bad name), marks it broken and
     it contributes nothing, while the rest of the zoo works. With ZOO_STRICT_PLUGINS=1 the error is raised.
+
+    registry.yaml's recipes are grouped by the plugin that provides them, and each names the other plugins
+    whose components it uses (``needs:``): a recipe is offered only when all of them are loaded; naming one
+    that is not says which plugins to load.
     """
     registry = Registry(plugins)
     infos = {p.name: p for p in plugins}
 
     def component(info: PluginInfo):
         def make(kind: str, name: str, obj: Any, *, summary: str | None = None, paper: str | None = None):
+            if kind == "artifact":
+                raise ZooError(f"{name!r}: artifacts are registered with the register_artifacts hook")
             return Entry(kind, name, obj, summary or _first_doc_line(obj), paper, info.name,
                          info.distribution, info.version)
+
+        return make
+
+    def artifact(info: PluginInfo):
+        def make(name: str, write: Callable, *, summary: str | None = None, **how: Any):
+            return Entry("artifact", name, Artifact(write, **how), summary or _first_doc_line(write), None,
+                         info.name, info.distribution, info.version)
 
         return make
 
@@ -185,7 +223,8 @@ def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Regis
 
         return make
 
-    for hook_name, make_entry in (("register_components", component), ("register_recipes", recipe)):
+    hooks = (("register_components", component), ("register_artifacts", artifact), ("register_recipes", recipe))
+    for hook_name, make_entry in hooks:
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = infos[impl.plugin_name]
             if info.status != "ok":  # its other hook already failed: all of a plugin or nothing
@@ -208,9 +247,15 @@ def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Regis
                     "" if info.builtin else f" (to remove it: pip uninstall {info.distribution})")
                 registry.remove_plugin(info.name)
 
-    shipped = PluginInfo("registry.yaml", "registry.yaml", DISTRIBUTION, genzoo_version(), builtin=True)
-    for name, data in (builtin_config().get("recipes") or {}).items():
-        registry.add(recipe(shipped)(name, data))
+    for owner, recipes in (builtin_config().get("recipes") or {}).items():
+        for name, data in recipes.items():
+            data = dict(data)
+            needs = [owner, *data.pop("needs", [])]
+            why = _unloaded(name, needs, plugins)
+            if why is None:
+                registry.add(recipe(infos[owner])(name, data))
+            else:
+                registry.unoffered[name] = why
     return registry
 
 

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 from zoo import hookimpl
 from zoo_nerf.fields import HashGridField, NeRFField, SirenNeRFField
+from zoo_nerf.cameras import ViewRenderer
 from zoo_nerf.model import NeRF
+from zoo_nerf.pictures import orbit_pictures, views
 from zoo_nerf.scenes import ViewDataset, blender_scene, procedural_scene
 
-__all__ = ["HashGridField", "NeRF", "NeRFField", "SirenNeRFField", "ViewDataset"]
+__all__ = ["HashGridField", "NeRF", "NeRFField", "SirenNeRFField", "ViewDataset", "ViewRenderer"]
 
 PAPER = "Mildenhall et al. 2020, NeRF: Representing Scenes as Neural Radiance Fields for View Synthesis"
 NGP = "Müller et al. 2022, Instant Neural Graphics Primitives with a Multiresolution Hash Encoding"
@@ -41,3 +43,9 @@ def register_components(register):
     register("model", "nerf", NeRF, paper=PAPER)
     register("dataset", "procedural-scene", procedural_scene)
     register("dataset", "blender", blender_scene, paper=PAPER + ": the synthetic Blender scenes")
+
+
+@hookimpl
+def register_artifacts(register):
+    register("views", views, applies_to=ViewRenderer, output="views.png")
+    register("orbit", orbit_pictures, applies_to=ViewRenderer, output="render/", command="render", after_training=False)
