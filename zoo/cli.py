@@ -103,6 +103,8 @@ def _component_info(entry) -> dict:
         info["recipe"] = entry.obj
         return info
     params, hints, _ = parameters(entry.obj)
+    if entry.kind == "artifact":  # its options, and what runs it instead of the slots it fills
+        params = {n: p for n, p in params.items() if n in entry.obj.options}
     info["arguments"] = [
         {
             "name": n,
@@ -112,9 +114,17 @@ def _component_info(entry) -> dict:
         }
         for n, p in params.items()
     ]
-    info["doc"] = inspect.getdoc(getattr(entry.obj, "func", entry.obj)) or ""
-    info["fits"] = slots(entry)
+    documented = entry.obj.write if entry.kind == "artifact" else getattr(entry.obj, "func", entry.obj)
+    info["doc"] = inspect.getdoc(documented) or ""
+    info["fits"] = _drawn_by(entry.obj) if entry.kind == "artifact" else slots(entry)
     return info
+
+
+def _drawn_by(artifact) -> list[str]:
+    """``["zoo sample", "zoo train (after training)", "models that are a Sampler", "writes samples.png"]``."""
+    runs = [f"zoo {artifact.command}"] if artifact.command else []
+    runs += ["zoo train (after training)"] if artifact.after_training else []
+    return [*runs, f"models that are a {artifact.applies_to.__name__}", f"writes {artifact.output}"]
 
 
 def _contract_info(kind: str) -> dict:
