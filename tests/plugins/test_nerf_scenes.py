@@ -228,3 +228,16 @@ def test_the_procedural_scene_checks_its_numbers_in_a_recipe(option, value, allo
 
     with pytest.raises(RecipeError, match=rf"data.{option}: expected .*{allowed}, got {value}"):
         load_recipe("nerf-tiny", overrides=[f"data.{option}={value}"])
+
+
+def test_the_scenes_are_datasets_of_the_nerf_plugin_with_the_factory_signature():
+    import inspect
+
+    from zoo.registry import get_registry
+
+    for name, factory in (("procedural-scene", procedural_scene), ("blender", blender_scene)):
+        entry = get_registry().get("dataset", name)
+        assert (entry.obj, entry.plugin) == (factory, "zoo_nerf")
+        params = inspect.signature(factory).parameters
+        assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
+        assert params["root"].default is None and params["split"].default == "train"
