@@ -174,7 +174,7 @@ def test_a_bad_artifact_disables_its_plugin_only(how, says):
 def test_artifacts_are_registered_by_their_owners():
     owners = {e.name: e.plugin for e in get_registry().list("artifact")}
     assert owners == {"samples": "zoo.pictures", "reconstructions": "zoo.pictures", "interpolations": "zoo.pictures",
-                      "fit": "zoo.pictures", "image": "zoo.pictures", "curves": "zoo.pictures",
+                      "fitted-image": "zoo.pictures", "image-render": "zoo.pictures", "curves": "zoo.pictures",
                       "samples-at-temperature": "zoo_vdvae", "temperature-rows": "zoo_vdvae",
                       "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf"}
 

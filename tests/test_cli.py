@@ -376,7 +376,8 @@ def toys(tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["sample", "run", "-n", "0"], "-n: expected int >= 1, got 0"),
     (["sample", "run", "-n", "many"], "-n: expected int, got 'many' (str)"),
-    (["sample", "run", "-o", "samples.jpg"], "-o/--out samples.jpg: this writes a PNG picture"),
+    (["sample", "run", "-o", "samples.jpg"], "-o/--out samples.jpg: this writes a .png file (samples.png); name "
+                                             "one that ends in .png"),
     (["sample", "run", "--temperature", "0.8"], "--temperature: `zoo sample` draws a Toy with the artifact "
                                                 "'samples' (for any Sampler), which takes no --temperature"),
     (["interpolate", "run"], "Toy can't interpolate: `zoo interpolate` draws a LatentModel, which it is not; "
@@ -387,7 +388,7 @@ def toys(tmp_path, monkeypatch):
     (["render", "run", "--offset", "3"], "--offset: expected float >= -1 and <= 1, got 3.0"),
     (["render", "run", "--size", "100000"], "a 66667x100000 render would need 24.8 GiB (6,666,700,000 numbers of 4 "
                                             "bytes), more than a quarter of this machine's"),
-    (["render", "run", "--frames", "3"], "--frames: `zoo render` draws a Toy with the artifact 'image'"),
+    (["render", "run", "--frames", "3"], "--frames: `zoo render` draws a Toy with the artifact 'image-render'"),
     (["resume", "run", "--device", "tpu"], "device='tpu'"),
     (["train", "toy.yaml", "--set", "train.lr=.inf"], "train.lr: expected a finite number, got inf"),
     (["train", "toy.yaml", "--set", "train.lr=nan"], "train.lr: expected a finite number, got 'nan'"),

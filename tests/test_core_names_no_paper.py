@@ -98,8 +98,8 @@ def test_each_alias_still_works_and_names_its_new_home(name):
     module_name, names = ALIASES[name]
     module = importlib.import_module(module_name)
     for old in names:
-        with pytest.warns(DeprecationWarning, match=rf"{re.escape(module_name)}\.{old} moved to (zoo_nerf\.\w+)\.{old}: "
-                                                    r"import it from there \(the old path goes in genzoo 0\.3\)") as w:
+        says = rf"{re.escape(module_name)}\.{old} moved to (zoo_nerf\.\w+)\.{old}: import it from there \(the old path "
+        with pytest.warns(DeprecationWarning, match=says + r"goes in genzoo 0\.3\)") as w:
             value = getattr(module, old)
         new = importlib.import_module(re.search(r"moved to (zoo_nerf\.\w+)\.", str(w[0].message)).group(1))
         assert value is getattr(new, old)

@@ -235,8 +235,8 @@ def test_a_recipe_is_offered_only_when_every_plugin_it_needs_is_loaded(monkeypat
     assert main(["list", "nerf-*"]) == 0 and "no components match" in capsys.readouterr().out
     assert main(["train", "nerf-tiny"]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert ("error: recipe 'nerf-tiny' is provided by plugin zoo_nerf; not loaded: zoo_nerf (ZOO_LOAD_PLUGINS=zoo_vae); "
-            "load it with ZOO_LOAD_PLUGINS=zoo_vae,zoo_nerf, or unset it") in err
+    assert ("error: recipe 'nerf-tiny' is provided by plugin zoo_nerf; not loaded: zoo_nerf "
+            "(ZOO_LOAD_PLUGINS=zoo_vae); load it with ZOO_LOAD_PLUGINS=zoo_vae,zoo_nerf, or unset it") in err
     with pytest.raises(zoo.errors.UnknownComponentError, match=r"'vae-siren-digits' is provided by plugin zoo_vae and "
                                                                r"uses components of zoo_siren, zoo_divergences; not "
                                                                r"loaded: zoo_siren, zoo_divergences"):

@@ -48,7 +48,7 @@ __all__ = ["COMMANDS", "Artifact", "NothingToDraw", "Run", "check_memory", "choo
            "spatial_size", "write_after_training"]
 
 COMMANDS = ("sample", "interpolate", "render")
-RESERVED = ("which", "device")  # arguments of the Python API's sample / interpolate / render themselves
+RESERVED = ("run_dir", "which", "device")  # arguments of the Python API's sample / interpolate / render themselves
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".mp4", ".webp")
 MEMORY_FRACTION = 0.25  # of the machine's (and a GPU's) memory one picture may take
 BYTES_PER_VALUE = 4  # float32
@@ -139,7 +139,7 @@ class Artifact:
         if folder and (out.suffix.lower() in PICTURE_SUFFIXES or out.is_file()):
             raise ZooError(f"-o/--out {out}: this writes a folder of pictures ({self.output}); name a folder")
         if not folder and out.suffix.lower() != suffix:
-            raise ZooError(f"-o/--out {out}: this writes a {suffix[1:].upper()} picture; name a file that ends in "
+            raise ZooError(f"-o/--out {out}: this writes a {suffix} file ({self.output}); name one that ends in "
                            f"{suffix}")
         return out
 
@@ -274,12 +274,12 @@ def draw(entry: Any, run: Run, out: Path, options: dict[str, Any]) -> list[Path]
     model.eval()
     try:
         return entry.obj(run, out, **options)
-    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
-        if isinstance(error, RuntimeError) and not isinstance(error, torch.OutOfMemoryError) \
-                and "memory" not in str(error).lower():
+    except (MemoryError, RuntimeError) as error:  # torch's CPU allocator and torch.OutOfMemoryError: RuntimeErrors
+        if isinstance(error, RuntimeError) and "memory" not in str(error).lower():
             raise
-        given = ", ".join(flag(o) for o in options) or "its options"
-        raise ZooError(f"{entry.name} ran out of memory ({type(error).__name__}): lower {given}") from error
+        given = ", ".join(flag(o) for o in options) or "its size options"
+        raise ZooError(f"{entry.name} ran out of memory ({type(error).__name__}): lower {given} (see: zoo info "
+                       f"{entry.name})") from error
     finally:
         model.train(was_training)
 

@@ -264,13 +264,24 @@ def cmd_eval(args: argparse.Namespace) -> None:
     console.print(table)
 
 
+def _value(text: str):
+    """An option's text as YAML reads it (``3``, ``0.8``, ``1e6``); text YAML can't read stays text."""
+    import yaml
+
+    from zoo import yaml12
+
+    try:
+        return yaml12.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def cmd_draw(args: argparse.Namespace) -> None:
     """``zoo sample | interpolate | render``: the artifact the command runs for the run's model, with the options
     given (each parsed as YAML and checked against the artifact's annotations)."""
-    from zoo import training, yaml12
+    from zoo import training
 
-    options = {name: yaml12.safe_load(text) for name, text in vars(args).items() if name.startswith(OPTION)}
-    options = {name.removeprefix(OPTION): value for name, value in options.items()}
+    options = {name.removeprefix(OPTION): _value(text) for name, text in vars(args).items() if name.startswith(OPTION)}
     draw = {"sample": training.sample, "interpolate": training.interpolate, "render": training.render}[args.command]
     path = draw(args.run_dir, out=args.out, **options)
     console.print(f"wrote {path}", markup=False)

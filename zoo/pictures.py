@@ -7,8 +7,8 @@ Registered through ``register_artifacts`` like a plugin's (see ``zoo.artifacts``
 - ``reconstructions`` (a ``Reconstructor``): held-out inputs over their reconstructions, and over the
   same codes decoded at 4x the data's size when the decoder is resizable (super-resolution);
 - ``interpolations`` (``zoo interpolate``, a ``LatentModel``): decoded lines between held-out codes;
-- ``fit`` (a ``Renderer``): the fitted image at the data's resolution and at 4x; ``image`` (``zoo render``):
-  at any size and sub-pixel offset;
+- ``fitted-image`` (a ``Renderer``): the fitted image at the data's resolution and at 4x; ``image-render``
+  (``zoo render``): at any size and sub-pixel offset;
 - ``curves`` (any ``Model``): the curves of the run's metrics.jsonl.
 """
 
@@ -27,7 +27,7 @@ from zoo.errors import ZooError
 from zoo.interfaces import LatentModel, Model, Reconstructor, Renderer, Sampler
 from zoo.recipes import Interval, PositiveInt
 
-__all__ = ["curves", "fit", "image", "interpolations", "reconstructions", "samples"]
+__all__ = ["curves", "fitted_image", "image_render", "interpolations", "reconstructions", "samples"]
 
 Size = Annotated[PositiveInt | None, "decode at this resolution (longest side, pixels) instead of the data's; "
                                       "needs a resizable decoder, e.g. a field decoder"]
@@ -48,7 +48,7 @@ def _resized(run: Run, size: int | None) -> tuple[int, ...] | None:
 
 def samples(run: Run, out: Path, *, n: Annotated[PositiveInt, "number of samples"] = 64, size: Size = None,
             seed: Seed = 0) -> list[Path]:
-    """New data drawn from the model, as a grid of pictures."""
+    """A grid of samples, at another resolution where the decoder is resizable."""
     spatial = _resized(run, size)
     if spatial:  # before one sample is drawn at that size
         check_memory(n * run.shape[0] * torch.Size(spatial).numel(), lower="-n or --size", device=run.device,
@@ -57,7 +57,7 @@ def samples(run: Run, out: Path, *, n: Annotated[PositiveInt, "number of samples
 
 
 def reconstructions(run: Run, out: Path) -> list[Path]:
-    """Held-out inputs (odd rows) over their reconstructions (even rows); decoded at 4x too where it can."""
+    """Held-out inputs over their reconstructions, and decoded at 4x where the decoder is resizable."""
     shape = run.image_shape("reconstructions")
     x = run.stack(range(min(8, len(run.test_set))))
     model = run.model
@@ -74,7 +74,7 @@ def reconstructions(run: Run, out: Path) -> list[Path]:
 def interpolations(run: Run, out: Path, *, pairs: Annotated[PositiveInt, "number of held-out pairs (rows)"] = 8,
                    steps: Annotated[int, Interval(ge=2), "points per line (columns), both ends included"] = 10,
                    size: Size = None, seed: Seed = 0) -> list[Path]:
-    """Decoded lines between the codes of random pairs of held-out examples: the ends are their reconstructions."""
+    """Decoded lines between the codes of held-out pairs; the ends are their reconstructions."""
     shape = run.image_shape("interpolations")
     spatial = _resized(run, size)
     check_memory(pairs * steps * shape[0] * torch.Size(spatial or shape[1:]).numel(),
@@ -97,21 +97,22 @@ def _render(run: Run, out: Path, size: int, offset: float = 0.0) -> Path:
     return viz.save_image_grid(run.model.render(target, offset=offset).detach()[None], out, min_tile=0)
 
 
-def fit(run: Run, out: Path) -> list[Path]:
-    """The fitted image at the data's resolution and at 4x (``render.png``, ``render-4x.png``)."""
+def fitted_image(run: Run, out: Path) -> list[Path]:
+    """The fitted image at the data's resolution and at 4x (render.png, render-4x.png)."""
     size = max(run.image_shape("renders")[1:])
     return [_render(run, out, size), _render(run, out.with_name(f"{out.stem}-4x{out.suffix}"), 4 * size)]
 
 
-def image(run: Run, out: Path, *, size: Annotated[PositiveInt, "output resolution (longest side, pixels)"] = 1024,
-          offset: Annotated[float, Interval(ge=-1, le=1), "sub-pixel shift of the grid, as a fraction of a pixel"]
-          = 0.0) -> list[Path]:
-    """The fitted image at any resolution, its sampling grid shifted by ``offset`` of a pixel."""
+def image_render(run: Run, out: Path, *,
+                 size: Annotated[PositiveInt, "output resolution (longest side, pixels)"] = 1024,
+                 offset: Annotated[float, Interval(ge=-1, le=1), "sub-pixel shift of the grid, as a fraction of a "
+                                                                 "pixel"] = 0.0) -> list[Path]:
+    """The fitted image at any resolution, its sampling grid shifted by a fraction of a pixel."""
     return [_render(run, out, size, offset)]
 
 
 def curves(run: Run, out: Path) -> list[Path]:
-    """The train and eval curves of every quantity in the run's metrics.jsonl (needs matplotlib)."""
+    """The train and eval curves of every quantity in metrics.jsonl (needs matplotlib)."""
     metrics = run.directory / "metrics.jsonl"
     if not metrics.exists():
         raise NothingToDraw(f"{run.directory} has no metrics.jsonl")
@@ -125,6 +126,7 @@ def register_artifacts(register):
     register("reconstructions", reconstructions, applies_to=Reconstructor, output="reconstructions.png")
     register("interpolations", interpolations, applies_to=LatentModel, output="interpolations.png",
              command="interpolate")
-    register("fit", fit, applies_to=Renderer, output="render.png")
-    register("image", image, applies_to=Renderer, output="render-{size}.png", command="render", after_training=False)
+    register("fitted-image", fitted_image, applies_to=Renderer, output="render.png")
+    register("image-render", image_render, applies_to=Renderer, output="render-{size}.png", command="render",
+             after_training=False)
     register("curves", curves, applies_to=Model, output="curves.png")

@@ -45,7 +45,7 @@ def _check_size(scene: ViewDataset, spatial: tuple[int, ...], pictures: int, wha
 
 
 def views(run: Run, out: Path) -> list[Path]:
-    """Held-out views (top row), their renders (middle) and depth maps (bottom)."""
+    """Held-out views over their renders and depth maps."""
     scene = _scene(run)
     shown = range(min(SHOWN, len(scene)))
     truth = torch.stack([scene[i]["image"] for i in shown])
@@ -88,5 +88,5 @@ def render_views(model: ViewRenderer, scene: ViewDataset, out: str | Path, *, si
 def orbit_pictures(run: Run, out: Path, *,
                    size: Annotated[PositiveInt | None, "longest side in pixels (default: the views')"] = None,
                    frames: Annotated[PositiveInt, "views on the orbit around the scene"] = 40) -> list[Path]:
-    """Every held-out view beside its render and depth map, and an orbit of novel views (GIFs, PNGs, an MP4)."""
+    """Held-out views, their renders and depth maps, and an orbit of novel views (GIFs, PNGs, an MP4)."""
     return [render_views(run.model, _scene(run), out, size=size, frames=frames)]

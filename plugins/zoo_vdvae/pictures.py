@@ -31,19 +31,19 @@ def samples_at_temperature(
                                                         "samples; 0: every layer at its prior's mean)"] = 1.0,
     seed: Annotated[int, "which random draws are shown"] = 0,
 ) -> list[Path]:
-    """New images with every layer's prior spread scaled by ``temperature``, as a grid."""
+    """A grid of samples, every layer's prior spread scaled by a temperature."""
     return draw_samples(run, out, n=n, seed=seed, temperature=temperature)
 
 
 def temperature_rows(run: Run, out: Path) -> list[Path]:
-    """A row of 8 samples at each of ``TEMPERATURES``, labelled with it on the left."""
+    """Rows of samples at the temperatures 0.6, 0.8 and 1, each labelled."""
     torch.manual_seed(0)
     rows = [run.model.sample(8, temperature=t).detach() for t in TEMPERATURES]
     return [viz.save_image_grid(torch.cat(rows), out, nrow=8, row_labels=[f"T = {t:g}" for t in TEMPERATURES])]
 
 
 def kl_per_layer(run: Run, out: Path) -> list[Path]:
-    """The last evaluation's KL of every stochastic layer, top first, in nats per data dimension."""
+    """The KL of every stochastic layer at the last evaluation, top first, as bars (needs matplotlib)."""
     kls = {name.removeprefix(LAYER_KL): value for name, value in run.metrics.items() if name.startswith(LAYER_KL)}
     if not kls:
         raise NothingToDraw(f"{run.directory} has no evaluation with the KL of each layer")

@@ -286,7 +286,8 @@ def test_zoo_sample_draws_a_vdvae_with_its_own_artifact_and_checks_the_temperatu
     assert tempered.obj.check({"temperature": 0, "n": 2}, name=tempered.name, model="VDVAE") == {"temperature": 0.0,
                                                                                                   "n": 2}
     for bad, says in [(-1, "expected float >= 0 and <= 2, got -1"), (1e6, ".*got 1000000.0"),
-                      (float("nan"), "expected a finite number, got nan"), ("inf", "expected a finite number, got 'inf'")]:
+                      (float("nan"), "expected a finite number, got nan"),
+                      ("inf", "expected a finite number, got 'inf'")]:
         with pytest.raises(ZooError, match=rf"^--temperature: {says}"):
             tempered.obj.check({"temperature": bad}, name=tempered.name, model="VDVAE")
     with pytest.raises(ZooError, match="'samples' .*which takes no --temperature; it takes -n, --size, --seed"):

@@ -125,7 +125,7 @@ def test_toy_recipe_through_the_api(tmp_path, toys):
     last_eval = [r for r in evals if r["split"] == "eval"][-1]["metrics"]
     assert zoo.training.evaluate(run, device="cpu") == pytest.approx(last_eval, rel=1e-6)  # 16 test points, 2 batches
 
-    with pytest.raises(ZooError, match="can't sample: `zoo sample` draws a Sampler, which it is not; it has none of the capabilities"):
+    with pytest.raises(ZooError, match="can't sample: `zoo sample` draws a Sampler, which it is not; it has none"):
         zoo.training.sample(run, 4, tmp_path / "x.png", device="cpu")
     with pytest.raises(ZooError, match="zoo resume"):
         zoo.training.train(recipe, run, quiet=True)

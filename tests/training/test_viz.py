@@ -83,7 +83,7 @@ def test_metrics_plot(tmp_path):
 def test_plots_without_matplotlib_say_how_to_install_it(tmp_path, monkeypatch):
     _write_metrics(tmp_path / "metrics.jsonl")
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
-    with pytest.raises(MissingExtraError, match=r"need matplotlib, which is not installed: pip install 'genzoo\[plots\]'"):
+    with pytest.raises(MissingExtraError, match=r"need matplotlib, which is not installed: pip install 'genzoo\[plots"):
         plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "curves.png")
     with pytest.raises(MissingExtraError):
         plot_bars({"a": 1.0}, tmp_path / "bars.png")
