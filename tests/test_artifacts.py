@@ -218,3 +218,37 @@ def test_a_missing_matplotlib_is_said_once_with_the_install_line(striped, capsys
     assert err.count("pip install 'genzoo[plots]'") == 1
     assert "warning: no curves.png: it needs an extra that is not installed" in err
     assert not Path("run/curves.png").exists() and Path("run/stripes.png").exists()
+
+
+def _drawable() -> list[tuple[str, str]]:
+    """(artifact, tiny recipe) for every registered artifact and every tiny recipe whose model it applies to."""
+    from zoo.recipes import build_model, load_recipe
+
+    registry = get_registry()
+    models = {e.name: type(build_model(load_recipe(e.name))) for e in registry.list("recipe", "*-tiny")}
+    return [(a.name, recipe) for a in registry.list("artifact") for recipe, cls in models.items()
+            if issubclass(cls, a.obj.applies_to)]
+
+
+@pytest.mark.parametrize("artifact, recipe", _drawable())
+def test_every_artifact_draws_every_tiny_model_it_applies_to(artifact, recipe, tmp_path):
+    """With its defaults, from an untrained model, as `zoo train` would: it writes what it says, or has nothing
+    to draw (the curves and the KL bars of a run that has no metrics yet)."""
+    from zoo.recipes import build_model, load_recipe
+
+    from zoo.interfaces import PosthocPrior
+    from zoo.recipes import build_dataset
+
+    loaded = load_recipe(recipe)
+    entry = get_registry().get("artifact", artifact)
+    run = Run(build_model(loaded), tmp_path, recipe=loaded)
+    if isinstance(run.model, PosthocPrior):  # as training ends: an AE samples through a prior fitted to its codes
+        codes = run.model.encode(torch.stack([item for item in build_dataset(loaded, "train")]))
+        run.model.fit_prior(codes.detach())
+    out = entry.obj.out_path(tmp_path, {})
+    try:
+        written = artifacts.draw(entry, run, out, {})
+    except NothingToDraw as nothing:
+        assert artifact in ("curves", "kl-per-layer"), nothing
+        return
+    assert written and all(path.exists() for path in written) and written[0] == out

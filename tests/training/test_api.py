@@ -13,6 +13,7 @@ from torch import Tensor
 from train_toys import Denoiser, Items, toy_data
 
 import zoo
+import zoo.artifacts
 import zoo.training
 from zoo import hookimpl
 from zoo.cli import main
@@ -179,7 +180,7 @@ def test_a_run_without_a_recipe_says_how_to_resume_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_latent_models_interpolate_and_a_field_decoder_samples_at_any_size(tmp_path):
+def test_latent_models_interpolate_and_a_field_decoder_samples_at_any_size(tmp_path, monkeypatch):
     from zoo import cli
 
     run = zoo.train("vae-siren-digits", tmp_path / "siren", steps=2, device="cpu", quiet=True)
@@ -191,6 +192,13 @@ def test_latent_models_interpolate_and_a_field_decoder_samples_at_any_size(tmp_p
     out = tmp_path / "lerp.png"
     assert cli.main(["interpolate", str(run), "--pairs", "3", "--steps", "5", "--size", "96", "--out", str(out)]) == 0
     assert Image.open(out).size == (5 * 96 + 6 * 2, 3 * 96 + 4 * 2)
+
+    # a grid too big for memory is refused before a sample is drawn (on a machine of 16 GiB, as the message says)
+    monkeypatch.setattr(zoo.artifacts, "_machine_memory", lambda: 16 * 2**30)
+    with pytest.raises(ZooError, match=r"^64 samples at 30000x30000 would need 214.6 GiB \(57,600,000,000 numbers of 4 "
+                                       r"bytes\), more than a quarter of this machine's 16.0 GiB of memory: lower -n or "
+                                       r"--size$"):
+        zoo.training.sample(run, size=30000, device="cpu")
 
     # an MLP decoder has one resolution: --size is refused with the reason, interpolation still works
     mlp = zoo.train("vae-digits", tmp_path / "mlp", steps=2, device="cpu", quiet=True, pictures=False)
