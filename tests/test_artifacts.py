@@ -172,6 +172,9 @@ def test_a_bad_artifact_disables_its_plugin_only(how, says):
 
 
 def test_artifacts_are_registered_by_their_owners():
+    from zoo import cli
+
+    assert tuple(cli.DRAWING) == artifacts.COMMANDS  # each command that runs an artifact is one of the CLI's
     owners = {e.name: e.plugin for e in get_registry().list("artifact")}
     assert owners == {"samples": "zoo.pictures", "reconstructions": "zoo.pictures", "interpolations": "zoo.pictures",
                       "fitted-image": "zoo.pictures", "image-render": "zoo.pictures", "curves": "zoo.pictures",

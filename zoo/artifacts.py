@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -43,6 +43,9 @@ from torch.utils.data import Dataset
 
 from zoo.errors import MissingExtraError, ZooError, ZooWarning
 from zoo.interfaces import Model
+
+if TYPE_CHECKING:  # zoo.registry imports this module
+    from zoo.registry import Entry
 
 __all__ = ["COMMANDS", "Artifact", "NothingToDraw", "Run", "check_memory", "choose", "draw", "draw_samples",
            "spatial_size", "write_after_training"]
@@ -234,7 +237,7 @@ def draw_samples(run: Run, out: Path, *, n: int, seed: int, **options: Any) -> l
     return [viz.save_image_grid(run.model.sample(n, **options).detach(), out)]
 
 
-def choose(command: str, model: Model) -> Any:
+def choose(command: str, model: Model) -> Entry:
     """The registry entry of the artifact ``command`` runs for ``model`` (see the module docstring), or a
     ZooError saying what the model can do instead."""
     from zoo.registry import get_registry
@@ -251,11 +254,11 @@ def choose(command: str, model: Model) -> Any:
                    f"which it is not; {what}" if broadest else f"no artifact of `zoo {command}` is registered")
 
 
-def _dispatch(entries: list, command: str | None, cls: type) -> Any:
+def _dispatch(entries: list[Entry], command: str | None, cls: type) -> Entry | None:
     """The entry for ``command`` registered for the most specific class of ``cls``'s MRO (None: none applies)."""
     mro = cls.__mro__
 
-    def rank(entry) -> int:  # the last class of the MRO still a subclass: the capability itself
+    def rank(entry: Entry) -> int:  # the last class of the MRO still a subclass: the capability itself
         return max(i for i, c in enumerate(mro) if issubclass(c, entry.obj.applies_to))
 
     applying = sorted((e for e in entries if e.obj.command == command and issubclass(cls, e.obj.applies_to)), key=rank)
@@ -267,7 +270,7 @@ def _dispatch(entries: list, command: str | None, cls: type) -> Any:
     return applying[0] if applying else None
 
 
-def draw(entry: Any, run: Run, out: Path, options: dict[str, Any]) -> list[Path]:
+def draw(entry: Entry, run: Run, out: Path, options: dict[str, Any]) -> list[Path]:
     """Run one artifact with checked ``options`` into ``out``, the model in eval mode; running out of memory
     anyway is one line naming the options to lower."""
     model, was_training = run.model, run.model.training

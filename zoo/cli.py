@@ -289,7 +289,7 @@ def cmd_draw(args: argparse.Namespace) -> None:
 
 RUN_DIR_HELP = "a run directory written by `zoo train`"
 OPTION = "option_"  # the argparse destination of an artifact's option: option_temperature
-DRAWING = {  # the commands that run an artifact: what they are for, where they write by default
+DRAWING = {  # zoo.artifacts.COMMANDS, the commands that run an artifact: what they are for, where they write
     "sample": ("draw samples from a run's model into a PNG grid", "RUN_DIR/samples.png"),
     "interpolate": ("decode the lines between the codes of held-out pairs into a PNG grid",
                     "RUN_DIR/interpolations.png"),
