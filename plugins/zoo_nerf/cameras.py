@@ -1,4 +1,4 @@
-"""Pinhole cameras and the rays through their pixels, and ``ViewRenderer``: what a model of a 3-D scene is.
+"""Pinhole cameras, the rays through their pixels, and ``ViewRenderer``, a model that renders what a camera sees.
 
 Conventions are NeRF's and Blender's (OpenGL): a camera-to-world ``pose`` ``(4, 4)`` maps camera
 coordinates to the world; the camera looks down its -z axis with x to the right and y up. ``intrinsics``
