@@ -264,7 +264,7 @@ COMPONENTS = [
     ("occupancy grid lookups", lambda name: "zoo_nerf/occupancy.py" in name),
     ("compositing, hierarchical sampling (rendering.py)", lambda name: "zoo_nerf/rendering.py" in name),
     ("rays, sample points, masks, scatter, loss (model.py)", lambda name: "zoo_nerf/model.py" in name
-     or "zoo/cameras.py" in name),
+     or "zoo_nerf/cameras.py" in name),
     ("signal-fit: random points, targets, loss", lambda name: "zoo_siren/fit.py" in name),
     ("data loading (the DataLoader's batch)", lambda name: "torch/utils/data" in name),
     ("the loop (gradient norm, lr, logging)", lambda name: "zoo/training/" in name),

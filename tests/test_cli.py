@@ -125,11 +125,14 @@ def test_plugins_shows_what_each_plugin_registered(capsys, monkeypatch):
 
     _, out, _ = run(capsys, "plugins", "--json")
     registered = {p["name"]: p["registered"] for p in json.loads(out)}
+    siren_recipes = ["fourier-camera", "hashgrid-camera", "relu-pe-camera", "signal-fit-tiny", "siren-astronaut",
+                     "siren-audio", "siren-camera", "siren-poisson-camera"]  # registry.yaml's, under zoo_siren
     assert registered["zoo_siren"] == {"field": ["fourier-features", "relu-mlp", "relu-pe", "siren"],
-                                       "model": ["signal-fit"]}
+                                       "model": ["signal-fit"], "recipe": siren_recipes}
+    assert registered["zoo_vdvae"]["artifact"] == ["kl-per-layer", "samples-at-temperature", "temperature-rows"]
     monkeypatch.setattr(cli, "console", Console(width=250))  # one row per plugin, unwrapped
     _, out, _ = run(capsys, "plugins")
-    assert "4 field, 1 model" in next(line for line in out.splitlines() if "zoo_siren" in line)
+    assert "4 field, 1 model, 8 recipe" in next(line for line in out.splitlines() if "zoo_siren" in line)
     _, out, _ = run(capsys, "plugins", "--long")
     rows = out[out.index("zoo_siren"):]
     assert "field: fourier-features, relu-mlp, relu-pe, siren" in rows and "model: signal-fit" in rows
@@ -440,9 +443,21 @@ def toys(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["sample", "run", "-n", "0"], "at least 1, got 0"),
+    (["sample", "run", "-n", "0"], "-n: expected int >= 1, got 0"),
+    (["sample", "run", "-n", "many"], "-n: expected int, got 'many' (str)"),
+    (["sample", "run", "-o", "samples.jpg"], "-o/--out samples.jpg: this writes a .png file (samples.png); name "
+                                             "one that ends in .png"),
+    (["sample", "run", "--temperature", "0.8"], "--temperature: `zoo sample` draws a Toy with the artifact "
+                                                "'samples' (for any Sampler), which takes no --temperature"),
+    (["interpolate", "run"], "Toy can't interpolate: `zoo interpolate` draws a LatentModel, which it is not; "
+                             "it can: sample, render"),
     (["eval", "run", "--iwae-samples", "-1"], "iwae_samples=-1"),
-    (["render", "run", "--size", "0"], "positive number of pixels, got 0"),
+    (["render", "run", "--size", "0"], "--size: expected int >= 1, got 0"),
+    (["render", "run", "--offset", "nan"], "--offset: expected a finite number, got 'nan'"),
+    (["render", "run", "--offset", "3"], "--offset: expected float >= -1 and <= 1, got 3.0"),
+    (["render", "run", "--size", "100000"], "a 66667x100000 render would need 24.8 GiB (6,666,700,000 numbers of 4 "
+                                            "bytes), more than a quarter of this machine's"),
+    (["render", "run", "--frames", "3"], "--frames: `zoo render` draws a Toy with the artifact 'image-render'"),
     (["resume", "run", "--device", "tpu"], "device='tpu'"),
     (["train", "toy.yaml", "--set", "train.lr=.inf"], "train.lr: expected a finite number, got inf"),
     (["train", "toy.yaml", "--set", "train.lr=nan"], "train.lr: expected a finite number, got 'nan'"),

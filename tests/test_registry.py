@@ -252,7 +252,7 @@ def test_register_kinds_hook_adds_a_kind_whose_components_register_after_it():
 def test_the_core_registers_its_kinds_through_the_same_hook():
     registry = registry_with()
     assert list(registry.kinds) == ["divergence", "encoder", "decoder", "field", "likelihood", "prior", "model",
-                                    "dataset", "recipe"]
+                                    "dataset", "artifact", "recipe"]
     assert {k.plugin for k in registry.kinds.values()} == {"zoo.kinds"}
     assert registry.kind("prior").sizes == ("latent_dim",) and registry.kind("field").check is not None
     assert registry.kind("dataset").interface is None and not registry.kind("dataset").per_device
@@ -347,3 +347,62 @@ def test_the_registry_does_not_import_the_recipes_and_the_kinds_load_without_pyt
             "assert 'prior' in registry.kinds and all(p.status == 'ok' for p in registry.plugins), registry.plugins\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# -- recipes belong to plugins ----------------------------------------------------------------------------------
+
+
+def test_each_shipped_recipe_is_filed_under_the_plugin_of_its_model_and_names_the_others_it_uses():
+    """registry.yaml says who provides each recipe and what else it needs; the components the recipe names
+    (its provenance, derived by walking it) say the same: its model's plugin first, then the others."""
+    from zoo.plugins import builtin_config
+    from zoo.recipes import load_recipe, provenance
+
+    for owner, recipes in builtin_config()["recipes"].items():
+        for name, data in recipes.items():
+            used = [p["plugin"] for p in provenance(load_recipe(name))]
+            used = list(dict.fromkeys(p for p in used if not p.startswith("zoo.")))  # the core is always loaded
+            assert [owner, *data.get("needs", [])] == used, name
+            assert zoo.registry.get_registry().get("recipe", name).plugin == owner
+
+
+def test_a_recipe_is_offered_only_when_every_plugin_it_needs_is_loaded(monkeypatch, fresh_registry, capsys):
+    from zoo.cli import main
+
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "zoo_vae")
+    registry = fresh_registry()
+    offered = {e.name for e in registry.list("recipe")}
+    assert offered == {"ae-digits", "ae-tiny"}  # every VAE's KL is zoo_divergences'
+    assert main(["list", "nerf-*"]) == 0 and "no components match" in capsys.readouterr().out
+    assert main(["train", "nerf-tiny"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("error: recipe 'nerf-tiny' is provided by plugin zoo_nerf; not loaded: zoo_nerf "
+            "(ZOO_LOAD_PLUGINS=zoo_vae); load it with ZOO_LOAD_PLUGINS=zoo_vae,zoo_nerf, or unset it") in err
+    with pytest.raises(zoo.errors.UnknownComponentError, match=r"'vae-siren-digits' is provided by plugin zoo_vae and "
+                                                               r"uses components of zoo_siren, zoo_divergences; not "
+                                                               r"loaded: zoo_siren, zoo_divergences"):
+        registry.get("recipe", "vae-siren-digits")
+
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "zoo_vae,zoo_divergences")  # a SIREN inside a VAE needs zoo_siren too
+    zoo.registry.reset_registry()
+    offered = {e.name for e in fresh_registry().list("recipe")}
+    assert "vae-digits" in offered and "vae-siren-digits" not in offered
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "zoo_vae,zoo_divergences,zoo_siren")
+    zoo.registry.reset_registry()
+    offered = {e.name for e in fresh_registry().list("recipe")}
+    assert {"vae-siren-digits", "siren-camera"} <= offered and "gon-siren-digits" not in offered
+
+
+def test_a_recipe_of_a_broken_plugin_says_so(monkeypatch, fresh_registry):
+    from zoo import plugins
+
+    config = dict(plugins.builtin_config())
+    config["plugins"] = [*config["plugins"], "zoo_does_not_exist"]
+    config["recipes"] = {**config["recipes"], "zoo_does_not_exist": {"lost": {"model": {"name": "lost"}}}}
+    monkeypatch.setattr(plugins, "builtin_config", lambda: config)
+    monkeypatch.setattr(zoo.registry, "builtin_config", lambda: config)
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", ",".join(config["plugins"]))
+    with pytest.raises(zoo.errors.UnknownComponentError, match=r"^recipe 'lost' is provided by plugin "
+                                                               r"zoo_does_not_exist; zoo_does_not_exist is broken "
+                                                               r"\(ModuleNotFoundError: .*see: zoo plugins --all\)$"):
+        fresh_registry().get("recipe", "lost")

@@ -187,6 +187,8 @@ def _component_info(entry) -> dict:
         info["recipe"] = entry.obj
         return info
     params, hints, _ = parameters(entry.obj)
+    if entry.kind == "artifact":  # its options, and what runs it instead of the slots it fills
+        params = {n: p for n, p in params.items() if n in entry.obj.options}
     info["arguments"] = [
         {
             "name": n,
@@ -196,9 +198,17 @@ def _component_info(entry) -> dict:
         }
         for n, p in params.items()
     ]
-    info["doc"] = inspect.getdoc(getattr(entry.obj, "func", entry.obj)) or ""
-    info["fits"] = slots(entry)
+    documented = entry.obj.write if entry.kind == "artifact" else getattr(entry.obj, "func", entry.obj)
+    info["doc"] = inspect.getdoc(documented) or ""
+    info["fits"] = _drawn_by(entry.obj) if entry.kind == "artifact" else slots(entry)
     return info
+
+
+def _drawn_by(artifact) -> list[str]:
+    """``["zoo sample", "zoo train (after training)", "models that are a Sampler", "writes samples.png"]``."""
+    runs = [f"zoo {artifact.command}"] if artifact.command else []
+    runs += ["zoo train (after training)"] if artifact.after_training else []
+    return [*runs, f"models that are a {artifact.applies_to.__name__}", f"writes {artifact.output}"]
 
 
 def _contract_info(kind: str) -> dict:
@@ -326,7 +336,7 @@ def cmd_plugins(args: argparse.Namespace) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------
-# train / resume / eval / sample / render
+# train / resume / eval / sample / interpolate / render
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> None:
@@ -363,32 +373,72 @@ def cmd_eval(args: argparse.Namespace) -> None:
     console.print(table)
 
 
-def cmd_sample(args: argparse.Namespace) -> None:
+def _value(text: str):
+    """An option's text as YAML reads it (``3``, ``0.8``, ``1e6``); text YAML can't read stays text."""
+    import yaml
+
+    from zoo import yaml12
+
+    try:
+        return yaml12.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def cmd_draw(args: argparse.Namespace) -> None:
+    """``zoo sample | interpolate | render``: the artifact the command runs for the run's model, with the options
+    given (each parsed as YAML and checked against the artifact's annotations)."""
     from zoo import training
 
-    path = training.sample(args.run_dir, args.n, args.out or Path(args.run_dir) / "samples.png", size=args.size,
-                           temperature=args.temperature)
-    console.print(f"wrote {path}", markup=False)
-
-
-def cmd_interpolate(args: argparse.Namespace) -> None:
-    from zoo import training
-
-    path = training.interpolate(args.run_dir, args.pairs, args.steps, args.out, size=args.size, seed=args.seed)
-    console.print(f"wrote {path}", markup=False)
-
-
-def cmd_render(args: argparse.Namespace) -> None:
-    from zoo import training
-
-    path = training.render(args.run_dir, args.size, args.out, offset=args.offset, frames=args.frames)
+    options = {name.removeprefix(OPTION): _value(text) for name, text in vars(args).items() if name.startswith(OPTION)}
+    draw = {"sample": training.sample, "interpolate": training.interpolate, "render": training.render}[args.command]
+    path = draw(args.run_dir, out=args.out, **options)
     console.print(f"wrote {path}", markup=False)
 
 
 RUN_DIR_HELP = "a run directory written by `zoo train`"
+OPTION = "option_"  # the argparse destination of an artifact's option: option_temperature
+DRAWING = {  # zoo.artifacts.COMMANDS, the commands that run an artifact: what they are for, where they write
+    "sample": ("draw samples from a run's model into a PNG grid", "RUN_DIR/samples.png"),
+    "interpolate": ("decode the lines between the codes of held-out pairs into a PNG grid",
+                    "RUN_DIR/interpolations.png"),
+    "render": ("render a fitted image field at any resolution into a PNG, or a scene's held-out views and an orbit "
+               "around it (PNGs, GIFs, MP4, depth maps) into a folder", "RUN_DIR/render-SIZE.png, RUN_DIR/render/"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _metavar(annotation) -> str:
+    """``INT`` for ``PositiveInt | None``, ``FLOAT`` for ``Annotated[float, Interval(...)]``: what an option takes."""
+    import typing
+
+    while typing.get_origin(annotation) is typing.Annotated or type(None) in typing.get_args(annotation):
+        args = typing.get_args(annotation)
+        annotation = args[0] if typing.get_origin(annotation) is typing.Annotated else next(
+            a for a in args if a is not type(None))
+    return getattr(annotation, "__name__", "VALUE").upper()
+
+
+def _add_artifact_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """The options of every registered artifact of ``command`` (``-n``, ``--temperature``, ``--frames``, ...): the
+    parser takes them all, and the artifact chosen for the run's model checks the ones given."""
+    from zoo.artifacts import flag, option_help
+
+    takers: dict[str, list] = {}  # option -> the entries of the artifacts that take it
+    for entry in _registry().list("artifact"):
+        if entry.obj.command == command:
+            for name in entry.obj.options:
+                takers.setdefault(name, []).append(entry)
+    for name, entries in takers.items():
+        first = entries[0].obj
+        annotation, default = first.annotations[name], first.options[name].default
+        told = "" if default is None else f"default {default}; "
+        parser.add_argument(flag(name), dest=OPTION + name, default=argparse.SUPPRESS, metavar=_metavar(annotation),
+                            help=f"{option_help(annotation)} ({told}{', '.join(e.name for e in entries)})")
+
+
+def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
+    """The ``zoo`` parser; with ``drawing`` (sample, interpolate or render), that command takes the options of the
+    registered artifacts (read from the registry only then, so other commands don't load the plugins for it)."""
     parser = argparse.ArgumentParser(
         prog="zoo",
         description="genzoo: a plugin-based zoo of generative and implicit models.",
@@ -443,35 +493,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("sample", help="draw samples from a run's model into a PNG grid")
-    p.add_argument("run_dir", help=RUN_DIR_HELP)
-    p.add_argument("-n", type=int, default=64, help="number of samples")
-    p.add_argument("--size", type=int, help="decode at this resolution (longest side) instead of the data's; "
-                   "needs a resizable decoder, e.g. a field decoder")
-    p.add_argument("--temperature", type=float, help="scale the prior's spread (below 1: smoother, more typical "
-                   "samples); for models whose sample takes one, e.g. a vdvae")
-    p.add_argument("--out", help="PNG path (default: RUN_DIR/samples.png)")
-    p.set_defaults(func=cmd_sample)
-
-    p = sub.add_parser("interpolate", help="decode the lines between the codes of held-out pairs into a PNG grid")
-    p.add_argument("run_dir", help=RUN_DIR_HELP)
-    p.add_argument("--pairs", type=int, default=8, help="number of held-out pairs (rows)")
-    p.add_argument("--steps", type=int, default=10, help="points per line (columns), both ends included")
-    p.add_argument("--size", type=int, help="decode at this resolution (longest side); needs a resizable decoder")
-    p.add_argument("--seed", type=int, default=0, help="which held-out pairs are drawn")
-    p.add_argument("--out", help="PNG path (default: RUN_DIR/interpolations.png)")
-    p.set_defaults(func=cmd_interpolate)
-
-    p = sub.add_parser("render", help="render a fitted image field at any resolution into a PNG, or a scene's "
-                       "held-out views and an orbit around it (PNGs, GIFs, MP4, depth maps) into a folder")
-    p.add_argument("run_dir", help=RUN_DIR_HELP)
-    p.add_argument("--size", type=int, help="output resolution (longest side; default 1024 for an image, the "
-                   "data's for a scene)")
-    p.add_argument("--offset", type=float, default=0.0, help="sub-pixel offset of an image, as a fraction of a pixel")
-    p.add_argument("--frames", type=int, default=40, help="views on the orbit around a scene")
-    p.add_argument("--out", help="PNG path for an image (default: RUN_DIR/render-SIZE.png), folder for a scene "
-                   "(default: RUN_DIR/render)")
-    p.set_defaults(func=cmd_render)
+    for command, (summary, out) in DRAWING.items():
+        p = sub.add_parser(command, help=summary, description=f"{summary}. What it draws and its options come from "
+                           f"the artifact registered for the run's model: zoo list --kind artifact")
+        p.add_argument("run_dir", help=RUN_DIR_HELP)
+        p.add_argument("-o", "--out", help=f"where to write (default: {out})")
+        if drawing == command:
+            _add_artifact_options(p, command)
+        p.set_defaults(func=cmd_draw)
 
     from zoo.scaffold import KINDS as PLUGIN_KINDS
 
@@ -497,7 +526,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, *, 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``zoo`` command; returns the exit status (0, 2 for a known error, 130 after Ctrl-C)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv and argv[0] in DRAWING else None).parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = functools.partial(_show_warning, default=warnings.showwarning)

@@ -57,6 +57,14 @@ class DataNotFoundError(ZooError, FileNotFoundError):
         return str(self.args[0]) if self.args else ""
 
 
+class MissingExtraError(ZooError):
+    """An optional dependency is not installed; ``install`` is the line that installs it."""
+
+    def __init__(self, message: str, install: str):
+        self.install = install
+        super().__init__(f"{message}: {install}")
+
+
 class TrainingInterrupted(ZooError):
     """Training was stopped by Ctrl-C (or SIGINT) after saving a checkpoint: ``zoo resume`` continues it.
 

@@ -23,7 +23,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from zoo.cameras import Camera
+from zoo._aliases import moved
 from zoo.errors import IncompatibleComponentsError
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "Sampler",
     "Reconstructor",
     "Renderer",
-    "ViewRenderer",
     "LikelihoodEstimator",
     "LatentModel",
     "Annealed",
@@ -286,19 +285,6 @@ class Renderer(ABC):
     def render(self, shape: tuple[int, ...], offset: float = 0.0) -> Tensor: ...
 
 
-class ViewRenderer(ABC):
-    """A model of a 3-D scene that renders what a camera sees: ``render_view(camera)`` -> ``(rgb, depth)``.
-
-    ``camera`` is a ``zoo.cameras.Camera`` (any pose, intrinsics and image size); ``rgb`` is ``(c, h, w)`` in
-    [0, 1] and ``depth`` ``(h, w)``, the distance along each pixel's ray at which it ends. Its data are the
-    views of a scene (``zoo.data.scenes.ViewDataset``): ``zoo render`` renders their held-out cameras and an
-    orbit around the scene, and the pictures of a finished run show held-out views beside their renders.
-    """
-
-    @abstractmethod
-    def render_view(self, camera: Camera) -> tuple[Tensor, Tensor]: ...
-
-
 class LikelihoodEstimator(ABC):
     """A model that estimates log p(x): ``log_likelihood(x (b, ...), num_samples)`` -> ``(b,)`` nats.
 
@@ -381,10 +367,15 @@ class PointMass(Distribution):
         return torch.full(self.batch_shape, float("-inf"), device=self.loc.device)
 
 
+# zoo.interfaces.ViewRenderer and .Camera until 0.3: NeRF's capability and cameras are the zoo_nerf plugin's
+_moved = moved("zoo.interfaces", {"ViewRenderer": "zoo_nerf.cameras", "Camera": "zoo_nerf.cameras"})
+
+
 def __getattr__(name: str):
-    """``KINDS`` and ``SIZES``, deprecated since 0.2.0: views of the registered kinds, as they were."""
+    """``KINDS`` and ``SIZES``, deprecated since 0.2.0: views of the registered kinds, as they were; and the
+    names that moved to the zoo_nerf plugin (``ViewRenderer``, ``Camera``)."""
     if name not in ("KINDS", "SIZES"):
-        raise AttributeError(f"module 'zoo.interfaces' has no attribute {name!r}")
+        return _moved(name)
     from zoo.registry import get_registry
 
     what = {"KINDS": "kind -> interface", "SIZES": "kind -> the sizes its slots dictate"}[name]

@@ -27,5 +27,9 @@ def register_kinds(register):
     register("dataset", None, sizes=("size",), check=conformance.check_dataset, per_device=False,
              summary="a factory f(*, root=None, split='train', **options) -> a torch Dataset of float tensors "
                      "(or dicts of them) whose `shape` is the shape of one item")
+    register("artifact", None, per_device=False,
+             summary="what a run draws, samples, renders or exports (zoo train's pictures, zoo sample | interpolate | "
+                     "render), for the models of a capability, with options it declares; registered with "
+                     "register_artifacts")
     register("recipe", None, summary="a named tree of components with their arguments, the data and the training "
                                      "settings: `zoo train NAME --set a.b=c`")

@@ -4,8 +4,10 @@ Like timm's ``_registry.py``: a dict, a handful of small public functions (``cre
 ``list_components`` with fnmatch wildcards), loud errors for unknown and duplicate names. The kinds
 themselves are registered too (``register_kinds``: the core's own through the same hook as a plugin's), so
 the vocabulary — which kinds there are, the interface each one's components implement, the sizes its slots
-dictate, its conformance check — is data. The registry is filled by the plugins' ``register_kinds``, then
-``register_components`` / ``register_recipes`` hooks, the first time it is used.
+dictate, its conformance check — is data; so are the artifacts a run draws (``register_artifacts``). The
+registry is filled by the plugins' ``register_kinds``, then ``register_components`` / ``register_artifacts``
+/ ``register_recipes`` hooks, the first time it is used, and with registry.yaml's recipes whose plugins are
+loaded.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,14 +24,16 @@ from typing import Any
 
 import pluggy
 
+from zoo.artifacts import Artifact
 from zoo.constructors import signature
 from zoo.errors import DuplicateComponentError, PluginError, UnknownComponentError, ZooError
-from zoo.plugins import DISTRIBUTION, PluginInfo, builtin_config, genzoo_version, load_plugins, strict
+from zoo.plugins import PluginInfo, builtin_config, load_plugins, strict
 
 __all__ = ["Entry", "Kind", "Registry", "get_registry", "reset_registry", "create", "list_components"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 RECIPE = "recipe"  # the kind of register_recipes' entries, whose obj is the recipe's data
+ARTIFACT = "artifact"  # the kind of register_artifacts' entries, whose obj is a zoo.artifacts.Artifact
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class Registry:
         self._interfaces: dict[type, str] = {}  # interface -> its kind's name
         self._entries: dict[tuple[str, str], Entry] = {}
         self.plugins: list[PluginInfo] = plugins or []
+        self.unoffered: dict[str, str] = {}  # shipped recipe -> why it is not offered (a plugin it needs is not loaded)
 
     # --- kinds ---------------------------------------------------------------------------------------
 
@@ -161,7 +167,7 @@ class Registry:
                 f"plugin {entry.plugin!r} registered {entry.kind} {entry.name!r}: names are lower-case "
                 "letters, digits, '-', '_' and '.'"
             )
-        if entry.kind != RECIPE:
+        if entry.kind not in (RECIPE, ARTIFACT):  # data, and an Artifact that checked itself when it was made
             self._check_constructor(entry, self._kinds[entry.kind].interface)
         if key in self._entries:
             first = self._entries[key]
@@ -207,6 +213,8 @@ class Registry:
         try:
             return self._entries[(kind, name)]
         except KeyError:
+            if kind == "recipe" and name in self.unoffered:
+                raise UnknownComponentError(self.unoffered[name]) from None
             names = [n for k, n in self._entries if k == kind]
             hint = did_you_mean(name, names)
             elsewhere = [k for k, n in self._entries if n == name]
@@ -259,28 +267,58 @@ def _makers(info: PluginInfo) -> dict[str, Callable[..., Any]]:
                     info.name, info.distribution, info.version)
 
     def component(kind: str, name: str, obj: Any, *, summary: str | None = None, paper: str | None = None) -> Entry:
+        if kind == ARTIFACT:
+            raise ZooError(f"{name!r}: artifacts are registered with the register_artifacts hook")
         return Entry(kind, name, obj, summary or _first_doc_line(obj), paper, info.name, info.distribution,
                      info.version)
+
+    def artifact(name: str, write: Callable, *, summary: str | None = None, **how: Any) -> Entry:
+        return Entry(ARTIFACT, name, Artifact(write, **how), summary or _first_doc_line(write), None, info.name,
+                     info.distribution, info.version)
 
     def recipe(name: str, recipe: dict, *, summary: str | None = None) -> Entry:
         return Entry(RECIPE, name, recipe, summary or recipe.get("summary", ""), recipe.get("paper"), info.name,
                      info.distribution, info.version)
 
-    return {"register_kinds": kind, "register_components": component, "register_recipes": recipe}
+    return {"register_kinds": kind, "register_components": component, "register_artifacts": artifact,
+            "register_recipes": recipe}
 
 
-HOOKS = ("register_kinds", "register_components", "register_recipes")  # in this order: kinds first
+HOOKS = ("register_kinds", "register_components", "register_artifacts", "register_recipes")  # kinds first
+
+
+def _unloaded(recipe: str, needs: list[str], plugins: list[PluginInfo]) -> str | None:
+    """Why the shipped ``recipe``, which uses the components of the plugins ``needs`` (its owner first), is not
+    offered; None when it is."""
+    status = {p.name: p for p in plugins}
+    absent = [name for name in needs if name not in status]
+    broken = [name for name in needs if name in status and status[name].status != "ok"]
+    if not absent and not broken:
+        return None
+    selection = os.environ.get("ZOO_LOAD_PLUGINS")
+    uses = f" and uses components of {', '.join(needs[1:])}" if needs[1:] else ""
+    problems = [f"{name} is broken ({status[name].error}; see: zoo plugins --all)" for name in broken]
+    if absent:
+        selected = [name.strip() for name in (selection or "").split(",") if name.strip()]
+        wanted = ",".join(dict.fromkeys([*selected, *absent]))
+        problems.insert(0, f"not loaded: {', '.join(absent)} (ZOO_LOAD_PLUGINS={selection or ''}); load "
+                           f"{'it' if len(absent) == 1 else 'them'} with ZOO_LOAD_PLUGINS={wanted}, or unset it")
+    return f"recipe {recipe!r} is provided by plugin {needs[0]}{uses}; " + "; ".join(problems)
 
 
 def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Registry:
-    """Fill a Registry from a plugin manager: every plugin's kinds, then their components and recipes, then
-    registry.yaml's recipes.
+    """Fill a Registry from a plugin manager: every plugin's kinds, then their components, artifacts and
+    recipes, then registry.yaml's recipes.
 
     Each plugin's hooks are called separately, so each entry knows which plugin made it. One plugin's
     mistake disables that plugin only: a hook that raises, or a registration the registry refuses (a kind
     or (kind, name) an earlier plugin has, a class of the wrong interface, a bad name), marks it broken and
     it contributes nothing — and a plugin whose components are of a kind that only a broken plugin provided
     is refused in turn — while the rest of the zoo works. With ZOO_STRICT_PLUGINS=1 the error is raised.
+
+    registry.yaml's recipes are grouped by the plugin that provides them, and each names the other plugins
+    whose components it uses (``needs:``): a recipe is offered only when all of them are loaded; naming one
+    that is not says which plugins to load.
     """
     registry = Registry(plugins)
     infos = {p.name: p for p in plugins}
@@ -327,9 +365,15 @@ def build_registry(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Regis
                          "is gone")
         disable(infos[entry.plugin], refused(error, infos[entry.plugin], entry))
 
-    shipped = PluginInfo("registry.yaml", "registry.yaml", DISTRIBUTION, genzoo_version(), builtin=True)
-    for name, data in (builtin_config().get("recipes") or {}).items():
-        registry.add(_makers(shipped)["register_recipes"](name, data))
+    for owner, recipes in (builtin_config().get("recipes") or {}).items():
+        for name, data in recipes.items():
+            data = dict(data)
+            needs = [owner, *data.pop("needs", [])]
+            why = _unloaded(name, needs, plugins)
+            if why is None:
+                registry.add(_makers(infos[owner])["register_recipes"](name, data))
+            else:
+                registry.unoffered[name] = why
     return registry
 
 

@@ -1,10 +1,11 @@
 """Pictures of a run: image batches as a PNG grid, an animated GIF or an MP4, depth maps as grey pictures, the
 curves of a run's metrics.jsonl, and bar charts.
 
-The grid is torchvision's ``save_image`` (``make_grid`` underneath); small images (8x8 digits) are enlarged with
-nearest-neighbour so each tile is at least ``min_tile`` pixels and the picture is readable. The plot
-needs matplotlib (``pip install genzoo[plots]``) and is skipped without it; it never touches pyplot's
-global state, so it is safe inside notebooks and threads.
+The grid is torchvision's ``make_grid``; small images (8x8 digits) are enlarged with nearest-neighbour so each
+tile is at least ``min_tile`` pixels and the picture is readable, and its rows can carry labels in a column
+on the left. The plots need matplotlib (``pip install 'genzoo[plots]'``): without it they raise
+``MissingExtraError`` with that line, which ``zoo train`` says once. They never touch pyplot's global state,
+so they are safe inside notebooks and threads.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,12 +23,13 @@ from einops import rearrange, repeat
 from torch import Tensor
 
 from zoo.files import atomic_path
+from zoo.errors import MissingExtraError
 
 if TYPE_CHECKING:  # matplotlib is optional (genzoo[plots])
     from matplotlib.figure import Figure
 
-__all__ = ["can_save_mp4", "depth_images", "metrics_figure", "plot_bars", "plot_metrics", "save_gif", "save_image_grid",
-           "save_mp4"]
+__all__ = ["bars_figure", "can_save_mp4", "depth_images", "metrics_figure", "plot_bars", "plot_metrics", "save_gif",
+           "save_image_grid", "save_mp4"]
 
 
 def save_image_grid(
@@ -35,13 +39,16 @@ def save_image_grid(
     nrow: int | None = None,
     value_range: tuple[float, float] = (0.0, 1.0),
     min_tile: int = 64,
+    row_labels: Sequence[str] | None = None,
 ) -> Path:
     """Write images ``(n, c, h, w)`` (c = 1 or 3) or ``(n, h, w)`` as one PNG grid; returns the path.
 
     Values are mapped from ``value_range`` to [0, 1] and clipped. ``nrow`` is the number of images per
-    row (default: a square-ish grid).
+    row (default: a square-ish grid). ``row_labels``, one per row, are written in a column on the left.
     """
-    from torchvision.utils import save_image  # torchvision takes seconds to import; only pictures need it
+    from PIL import Image
+    from torchvision.utils import make_grid  # torchvision takes seconds to import; only pictures need it
+
     images = images.detach().float().cpu()
     if images.dim() == 3:
         images = rearrange(images, "n h w -> n 1 h w")
@@ -52,34 +59,81 @@ def save_image_grid(
     scale = max(1, math.ceil(min_tile / max(h, w)))
     if scale > 1:
         images = repeat(images, "n c h w -> n c (h s1) (w s2)", s1=scale, s2=scale)
+    nrow = nrow or math.ceil(math.sqrt(n))
+    grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0, normalize=True, value_range=value_range)
+    picture = Image.fromarray(rearrange(grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8), "c h w -> h w c")
+                              .numpy())
+    if row_labels is not None:
+        picture = _with_row_labels(picture, list(row_labels), tile=picture.height // math.ceil(n / nrow))
     path = Path(path)
     with atomic_path(path) as tmp:
         save_image(images, tmp, nrow=nrow or math.ceil(math.sqrt(n)), padding=2, pad_value=1.0, normalize=True,
                    value_range=value_range, format="png")
+    tmp = _temporary(path)
+    picture.save(tmp, format="PNG")
+    os.replace(tmp, path)
     return path
+
+
+def _with_row_labels(picture, labels: list[str], *, tile: int):
+    """``picture`` with a white column on its left holding ``labels[i]`` beside row ``i`` (rows ``tile`` high)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.load_default(size=max(10, min(24, tile // 4)))
+    except TypeError:  # Pillow < 10.1: one bitmap font, one size
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(picture)
+    width = max(round(draw.textlength(label, font=font)) for label in labels) + 12
+    labelled = Image.new("RGB", (picture.width + width, picture.height), "white")
+    labelled.paste(picture, (width, 0))
+    draw = ImageDraw.Draw(labelled)
+    for i, label in enumerate(labels):
+        _, top, _, bottom = draw.textbbox((0, 0), label, font=font)
+        draw.text((6, i * tile + (tile - bottom - top) // 2), label, fill="black", font=font)
+    return labelled
 
 
 def _save_figure(fig, out: str | Path) -> Path:
     out = Path(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
+    tmp = _temporary(out)
+    fig.savefig(tmp, dpi=100, format="png")
+    os.replace(tmp, out)
     return out
 
 
-def plot_bars(values: dict[str, float], out: str | Path, *, title: str = "", ylabel: str = "") -> Path | None:
-    """One bar per named value, in the order given, as a PNG; None without matplotlib."""
+def _figure_class():
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        return None
-    fig = Figure(figsize=(max(4.0, 0.3 * len(values) + 1.5), 3.5))
-    fig.subplots_adjust(left=0.14, right=0.98, bottom=0.2, top=0.9)
+        raise MissingExtraError("the plots need matplotlib, which is not installed", "pip install 'genzoo[plots]'") \
+            from None
+    return Figure
+
+
+def bars_figure(values: dict[str, float], *, title: str, xlabel: str, ylabel: str) -> Figure:
+    """One bar per named value, in the order given, its name as the tick label; the axes labelled.
+
+    The layout is constrained, so long tick labels (rotated when there are many) and the axis labels are
+    never cut off.
+    """
+    names = list(values)
+    fig = _figure_class()(figsize=(max(4.0, 0.3 * len(values) + 1.5), 3.5), layout="constrained")
     ax = fig.subplots()
     ax.bar(range(len(values)), list(values.values()))
-    ax.set_xticks(range(len(values)), list(values), rotation=90, fontsize=7)
-    ax.set(title=title, ylabel=ylabel)
+    long = len(values) > 12 or max(map(len, names), default=0) > 4
+    ax.set_xticks(range(len(values)), names, rotation=90 if long else 0, fontsize=7 if long else None)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(axis="y", alpha=0.3)
-    return _save_figure(fig, out)
+    return fig
+
+
+def plot_bars(values: dict[str, float], out: str | Path, *, title: str = "", xlabel: str = "",
+              ylabel: str = "") -> Path:
+    """``bars_figure`` written to the PNG ``out``; returns its path."""
+    return _save_figure(bars_figure(values, title=title, xlabel=xlabel, ylabel=ylabel), out)
 
 
 def depth_images(depths: Tensor) -> Tensor:
@@ -152,13 +206,10 @@ def metrics_figure(metrics_path: str | Path) -> Figure | None:
 
     Quantities whose curves are the same numbers wherever both are logged (a fit's ``mse`` that is its
     ``loss``) share one panel titled ``mse = loss``. A positive quantity spanning more than a decade is
-    drawn on a log axis, except decibels (PSNR), which are a logarithm already. None without matplotlib
-    or without records. In a notebook, the figure displays itself.
+    drawn on a log axis, except decibels (PSNR), which are a logarithm already. None without records;
+    ``MissingExtraError`` without matplotlib. In a notebook, the figure displays itself.
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
+    Figure = _figure_class()
     curves: dict[str, dict[str, list[tuple[int, float]]]] = {}  # name -> split -> [(step, value)]
     for line in Path(metrics_path).read_text().splitlines():
         record = json.loads(line)
@@ -201,7 +252,7 @@ def metrics_figure(metrics_path: str | Path) -> Figure | None:
 
 
 def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
-    """``metrics_figure`` written to the PNG ``out``; returns its path (None without matplotlib or records)."""
+    """``metrics_figure`` written to the PNG ``out``; returns its path (None without records)."""
     fig = metrics_figure(metrics_path)
     if fig is None:
         return None

@@ -1,6 +1,6 @@
 """The NeRF model: fit a radiance field to the views of a scene by volume rendering random rays.
 
-``NeRF`` is a ``Model`` whose dataset is the views of one scene (``zoo.data.scenes``): a batch is a dict of
+``NeRF`` is a ``Model`` whose dataset is the views of one scene (``zoo_nerf.scenes``): a batch is a dict of
 ``b`` images with their cameras, and each step renders ``rays_per_step`` random pixels of those views and
 compares them with the pictures (the paper's photometric loss, for the coarse and the fine pass). It is a
 ``ViewRenderer``: any camera renders a picture and a depth map, chunk by chunk in bounded memory.
@@ -18,14 +18,14 @@ from einops import rearrange
 from torch import Tensor
 from torch.nn import functional as F
 
-from zoo.cameras import Camera, pixel_rays
-from zoo.data.scenes import BACKGROUNDS
 from zoo.errors import IncompatibleComponentsError
-from zoo.interfaces import Annealed, ImplicitField, Model, ViewRenderer
+from zoo.interfaces import Annealed, ImplicitField, Model
 from zoo.metrics import psnr, ssim
 from zoo.recipes import Interval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
+from zoo_nerf.cameras import Camera, ViewRenderer, pixel_rays
 from zoo_nerf.occupancy import OccupancyGrid
 from zoo_nerf.rendering import Composited, composite, interval_points, merge_edges, sample_pdf, uniform_edges
+from zoo_nerf.scenes import BACKGROUNDS, ViewDataset
 
 __all__ = ["NeRF"]
 

@@ -18,6 +18,7 @@ Gaussians). Stability as in the reference: the residual branches and latent proj
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -34,10 +35,24 @@ from zoo.recipes import PositiveFloat, PositiveInt, renamed_arguments
 from .blocks import Bottleneck, Latent, TopDownBlock
 from .layout import check_layouts, check_memory, parameter_count, parse_layout
 
-__all__ = ["VDVAE"]
+__all__ = ["LAYER_KL", "VDVAE", "TemperedSampler"]
+
+LAYER_KL = "kl_layer_"  # the metrics' per-layer KLs: kl_layer_00, kl_layer_01, ... (top first)
 
 
-class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
+class TemperedSampler(Sampler):
+    """A Sampler whose prior's spread can be scaled: ``sample(n, *, temperature)`` -> ``(n, ...)``.
+
+    ``temperature`` multiplies every prior's standard deviation (1: the model's own samples; below 1
+    smoother, more typical ones; 0: each layer at its prior's mean). ``zoo sample --temperature`` and the
+    pictures of a finished run (``zoo_vdvae.pictures``) draw every such model.
+    """
+
+    @abstractmethod
+    def sample(self, n: int, *, temperature: float = 1.0) -> Tensor: ...
+
+
+class VDVAE(Model, TemperedSampler, Reconstructor, LikelihoodEstimator):
     """A hierarchical VAE of ``len(decoder_layout)`` stochastic layers on square images ``shape = (c, s, s)``.
 
     ``width``: channels of the residual stream at every resolution; ``latent_channels``: channels of each
@@ -169,7 +184,7 @@ class VDVAE(Model, Sampler, Reconstructor, LikelihoodEstimator):
         reconstruction, kls = reconstruction.mean() / self.num_dims, kls.mean(1) / self.num_dims
         loss = reconstruction + kls.sum()
         return {"loss": loss, "reconstruction": reconstruction, "kl": kls.sum(), "bits_per_dim": loss / math.log(2),
-                **{f"kl_layer_{i:02d}": kl for i, kl in enumerate(kls)}}
+                **{f"{LAYER_KL}{i:02d}": kl for i, kl in enumerate(kls)}}
 
     # --- capabilities --------------------------------------------------------------------------------
 

@@ -54,8 +54,8 @@ def test_every_dataset_is_registered_with_the_factory_signature():
     factories = registered()
     assert set(factories) == {
         "digits", "lfw-faces", "mnist", "fashion-mnist", "cifar10", "image-folder",
-        "image", "camera", "astronaut", "audio", "procedural-scene", "blender",
-    }  # fmt: skip
+        "image", "camera", "astronaut", "audio",
+    }  # fmt: skip (the scenes are zoo_nerf's: tests/plugins/test_nerf_scenes.py)
     for name, factory in factories.items():
         params = inspect.signature(factory).parameters
         assert all(p.kind is p.KEYWORD_ONLY for p in params.values()), name

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 from torch import Tensor
+from zoo_nerf import HashGridField, NeRF, NeRFField, SirenNeRFField
+from zoo_nerf.cameras import Camera, intrinsics_from_fov, look_at
+from zoo_nerf.occupancy import OccupancyGrid
 
-from zoo.cameras import Camera, intrinsics_from_fov, look_at
 from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import ImplicitField
-from zoo_nerf import HashGridField, NeRF, NeRFField, SirenNeRFField
-from zoo_nerf.occupancy import OccupancyGrid
 
 
 class Ball(ImplicitField):
@@ -282,6 +282,14 @@ def test_a_scene_recipe_trains_evaluates_and_renders_held_out_views_and_an_orbit
                                                                  for i in range(3)]
     bigger = zoo.training.render(run, 16, tmp_path / "big", frames=2, device="cpu")
     assert Image.open(bigger / "orbit" / "rgb-001.png").size == (16, 16)
+    capsys.readouterr()
+    for argv, says in [(["--frames", "0"], "--frames: expected int >= 1, got 0"),
+                       (["--frames", "-3"], "--frames: expected int >= 1, got -3"),
+                       (["--size", "100000"], "2 views and 40 orbit frames at 100000x100000 would need"),
+                       (["-o", "orbit.gif"], "this writes a folder of pictures (render/); name a folder"),
+                       (["--offset", "0.5"], "the artifact 'orbit' (for any ViewRenderer), which takes no --offset")]:
+        assert main(["render", str(run), *argv]) == 2
+        assert says in " ".join(capsys.readouterr().err.split())
 
     assert main(["eval", str(run), "--json"]) == 0
     assert {"psnr", "ssim"} <= set(json.loads(capsys.readouterr().out))
@@ -301,3 +309,15 @@ def test_recipes_build(name):
         assert isinstance(model, NeRF) and recipe["data"]["name"] in ("procedural-scene", "blender")
     else:  # the hash-grid field fits images like any other field
         assert isinstance(model.field, HashGridField) and model.field.in_dim == 2
+
+
+@pytest.mark.parametrize("data", ["camera", "digits", "{name: image, size: 16}"])
+def test_a_nerf_recipe_with_pictures_instead_of_views_is_refused_when_it_is_validated(data):
+    """Not at the first step, as a traceback: the recipe check names what NeRF trains on and what fits."""
+    from zoo.errors import RecipeError
+    from zoo.recipes import load_recipe
+
+    with pytest.raises(RecipeError, match=r"^data.name: model 'nerf' trains on a ViewDataset, but dataset '\w+' builds "
+                                          r"an? (SignalDataset|ImageDataset); datasets that fit: blender, "
+                                          r"procedural-scene$"):
+        load_recipe("nerf-tiny", overrides=[f"data={data}"])

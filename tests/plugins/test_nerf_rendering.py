@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-
 from zoo_nerf.rendering import composite, interval_points, merge_edges, sample_pdf, uniform_edges
 
 

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from zoo_siren.fields import FourierFeatureField, ReluField, ReluPEField, Siren
+from zoo_siren.fit import SignalFit
 
 import zoo
 from zoo.errors import IncompatibleComponentsError, RecipeError

@@ -13,6 +13,7 @@ from zoo_vdvae import VDVAE, check_layouts, parse_layout
 
 import zoo
 import zoo.training
+import zoo.artifacts
 import zoo.training.loop
 from zoo.errors import IncompatibleComponentsError, RecipeError
 from zoo.likelihoods import BernoulliLikelihood, DiscretizedLogisticMixtureLikelihood
@@ -287,13 +288,41 @@ def test_zoo_sample_passes_its_temperature_to_the_model(tmp_path):
     assert not any(np.array_equal(warm[0], tile) for tile in warm[1:])
 
 
-def test_a_temperature_for_a_model_that_takes_none_is_refused():
+def test_zoo_sample_draws_a_vdvae_with_its_own_artifact_and_checks_the_temperature():
+    """A VDVAE is a TemperedSampler: `zoo sample` runs zoo_vdvae's artifact, whose --temperature lies in [0, 2];
+    a VAE is drawn by the core's samples, which take none."""
+    from zoo.artifacts import choose
     from zoo.errors import ZooError
-    from zoo.training.api import _sample_png
 
-    vae = build_model(load_recipe("vae-digits"))
-    with pytest.raises(ZooError, match="VAE samples without a temperature"):
-        _sample_png(vae, 4, "unused.png", temperature=0.8)
+    vdvae, vae = build_model(load_recipe("vdvae-tiny")), build_model(load_recipe("vae-digits"))
+    tempered, plain = choose("sample", vdvae), choose("sample", vae)
+    assert (tempered.name, tempered.plugin, plain.name, plain.plugin) == ("samples-at-temperature", "zoo_vdvae",
+                                                                         "samples", "zoo.pictures")
+    assert tempered.obj.check({"temperature": 0, "n": 2}, name=tempered.name, model="VDVAE") == {"temperature": 0.0,
+                                                                                                  "n": 2}
+    for bad, says in [(-1, "expected float >= 0 and <= 2, got -1"), (1e6, ".*got 1000000.0"),
+                      (float("nan"), "expected a finite number, got nan"),
+                      ("inf", "expected a finite number, got 'inf'")]:
+        with pytest.raises(ZooError, match=rf"^--temperature: {says}"):
+            tempered.obj.check({"temperature": bad}, name=tempered.name, model="VDVAE")
+    with pytest.raises(ZooError, match="'samples' .*which takes no --temperature; it takes -n, --size, --seed"):
+        plain.obj.check({"temperature": 0.8}, name=plain.name, model="VAE")
+
+
+def test_a_finished_run_labels_its_temperature_rows_and_its_kl_bars(tmp_path):
+    """samples-temperatures.png: 3 rows of 8 (64 px tiles) and a label column; kl-per-layer.png: one bar per
+    layer, labelled axes (tests/training/test_viz.py checks that nothing is cut off)."""
+    from zoo.artifacts import Run
+    from zoo_vdvae.pictures import kl_per_layer, temperature_rows
+
+    model = build_model(load_recipe("vdvae-tiny")).eval()
+    rows = Image.open(temperature_rows(Run(model, tmp_path), tmp_path / "t.png")[0])
+    assert rows.width > 8 * 64 + 9 * 2 and rows.height == 3 * 64 + 4 * 2
+    metrics = {f"kl_layer_{i:02d}": 0.1 * i for i in range(5)} | {"kl": 1.0}
+    bars = kl_per_layer(Run(model, tmp_path, metrics=metrics), tmp_path / "kl.png")[0]
+    assert Image.open(bars).size[1] == 350
+    with pytest.raises(zoo.artifacts.NothingToDraw, match="no evaluation with the KL of each layer"):
+        kl_per_layer(Run(model, tmp_path, metrics={"kl": 1.0}), tmp_path / "none.png")
 
 
 def test_a_tiny_vdvae_learns_digits_without_skipped_updates(tmp_path):

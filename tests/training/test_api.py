@@ -13,6 +13,7 @@ from torch import Tensor
 from train_toys import Denoiser, Items, toy_data
 
 import zoo
+import zoo.artifacts
 import zoo.training
 from zoo import hookimpl
 from zoo.cli import main
@@ -125,7 +126,7 @@ def test_toy_recipe_through_the_api(tmp_path, toys):
     last_eval = [r for r in evals if r["split"] == "eval"][-1]["metrics"]
     assert zoo.training.evaluate(run, device="cpu") == pytest.approx(last_eval, rel=1e-6)  # 16 test points, 2 batches
 
-    with pytest.raises(ZooError, match="can't sample .* none of the optional capabilities"):
+    with pytest.raises(ZooError, match="can't sample: `zoo sample` draws a Sampler, which it is not; it has none"):
         zoo.training.sample(run, 4, tmp_path / "x.png", device="cpu")
     with pytest.raises(ZooError, match="zoo resume"):
         zoo.training.train(recipe, run, quiet=True)
@@ -164,7 +165,7 @@ def test_render_keeps_the_aspect_ratio_of_the_data(tmp_path, toys):
     assert image.size == (12, 8)  # data is 4x6: longest side 12 -> 8x12
     row = [image.convert("L").getpixel((x, 0)) for x in range(12)]
     assert row == [round(255 * k / 11) for k in range(12)]
-    with pytest.raises(ZooError, match="can't sample .* it can: render"):
+    with pytest.raises(ZooError, match="can't sample: .* it can: render"):
         zoo.training.sample(run, 4, device="cpu")
     # training wrote the fit at the data's resolution and at 4x, and no samples (it can't sample)
     assert Image.open(run / "render.png").size == (6, 4) and Image.open(run / "render-4x.png").size == (24, 16)
@@ -179,7 +180,7 @@ def test_a_run_without_a_recipe_says_how_to_resume_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_latent_models_interpolate_and_a_field_decoder_samples_at_any_size(tmp_path):
+def test_latent_models_interpolate_and_a_field_decoder_samples_at_any_size(tmp_path, monkeypatch):
     from zoo import cli
 
     run = zoo.train("vae-siren-digits", tmp_path / "siren", steps=2, device="cpu", quiet=True)
@@ -191,6 +192,13 @@ def test_latent_models_interpolate_and_a_field_decoder_samples_at_any_size(tmp_p
     out = tmp_path / "lerp.png"
     assert cli.main(["interpolate", str(run), "--pairs", "3", "--steps", "5", "--size", "96", "--out", str(out)]) == 0
     assert Image.open(out).size == (5 * 96 + 6 * 2, 3 * 96 + 4 * 2)
+
+    # a grid too big for memory is refused before a sample is drawn (on a machine of 16 GiB, as the message says)
+    monkeypatch.setattr(zoo.artifacts, "_machine_memory", lambda: 16 * 2**30)
+    with pytest.raises(ZooError, match=r"^64 samples at 30000x30000 would need 214.6 GiB \(57,600,000,000 numbers of 4 "
+                                       r"bytes\), more than a quarter of this machine's 16.0 GiB of memory: lower -n or "
+                                       r"--size$"):
+        zoo.training.sample(run, size=30000, device="cpu")
 
     # an MLP decoder has one resolution: --size is refused with the reason, interpolation still works
     mlp = zoo.train("vae-digits", tmp_path / "mlp", steps=2, device="cpu", quiet=True, pictures=False)

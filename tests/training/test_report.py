@@ -28,7 +28,7 @@ def test_speed_is_in_steps_when_a_step_is_one_item(tmp_path, capsys, clock, item
     clock[0] = 1.25
     log.train(2, {"mse": 0.5}, lr=1e-3, grad_norm=1.0, skipped=0)
     log.stop()
-    log.summary(step=2, skipped=0, best=None, run_dir=tmp_path, plot=None)
+    log.summary(step=2, skipped=0, best=None, run_dir=tmp_path)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"step 2/4  mse 0.5  lr 0.001  {speed}"
     assert f" {speed} " in next(line for line in lines if "throughput" in line)  # the summary's too
@@ -45,7 +45,7 @@ def test_names_and_paths_are_printed_as_they_are(tmp_path, capsys, clock):
     log.eval(1, {"psnr [dB]": 20.0}, best=True)
     log.note(f"interrupted: continue with `zoo resume {run_dir}`")
     log.stop()
-    log.summary(step=1, skipped=1, best={"metric": "psnr [dB]", "value": 20.0, "step": 1}, run_dir=run_dir, plot=None)
+    log.summary(step=1, skipped=1, best={"metric": "psnr [dB]", "value": 20.0, "step": 1}, run_dir=run_dir)
     err = capsys.readouterr().err
     assert "nll[/red] 0.5  lr 0.001  skipped 1" in err
     assert "eval @ step 1: psnr [dB] 20  best" in err

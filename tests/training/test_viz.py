@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.viz import metrics_figure, plot_metrics, save_image_grid
+from zoo.errors import MissingExtraError
+from zoo.viz import bars_figure, metrics_figure, plot_bars, plot_metrics, save_image_grid
 
 
 def test_grid_layout_and_pixels(tmp_path):
@@ -79,11 +80,14 @@ def test_metrics_plot(tmp_path):
     assert Image.open(out).size == (900, 320)  # two panels (loss, psnr) of 4.5x3.2 inches at 100 dpi
 
 
-def test_metrics_plot_is_skipped_without_matplotlib(tmp_path, monkeypatch):
+def test_plots_without_matplotlib_say_how_to_install_it(tmp_path, monkeypatch):
     _write_metrics(tmp_path / "metrics.jsonl")
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
-    assert plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "curves.png") is None
-    assert not (tmp_path / "curves.png").exists()
+    with pytest.raises(MissingExtraError, match=r"need matplotlib, which is not installed: pip install 'genzoo\[plots"):
+        plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "curves.png")
+    with pytest.raises(MissingExtraError):
+        plot_bars({"a": 1.0}, tmp_path / "bars.png")
+    assert not (tmp_path / "curves.png").exists() and not (tmp_path / "bars.png").exists()
 
 
 def test_mp4_round_trip_keeps_every_frame_its_size_and_its_picture(tmp_path):
@@ -106,3 +110,43 @@ def test_mp4_round_trip_keeps_every_frame_its_size_and_its_picture(tmp_path):
     assert (decoded - frames).abs().mean() < 0.03
     assert (decoded[1:] - frames[:-1]).abs().mean() > 0.1  # off by one frame is far off
     assert [p.name for p in tmp_path.iterdir()] == ["orbit.mp4"]  # written whole, no temporary left
+
+
+@pytest.mark.parametrize("names", [[f"{i}" for i in range(10)], [f"kl_layer_{i:02d}" for i in range(43)],
+                                   ["a rather long quantity name", "b"]])
+def test_bar_charts_keep_every_tick_label_and_both_axis_labels_inside_the_picture(names):
+    """Drawn (no file), each text's box must lie within the figure's: a label cut at the edge is not."""
+    fig = bars_figure(dict(zip(names, range(len(names)))), title="KL per layer", xlabel="layer (top first)",
+                      ylabel="KL (nats per dimension)")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # lays the figure out as savefig does
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    shown = [label for label, at in zip(ax.get_yticklabels(), ax.get_yticks()) if low <= at <= high]
+    texts = [*ax.get_xticklabels(), *shown, ax.xaxis.label, ax.yaxis.label, ax.title]
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    assert ax.get_xlabel() == "layer (top first)" and ax.get_ylabel() == "KL (nats per dimension)"
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, \
+            (text.get_text(), box, fig.bbox)
+
+
+def test_row_labels_stand_in_a_column_beside_their_rows(tmp_path):
+    """Three rows of black tiles labelled T = 0.6, 0.8, 1.0: the picture grows by a white column on the left in
+    which each row's band holds dark text, different for each label, and the tiles are where they were."""
+    images = torch.zeros(6, 1, 8, 8)  # 3 rows of 2 black 8x8 tiles, enlarged to 64 px
+    plain = Image.open(save_image_grid(images, tmp_path / "plain.png", nrow=2)).convert("L")
+    labelled = Image.open(save_image_grid(images, tmp_path / "rows.png", nrow=2,
+                                          row_labels=["T = 0.6", "T = 0.8", "T = 1"])).convert("L")
+    extra = labelled.width - plain.width
+    assert extra > 0 and labelled.height == plain.height
+    assert labelled.crop((extra, 0, labelled.width, labelled.height)).tobytes() == plain.tobytes()
+    bands = [labelled.crop((0, 2 + 66 * r, extra, 66 * (r + 1))) for r in range(3)]
+    assert all(band.getextrema()[0] < 128 for band in bands)  # text in every row's band
+    assert len({band.tobytes() for band in bands}) == 3  # and a different text in each
+    above = labelled.crop((0, 0, extra, 2))  # the padding row above the first tiles stays white
+    assert above.getextrema() == (255, 255)

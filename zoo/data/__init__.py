@@ -1,18 +1,19 @@
 """genzoo's datasets, registered under kind "dataset" by the hook below (``zoo.data`` is a built-in plugin).
 
 Embedded (no download, ship with scikit-learn / scikit-image): ``digits``, ``lfw-faces``, and the single
-signals ``image`` (with ``camera`` and ``astronaut``) and ``audio``, and the multi-view
-``procedural-scene``. Data people bring, from ``root``: ``mnist``, ``fashion-mnist``, ``cifar10``
-(torchvision's layout; ``download=True`` fetches them), ``image-folder`` and ``blender`` (NeRF's synthetic
-scenes). Every factory is ``factory(*, root=None, split="train", **options) -> Dataset``; items are float
-tensors without labels — or, for scenes, dicts of an image and its camera — and every dataset states
-its facts (``FACTS``: ``shape``, ``levels``, ``kind``), which each factory declares from its options
-(``declare_facts``) so that recipes read sizes from the data without loading it.
+signals ``image`` (with ``camera`` and ``astronaut``) and ``audio``. Data people bring, from ``root``:
+``mnist``, ``fashion-mnist``, ``cifar10`` (torchvision's layout; ``download=True`` fetches them) and
+``image-folder``. Every factory is ``factory(*, root=None, split="train", **options) -> Dataset``; items are
+float tensors without labels, and every dataset states its facts (``FACTS``: ``shape``, ``levels``,
+``kind``), which each factory declares from its options (``declare_facts``) so that recipes read sizes from
+the data without loading it. A plugin registers the data its models need the same way (the zoo_nerf
+plugin: the multi-view scenes ``procedural-scene`` and ``blender``).
 """
 
 from __future__ import annotations
 
 from zoo import hookimpl
+from zoo._aliases import moved
 from zoo.data.core import (
     DATA_KINDS,
     FACTS,
@@ -24,7 +25,6 @@ from zoo.data.core import (
     declare_facts,
 )
 from zoo.data.images import ImageFolder, cifar10, digits, fashion_mnist, image_folder, lfw_faces, mnist
-from zoo.data.scenes import ViewDataset, blender_scene, procedural_scene
 from zoo.data.signals import astronaut, audio, camera, image
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "ImageDataset",
     "ImageFolder",
     "SignalDataset",
-    "ViewDataset",
     "declare_facts",
 ]
 
@@ -53,8 +52,6 @@ DATASETS = {
     "camera": (camera, "scikit-image's bundled images (skimage.data)"),
     "astronaut": (astronaut, "scikit-image's bundled images (skimage.data)"),
     "audio": (audio, None),
-    "procedural-scene": (procedural_scene, None),
-    "blender": (blender_scene, "Mildenhall et al. 2020, NeRF (arXiv:2003.08934): the synthetic Blender scenes"),
 }
 
 
@@ -62,3 +59,6 @@ DATASETS = {
 def register_components(register):
     for name, (factory, paper) in DATASETS.items():
         register("dataset", name, factory, paper=paper)
+
+# zoo.data.ViewDataset (and the scene factories) until 0.3: the scenes are the zoo_nerf plugin's
+__getattr__ = moved("zoo.data", dict.fromkeys(["ViewDataset", "blender_scene", "procedural_scene"], "zoo_nerf.scenes"))

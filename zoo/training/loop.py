@@ -35,7 +35,6 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 import zoo
-from zoo import viz
 from zoo.errors import ZooError, ZooWarning
 from zoo.registry import did_you_mean
 from zoo.interfaces import Annealed, Model, PosthocPrior
@@ -473,6 +472,5 @@ def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_se
         log.stop()
         del forward, ddp  # the DDP wrapper, with its hooks on the parameters, goes while the process group is up
 
-    plot = viz.plot_metrics(log.path, run_dir / "curves.png") if procs.is_main and log.path.exists() else None
-    log.summary(step=step, skipped=skipped, best=best, run_dir=run_dir, plot=plot)
+    log.summary(step=step, skipped=skipped, best=best, run_dir=run_dir)
     return FitResult(run_dir, step, skipped, interrupted, eval_metrics, best, ema if ema is not None else model)

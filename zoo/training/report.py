@@ -151,8 +151,7 @@ class RunLog:
         if self.tensorboard is not None:
             self.tensorboard.close()
 
-    def summary(self, *, step: int, skipped: int, best: dict[str, Any] | None, run_dir: Path,
-                plot: Path | None) -> None:
+    def summary(self, *, step: int, skipped: int, best: dict[str, Any] | None, run_dir: Path) -> None:
         """The one-screen table at the end of a run."""
         if not self.enabled:
             return
@@ -171,6 +170,4 @@ class RunLog:
         if best:
             table.add_row("best", Text(f"{best['metric']} {best['value']:.4g} at step {best['step']}"))
         table.add_row("metrics", Text(str(self.path)))
-        if plot is not None:
-            table.add_row("curves", Text(str(plot)))
         self.console.print(table)

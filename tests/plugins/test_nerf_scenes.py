@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from zoo_nerf.cameras import pixel_rays
+from zoo_nerf.scenes import ProceduralScene, blender_scene, procedural_scene
 
-from zoo.cameras import pixel_rays
 from zoo.data import DataError, DataNotFoundError
-from zoo.data.scenes import ProceduralScene, blender_scene, procedural_scene
 
 
 def _scene() -> ProceduralScene:
@@ -173,3 +173,71 @@ def test_blender_errors_say_what_is_missing(tmp_path):
     (tmp_path / "transforms_train.json").write_text('{"frames": []}')
     with pytest.raises(DataError, match="not a Blender transforms file"):
         blender_scene(root=str(tmp_path))
+
+
+def test_a_frame_symlinked_outside_the_scene_is_refused(tmp_path):
+    """The path is resolved once complete: ``train/r_0`` + ``.png``, a link to a picture outside the folder."""
+    scene, outside = tmp_path / "scene", tmp_path / "secret.png"
+    _write_blender_scene(scene, "train", 2)
+    (scene / "train" / "r_0.png").rename(outside)
+    (scene / "train" / "r_0.png").symlink_to(outside)
+    with pytest.raises(DataError, match=r"'./train/r_0' points outside the scene folder"):
+        blender_scene(root=str(scene))
+    inside = scene / "train" / "linked.png"  # a link that stays inside is an ordinary frame
+    inside.symlink_to(scene / "train" / "r_1.png")
+    (scene / "train" / "r_0.png").unlink()
+    (scene / "train" / "r_0.png").symlink_to(inside)
+    assert len(blender_scene(root=str(scene))) == 2
+
+
+def _with(root, split: str, change) -> None:
+    meta = json.loads((root / f"transforms_{split}.json").read_text())
+    change(meta)
+    (root / f"transforms_{split}.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("matrix, problem", [
+    ([[float("nan")] * 4] * 4, "not finite"),
+    ([[0.0] * 4] * 4, "last row"),
+    ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], "no rotation"),
+    ([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]], "no rotation"),  # a scale
+    ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]], "mirrors the world"),
+])
+def test_a_pose_that_is_not_a_rotation_and_a_translation_is_refused(tmp_path, matrix, problem):
+    _write_blender_scene(tmp_path, "train", 2)
+    _with(tmp_path, "train", lambda meta: meta["frames"][1].update(transform_matrix=matrix))
+    with pytest.raises(DataError, match=rf"frame './train/r_1': the transform_matrix .*{problem}"):
+        blender_scene(root=str(tmp_path))
+
+
+@pytest.mark.parametrize("angle", [0.0, -0.5, math.pi, 4.0, float("nan"), float("inf")])
+def test_a_field_of_view_outside_zero_to_pi_is_refused(tmp_path, angle):
+    _write_blender_scene(tmp_path, "train", 1)
+    _with(tmp_path, "train", lambda meta: meta.update(camera_angle_x=angle))
+    with pytest.raises(DataError, match=r"camera_angle_x is .* lies in \(0, π\) radians"):
+        blender_scene(root=str(tmp_path))
+
+
+@pytest.mark.parametrize("option, value, allowed", [
+    ("distance", 0.0, "> 0"), ("distance", -2.0, "> 0"), ("fov", 0.0, "> 0 and < 180"),
+    ("fov", 180.0, "> 0 and < 180"), ("num_train", 0, ">= 1"), ("size", -1, ">= 1"),
+])
+def test_the_procedural_scene_checks_its_numbers_in_a_recipe(option, value, allowed):
+    from zoo.errors import RecipeError
+    from zoo.recipes import load_recipe
+
+    with pytest.raises(RecipeError, match=rf"data.{option}: expected .*{allowed}, got {value}"):
+        load_recipe("nerf-tiny", overrides=[f"data.{option}={value}"])
+
+
+def test_the_scenes_are_datasets_of_the_nerf_plugin_with_the_factory_signature():
+    import inspect
+
+    from zoo.registry import get_registry
+
+    for name, factory in (("procedural-scene", procedural_scene), ("blender", blender_scene)):
+        entry = get_registry().get("dataset", name)
+        assert (entry.obj, entry.plugin) == (factory, "zoo_nerf")
+        params = inspect.signature(factory).parameters
+        assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
+        assert params["root"].default is None and params["split"].default == "train"

@@ -1,12 +1,11 @@
-"""zoo.cameras against hand-computed rays and an independent projection back onto the image."""
+"""zoo_nerf.cameras against hand-computed rays and an independent projection back onto the image."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
-
-from zoo.cameras import Camera, intrinsics_from_fov, look_at, orbit, pixel_centres, pixel_rays
+from zoo_nerf.cameras import Camera, intrinsics_from_fov, look_at, orbit, pixel_centres, pixel_rays
 
 
 def _unit(v):
@@ -15,7 +14,7 @@ def _unit(v):
 
 
 def _project(points: np.ndarray, pose: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """World points (n, 3) -> pixel positions (n, 2), by inverting the pose (numpy, not zoo.cameras)."""
+    """World points (n, 3) -> pixel positions (n, 2), by inverting the pose (numpy, not zoo_nerf.cameras)."""
     R, t = pose[:3, :3], pose[:3, 3]
     local = (points - t) @ R  # R^T (p - t), row-wise
     depth = -local[:, 2]  # the camera looks down -z

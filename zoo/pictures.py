@@ -1,0 +1,132 @@
+"""The core's own artifacts: what any model with a capability of ``zoo.interfaces`` draws (a built-in plugin).
+
+Registered through ``register_artifacts`` like a plugin's (see ``zoo.artifacts``):
+
+- ``samples`` (``zoo sample``, a ``Sampler``): a grid of samples, at another resolution with ``--size``
+  where the decoder is resizable;
+- ``reconstructions`` (a ``Reconstructor``): held-out inputs over their reconstructions, and over the
+  same codes decoded at 4x the data's size when the decoder is resizable (super-resolution);
+- ``interpolations`` (``zoo interpolate``, a ``LatentModel``): decoded lines between held-out codes;
+- ``fitted-image`` (a ``Renderer``): the fitted image at the data's resolution and at 4x; ``image-render``
+  (``zoo render``): at any size and sub-pixel offset;
+- ``curves`` (any ``Model``): the curves of the run's metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from zoo import hookimpl, viz
+from zoo.artifacts import NothingToDraw, Run, check_memory, draw_samples, spatial_size
+from zoo.errors import ZooError
+from zoo.interfaces import LatentModel, Model, Reconstructor, Renderer, Sampler
+from zoo.recipes import Interval, PositiveInt
+
+__all__ = ["curves", "fitted_image", "image_render", "interpolations", "reconstructions", "samples"]
+
+Size = Annotated[PositiveInt | None, "decode at this resolution (longest side, pixels) instead of the data's; "
+                                      "needs a resizable decoder, e.g. a field decoder"]
+Seed = Annotated[int, "which random draws (and held-out examples) are shown"]
+
+
+def _resized(run: Run, size: int | None) -> tuple[int, ...] | None:
+    """``spatial`` for decoding at ``size`` (None: the data's own size, without building the data)."""
+    if size is None:
+        return None
+    model = run.model
+    if not (isinstance(model, LatentModel) and model.decoder.resizable):
+        decoder = type(model.decoder).__name__ if isinstance(model, LatentModel) else "no Decoder"
+        raise ZooError(f"{type(model).__name__} decodes only at its data's size: its decoder ({decoder}) is not "
+                       "resizable; a field decoder is (decoder: {name: field, ...}), or leave out --size")
+    return spatial_size(run.image_shape("samples"), size)
+
+
+def samples(run: Run, out: Path, *, n: Annotated[PositiveInt, "number of samples"] = 64, size: Size = None,
+            seed: Seed = 0) -> list[Path]:
+    """A grid of samples, at another resolution where the decoder is resizable."""
+    spatial = _resized(run, size)
+    if spatial:  # before one sample is drawn at that size
+        check_memory(n * run.shape[0] * torch.Size(spatial).numel(), lower="-n or --size", device=run.device,
+                     what=f"{n} samples at {'x'.join(map(str, spatial))}")
+    return draw_samples(run, out, n=n, seed=seed, **({"spatial": spatial} if spatial else {}))
+
+
+def reconstructions(run: Run, out: Path) -> list[Path]:
+    """Held-out inputs over their reconstructions, and decoded at 4x where the decoder is resizable."""
+    shape = run.image_shape("reconstructions")
+    x = run.stack(range(min(8, len(run.test_set))))
+    model = run.model
+    pairs = rearrange([x, model.reconstruct(x).detach()], "two n ... -> (two n) ...")
+    written = [viz.save_image_grid(pairs, out, nrow=len(x))]
+    if isinstance(model, LatentModel) and model.decoder.resizable:
+        big = model.reconstruct(x, spatial=spatial_size(shape, 4 * max(shape[1:]))).detach()
+        inputs = F.interpolate(x, size=big.shape[2:], mode="nearest")  # the pixels the codes came from
+        pairs = rearrange([inputs, big], "two n ... -> (two n) ...")
+        written.append(viz.save_image_grid(pairs, out.with_name(f"{out.stem}-4x{out.suffix}"), nrow=len(x)))
+    return written
+
+
+def interpolations(run: Run, out: Path, *, pairs: Annotated[PositiveInt, "number of held-out pairs (rows)"] = 8,
+                   steps: Annotated[int, Interval(ge=2), "points per line (columns), both ends included"] = 10,
+                   size: Size = None, seed: Seed = 0) -> list[Path]:
+    """Decoded lines between the codes of held-out pairs; the ends are their reconstructions."""
+    shape = run.image_shape("interpolations")
+    spatial = _resized(run, size)
+    check_memory(pairs * steps * shape[0] * torch.Size(spatial or shape[1:]).numel(),
+                 what=f"{pairs} interpolations of {steps} steps", lower="--pairs, --steps or --size", device=run.device)
+    order = torch.randperm(len(run.test_set), generator=torch.Generator().manual_seed(seed))[: 2 * pairs]
+    if len(order) < 2:
+        raise NothingToDraw(f"interpolation needs two held-out examples; the test split holds {len(run.test_set)}")
+    x = run.stack(order.tolist())
+    half = len(x) // 2
+    lines = run.model.interpolate(x[:half], x[half: 2 * half], steps, spatial=spatial).detach()  # (b, steps, ...)
+    return [viz.save_image_grid(rearrange(lines, "b s ... -> (b s) ..."), out, nrow=steps)]
+
+
+def _render(run: Run, out: Path, size: int, offset: float = 0.0) -> Path:
+    """The fitted image with its longest side ``size`` pixels (the data's aspect ratio) as a PNG."""
+    shape = run.image_shape("renders")
+    target = spatial_size(shape, size)
+    check_memory(shape[0] * torch.Size(target).numel(), what=f"a {'x'.join(map(str, target))} render",
+                 lower="--size", device=run.device)
+    return viz.save_image_grid(run.model.render(target, offset=offset).detach()[None], out, min_tile=0)
+
+
+def fitted_image(run: Run, out: Path) -> list[Path]:
+    """The fitted image at the data's resolution and at 4x (render.png, render-4x.png)."""
+    size = max(run.image_shape("renders")[1:])
+    return [_render(run, out, size), _render(run, out.with_name(f"{out.stem}-4x{out.suffix}"), 4 * size)]
+
+
+def image_render(run: Run, out: Path, *,
+                 size: Annotated[PositiveInt, "output resolution (longest side, pixels)"] = 1024,
+                 offset: Annotated[float, Interval(ge=-1, le=1), "sub-pixel shift of the grid, as a fraction of a "
+                                                                 "pixel"] = 0.0) -> list[Path]:
+    """The fitted image at any resolution, its sampling grid shifted by a fraction of a pixel."""
+    return [_render(run, out, size, offset)]
+
+
+def curves(run: Run, out: Path) -> list[Path]:
+    """The train and eval curves of every quantity in metrics.jsonl (needs matplotlib)."""
+    metrics = run.directory / "metrics.jsonl"
+    if not metrics.exists():
+        raise NothingToDraw(f"{run.directory} has no metrics.jsonl")
+    plot = viz.plot_metrics(metrics, out)
+    return [plot] if plot is not None else []
+
+
+@hookimpl
+def register_artifacts(register):
+    register("samples", samples, applies_to=Sampler, output="samples.png", command="sample")
+    register("reconstructions", reconstructions, applies_to=Reconstructor, output="reconstructions.png")
+    register("interpolations", interpolations, applies_to=LatentModel, output="interpolations.png",
+             command="interpolate")
+    register("fitted-image", fitted_image, applies_to=Renderer, output="render.png")
+    register("image-render", image_render, applies_to=Renderer, output="render-{size}.png", command="render",
+             after_training=False)
+    register("curves", curves, applies_to=Model, output="curves.png")
