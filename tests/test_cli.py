@@ -444,7 +444,7 @@ def toys(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("argv, message", [
     (["sample", "run", "-n", "0"], "-n: expected int >= 1, got 0"),
-    (["sample", "run", "-n", "many"], "-n: expected int, got 'many' (str)"),
+    (["sample", "run", "-n", "many"], "-n: expected int >= 1, got 'many' (str)"),
     (["sample", "run", "-o", "samples.jpg"], "-o/--out samples.jpg: this writes a .png file (samples.png); name "
                                              "one that ends in .png"),
     (["sample", "run", "--temperature", "0.8"], "--temperature: `zoo sample` draws a Toy with the artifact "
@@ -454,7 +454,7 @@ def toys(tmp_path, monkeypatch):
     (["eval", "run", "--iwae-samples", "-1"], "iwae_samples=-1"),
     (["render", "run", "--size", "0"], "--size: expected int >= 1, got 0"),
     (["render", "run", "--offset", "nan"], "--offset: expected a finite number, got 'nan'"),
-    (["render", "run", "--offset", "3"], "--offset: expected float >= -1 and <= 1, got 3.0"),
+    (["render", "run", "--offset", "3"], "--offset: expected float >= -1 and <= 1, got 3"),
     (["render", "run", "--size", "100000"], "a 66667x100000 render would need 24.8 GiB (6,666,700,000 numbers of 4 "
                                             "bytes), more than a quarter of this machine's"),
     (["render", "run", "--frames", "3"], "--frames: `zoo render` draws a Toy with the artifact 'image-render'"),

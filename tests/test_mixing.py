@@ -243,7 +243,7 @@ LEGITIMATE = {
     "a layout written for another resolution": r"encoder block '\w+' is at resolution \d+, but the encoder is at",
     "a part that would never be used": r"fine_field is never rendered nor trained",
     "a learned prior where nothing trains it": r"has parameters .* that only a prior term would train",
-    "a post-hoc prior where the objective needs p\(z\) from the first step": r"is fitted to the codes after "
+    "a post-hoc prior where the objective needs p(z) from the first step": r"is fitted to the codes after "
                                                                             r"training, but the \S+ prior term",
 }
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,11 +66,7 @@ def save_image_grid(
         picture = _with_row_labels(picture, list(row_labels), tile=picture.height // math.ceil(n / nrow))
     path = Path(path)
     with atomic_path(path) as tmp:
-        save_image(images, tmp, nrow=nrow or math.ceil(math.sqrt(n)), padding=2, pad_value=1.0, normalize=True,
-                   value_range=value_range, format="png")
-    tmp = _temporary(path)
-    picture.save(tmp, format="PNG")
-    os.replace(tmp, path)
+        picture.save(tmp, format="PNG")
     return path
 
 
@@ -98,9 +93,6 @@ def _save_figure(fig, out: str | Path) -> Path:
     out = Path(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
-    tmp = _temporary(out)
-    fig.savefig(tmp, dpi=100, format="png")
-    os.replace(tmp, out)
     return out
 
 
