@@ -12,6 +12,7 @@ an argument annotated ``ImplicitField`` is built from the ``field`` registry, an
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -36,7 +37,7 @@ __all__ = [
     "ViewRenderer",
     "LikelihoodEstimator",
     "LatentModel",
-    "Annealed",
+    "BeforeUpdate",
     "PosthocPrior",
     "PointMass",
     "KINDS",
@@ -284,16 +285,35 @@ class LikelihoodEstimator(ABC):
     def log_likelihood(self, x: Tensor, *, num_samples: int = 1000) -> Tensor: ...
 
 
-class Annealed(ABC):
-    """A model whose objective follows the training's progress (a KL weight warmed up from 0, ...).
+class BeforeUpdate(ABC):
+    """A model that follows the training's progress (a KL weight ramped up from 0, an occupancy grid refreshed).
 
-    Before every step the loop calls ``anneal(updates)`` with the number of optimizer updates applied so
-    far: skipped updates and gradient-accumulation micro-steps don't count, and a resumed run goes on
-    where it stopped. Keep what it sets in a buffer, so a loaded model evaluates with the same weight.
+    Before every optimizer update the loop calls ``before_update(updates_applied)`` with the number of
+    updates applied so far: skipped updates and gradient-accumulation micro-steps don't count, and a
+    resumed run goes on where it stopped. Keep what it sets in a buffer, so a loaded model evaluates as
+    it was trained. What it draws from the global RNGs is part of the run (a resume replays it).
     """
 
     @abstractmethod
+    def before_update(self, updates_applied: int) -> None: ...
+
+
+class _Annealed(BeforeUpdate):
+    """Deprecated since 0.2 (removed in 0.3): implement ``BeforeUpdate.before_update(updates_applied)``."""
+
+    @abstractmethod
     def anneal(self, updates: int) -> None: ...
+
+    def before_update(self, updates_applied: int) -> None:
+        self.anneal(updates_applied)
+
+
+def __getattr__(name: str) -> object:
+    if name == "Annealed":  # the old name, for one minor version
+        warnings.warn("zoo.interfaces.Annealed is deprecated and goes in 0.3: implement zoo.interfaces.BeforeUpdate "
+                      "(before_update(updates_applied) is what anneal(updates) was)", DeprecationWarning, stacklevel=2)
+        return _Annealed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class PosthocPrior(ABC):

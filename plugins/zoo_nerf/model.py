@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from zoo.cameras import Camera, pixel_rays
 from zoo.data.scenes import BACKGROUNDS
 from zoo.errors import IncompatibleComponentsError
-from zoo.interfaces import Annealed, ImplicitField, Model, ViewRenderer
+from zoo.interfaces import BeforeUpdate, ImplicitField, Model, ViewRenderer
 from zoo.metrics import psnr, ssim
 from zoo_nerf.occupancy import OccupancyGrid
 from zoo_nerf.rendering import Composited, composite, interval_points, merge_edges, sample_pdf, uniform_edges
@@ -45,7 +45,7 @@ class Views(NamedTuple):
     intrinsics: Tensor
 
 
-class NeRF(Model, ViewRenderer, Annealed):
+class NeRF(Model, ViewRenderer, BeforeUpdate):
     """Neural radiance fields (Mildenhall et al. 2020) with optional empty-space skipping (Instant-NGP).
 
     - ``field``: the coarse field, ``fine_field``: the fine one (hierarchical sampling, §5.2). Without a
@@ -63,7 +63,7 @@ class NeRF(Model, ViewRenderer, Annealed):
       trick): a fixed background can be imitated by fog of its colour, a random one cannot, so empty space
       is learnt empty (and the occupancy grid can skip it).
     - ``occupancy_resolution > 0`` keeps an occupancy grid of that many cells per side, refreshed every
-      ``occupancy_update_every`` updates from the fields' densities (``Annealed``): samples in empty
+      ``occupancy_update_every`` updates from the fields' densities (``BeforeUpdate``): samples in empty
       cells are skipped. ``occupancy_threshold`` is the opacity an occupied cell's density gives a coarse
       interval (converted to a density with the coarse interval length); ``occupancy_decay`` how much of
       a cell's remembered density survives an update (Instant-NGP's 0.95 suits its tens of thousands of
@@ -217,12 +217,12 @@ class NeRF(Model, ViewRenderer, Annealed):
         return {"psnr": psnr(renders, images, per_example=True).mean(), "ssim": ssim(renders, images),
                 "mse": F.mse_loss(renders, images)}
 
-    # -- Annealed: the occupancy grid follows the training ----------------------------------------------------
+    # -- BeforeUpdate: the occupancy grid follows the training ------------------------------------------------
 
-    def anneal(self, updates: int) -> None:
+    def before_update(self, updates_applied: int) -> None:
         """Refresh the occupancy grid every ``occupancy_update_every`` optimizer updates."""
-        if self.occupancy is not None and updates and updates % self.occupancy_update_every == 0:
-            fraction = 1.0 if updates <= self.occupancy_warmup else self.occupancy_fraction
+        if self.occupancy is not None and updates_applied and updates_applied % self.occupancy_update_every == 0:
+            fraction = 1.0 if updates_applied <= self.occupancy_warmup else self.occupancy_fraction
             self.occupancy.update(self._density, fraction=fraction)
 
     def _density(self, positions: Tensor) -> Tensor:

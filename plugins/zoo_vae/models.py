@@ -37,7 +37,7 @@ from torch.distributions import (
 from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError, ZooError
 from zoo.interfaces import (
-    Annealed,
+    BeforeUpdate,
     Decoder,
     Divergence,
     Encoder,
@@ -92,11 +92,11 @@ def probe_components(encoder: Encoder, decoder: Decoder) -> tuple[Distribution, 
     return q, shape
 
 
-class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annealed):
+class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, BeforeUpdate):
     """A VAE: reconstruction NLL + β · D(q(z|x) ‖ N(0, I)), for any encoder, decoder and divergence.
 
     ``beta`` weights the prior term; with ``warmup_steps > 0`` the weight grows linearly from 0 to
-    ``beta`` over that many optimizer updates (the loop's ``anneal``; kept in the ``updates`` buffer, so a
+    ``beta`` over that many optimizer updates (the loop's ``before_update``; kept in the ``updates`` buffer, so a
     loaded model evaluates with the weight it was trained with).
     ``binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
@@ -148,9 +148,9 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
         """p(z) = N(0, I), batch ``()``, event ``(latent_dim,)``."""
         return Independent(Normal(self.prior_loc, self.prior_scale), 1)
 
-    def anneal(self, updates: int) -> None:
+    def before_update(self, updates_applied: int) -> None:
         """The loop's count of optimizer updates so far: it sets the prior term's weight."""
-        self.updates.fill_(updates)
+        self.updates.fill_(updates_applied)
 
     def prior_weight(self) -> Tensor | float:
         """β, ramped linearly from 0 over the first ``warmup_steps`` updates (a tensor: no device sync)."""

@@ -20,6 +20,7 @@ import zoo.training
 from zoo.errors import ZooError
 from zoo.registry import get_registry
 from zoo.training import CheckpointError, MissingPluginError, TrainSettings, fit
+from zoo.training.checkpoint import CheckpointWriteError
 from zoo.training.checkpoint import (
     check_intact,
     check_provenance,
@@ -96,11 +97,12 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save_then_crash)
-    with pytest.raises(OSError, match="simulated crash"):
+    with pytest.raises(CheckpointWriteError, match=r"step_00000004 \(simulated crash.*step_00000002"):
         fit(make_denoiser(), toy_data(), None, settings, tmp_path / "run", quiet=True)
     monkeypatch.undo()
 
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000002"]
+    assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))  # the half-written step was removed
     previous = find_checkpoint(tmp_path / "run")
     assert load_trainer_state(previous)["step"] == read_info(previous)["step"] == 2
     load_weights(previous, make_denoiser())
@@ -110,7 +112,6 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
     straight = make_denoiser()
     fit(straight, toy_data(), None, settings, tmp_path / "straight", quiet=True)
     assert same(resumed.state_dict(), straight.state_dict())
-    assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))  # the debris was cleared
 
 
 class Killed(BaseException):
