@@ -524,24 +524,37 @@ def _install_hint(dist: Any, version: Any) -> str:
 
 
 def check_provenance(provenance: list[dict[str, Any]]) -> None:
-    """Fail if a component that built the checkpoint is not installed; warn if its version changed.
+    """Fail if a component that built the checkpoint is not available; warn if its version changed.
 
     ``provenance`` entries are ``{kind, name, plugin, distribution, version}`` (``zoo.recipes.provenance``).
+    The error says what is true here: the plugin is installed but not loaded (``ZOO_LOAD_PLUGINS``), or
+    installed but broken, or installed without that component, or not installed (with its ``pip install``).
     """
     from zoo.errors import UnknownComponentError
+    from zoo.plugins import not_loaded_note
     from zoo.registry import get_registry
 
     registry = get_registry()
+    plugins = {info.name: info for info in registry.plugins}
     for item in provenance:
         kind, name, dist, version = item["kind"], item["name"], item.get("distribution"), item.get("version")
+        plugin = item.get("plugin")
         try:
             entry = registry.get(kind, name)
         except UnknownComponentError:
-            raise MissingPluginError(
-                f"this checkpoint was built with the {kind} {name!r} from the plugin {item.get('plugin')!r} "
-                f"(distribution {dist} {version}), which is not installed here: {_install_hint(dist, version)} "
-                f"(then check `zoo list --kind {kind}`)"
-            ) from None
+            built = f"this checkpoint was built with the {kind} {name!r} from the plugin {plugin!r} ({dist} {version})"
+            note = not_loaded_note(plugin) if isinstance(plugin, str) else None
+            if note is not None:
+                why = f"which is {note}: add {plugin} to ZOO_LOAD_PLUGINS, or unset it"
+            elif plugin in plugins and plugins[plugin].status != "ok":
+                why = f"which is installed but failed to load: {plugins[plugin].error} (see `zoo plugins`)"
+            elif plugin in plugins:
+                here = plugins[plugin]
+                why = (f"which is installed ({here.distribution} {here.version}) but registers no {kind} {name!r}: "
+                       f"{_install_hint(dist, version)}")
+            else:
+                why = f"which is not installed: {_install_hint(dist, version)}"
+            raise MissingPluginError(f"{built}, {why} (then check `zoo list --kind {kind}`)") from None
         if version and entry.version != version:
             warnings.warn(f"this checkpoint was built with {dist} {version}, but {entry.distribution} "
                           f"{entry.version} provides the {kind} {name!r} here: it may behave differently",
