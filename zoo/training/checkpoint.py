@@ -182,7 +182,7 @@ def save_checkpoint(
     """
     root = Path(run_dir) / "checkpoints"
     final = root / f"step_{step:08d}"
-    tmp = root / f".tmp-{final.name}"
+    tmp, aside = root / f".tmp-{final.name}", root / f".tmp-old-{final.name}"
     try:
         root.mkdir(parents=True, exist_ok=True)
         for stale in root.glob(".tmp-*"):  # left behind by a write that crashed
@@ -194,18 +194,30 @@ def save_checkpoint(
         torch.save(trainer_state, tmp / "trainer.pt")
         (tmp / "checkpoint.json").write_text(json.dumps({**info, "step": step}, indent=2))
         _fsync_tree(tmp)
+        damage = _damage(final, trainer_state=True) if final.exists() else None
+        if damage is not None:  # a resume passed over it: it goes aside, not away
+            _set_aside(final, damage)
         if final.exists():  # the same step saved again (a resumed run stopped before its first update)
-            aside = root / f".tmp-old-{final.name}"
             os.replace(final, aside)
             os.replace(tmp, final)
             shutil.rmtree(aside)
         else:
             os.replace(tmp, final)
-        if best is not None:
-            atomic_write_bytes(root / "index.json", json.dumps({"best": final.name, **best}, indent=2).encode())
-    except (OSError, RuntimeError, safetensors.SafetensorError) as e:  # torch.save's zip writer: RuntimeError
+    except BaseException as e:  # a failed write, or a second stop signal: nothing half-written stays behind
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _write_failed(Path(run_dir), final, e, _bytes_needed(model, ema, trainer_state)) from e
+        if aside.exists() and not final.exists():  # stopped between the two renames: the old one goes back
+            os.replace(aside, final)
+        if isinstance(e, (OSError, RuntimeError, safetensors.SafetensorError)):  # torch.save fails as RuntimeError
+            raise _write_failed(Path(run_dir), final, e, _bytes_needed(model, ema, trainer_state)) from e
+        raise
+    if best is not None:
+        index = json.dumps({"best": final.name, **best}, indent=2).encode()
+        try:
+            atomic_write_bytes(root / "index.json", index)
+        except OSError as e:
+            raise CheckpointWriteError(f"could not write {root / 'index.json'} ({e.strerror or e}): it "
+                                       f"{space_report(root, len(index))}; {final} was written, and the index still "
+                                       "names the best before it") from e
     _prune(Path(run_dir), final, keep_last)
     return final
 
@@ -228,10 +240,11 @@ def _write_failed(run_dir: Path, final: Path, error: Exception, needed: int) -> 
     if isinstance(error, OSError) and error.strerror:
         reason = error.strerror
     good = next((p for p in reversed(list_checkpoints(run_dir)) if p != final and _damage(p) is None), None)
-    kept = f"the newest good checkpoint is {good}" if good is not None else "no checkpoint of this run was written yet"
+    then = (f"the newest good checkpoint is {good}. Free some space (or fix the folder), then `zoo resume {run_dir}`"
+            if good is not None else "no checkpoint of this run was written yet. Free some space (or fix the folder) "
+            "and train again")
     return CheckpointWriteError(f"could not write checkpoint {final.name} ({reason}): it "
-                                f"{space_report(final.parent, needed)}; {kept}. Free some space (or fix the "
-                                f"folder), then `zoo resume {run_dir}`")
+                                f"{space_report(final.parent, needed)}; {then}")
 
 
 def _damage(step_dir: Path, *, trainer_state: bool = False) -> str | None:
@@ -255,11 +268,14 @@ def _prune(run_dir: Path, written: Path, keep_last: int) -> None:
     root = run_dir / "checkpoints"
     try:
         best = _best_entry(root)
-        if best is not None and _damage(root / best) is not None:
-            best = None  # a damaged best is no reason to keep it: it is set aside below
     except CheckpointError as e:  # the next best evaluation rewrites it; training goes on
         warnings.warn(f"{e}; pruning ranks the steps without it", stacklevel=3, category=ZooWarning)
         best = None
+    if best is not None and (root / best).is_dir() and (root / best) != written:
+        damage = _damage(root / best)
+        if damage is not None:  # no reason to keep it, nor to delete it unsaid
+            _set_aside(root / best, damage)
+            best = None
     written_step, kept = _step_number(written), 0
     for step_dir in reversed(list_checkpoints(run_dir)):
         if step_dir != written and step_dir.name != best:

@@ -62,7 +62,12 @@ def _keep_records_until(path: Path, step: int) -> None:
         lines = ", ".join(map(str, dropped[:5])) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
         warnings.warn(f"{path}: dropped {len(dropped)} line(s) that are not UTF-8 JSON records with a step "
                       f"(line {lines}); the other records are kept", ZooWarning, stacklevel=3)
-    atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+    data = "".join(line + "\n" for line in kept).encode()
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        raise ZooError(f"could not rewrite {path} for the resume ({e.strerror or e}): it "
+                       f"{space_report(path.parent, len(data))}; the checkpoints are intact") from e
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:
