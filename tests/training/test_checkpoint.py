@@ -581,7 +581,8 @@ def test_a_full_disk_is_one_message_naming_the_space_and_the_good_checkpoint(tmp
 
     message = str(error.value)
     assert re.fullmatch(rf"could not write checkpoint step_00000004 \(.+\): it needs about [\d,]+ bytes, 1,234 are "
-                        rf"free in {folder}; the newest good checkpoint is {folder / 'step_00000002'}\. Free some "
+                        rf"free in {folder} \(the disk is full\); the newest good checkpoint is "
+                        rf"{folder / 'step_00000002'}\. Free some "
                         rf"space \(or fix the folder\), then `zoo resume {tmp_path / 'run'}`", message), message
     needed = int(re.search(r"needs about ([\d,]+)", message).group(1).replace(",", ""))
     assert needed > 4 * 4 * (8 * 16 + 16 + 16 * 8 + 8)  # weights, EMA and AdamW's two moments in float32

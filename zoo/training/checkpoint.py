@@ -102,12 +102,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def space_report(folder: Path, needed: int) -> str:
-    """``needs 1,234 bytes, 56 are free in FOLDER``: what a message about a failed write says of the disk."""
+    """``needs about 1,234 bytes, 56 are free in FOLDER (the disk is full)``: what a failed write says of the disk."""
     try:
-        free = f"{shutil.disk_usage(folder).free:,}"
+        free = shutil.disk_usage(folder).free
     except OSError:
-        free = "an unknown number of bytes"
-    return f"needs about {needed:,} bytes, {free} are free in {folder}"
+        return f"needs about {needed:,} bytes in {folder}, whose free space is unknown"
+    full = " (the disk is full)" if free < needed else ""
+    return f"needs about {needed:,} bytes, {free:,} are free in {folder}{full}"
 
 
 def _fsync_tree(folder: Path) -> None:
