@@ -20,10 +20,10 @@ __all__ = [
     "thread_count", "to_device",
 ]
 
-# train.threads=0 without OMP_NUM_THREADS: at most this many. torch's own default (one thread per core) makes a
-# small model's run many times slower on a machine whose cores are busy: every op waits for its slowest
-# thread (benchmarks/RESULTS.md, "CPU threads").
-DEFAULT_THREADS = 2
+# train.threads=0 without OMP_NUM_THREADS: this many. torch's own default (one thread per core) made vae-digits
+# 3.5-43x slower than one thread on a machine whose cores were busy (benchmarks/RESULTS.md, "CPU threads"): an
+# OpenMP thread that is not running holds up every op. A big model on an idle machine asks for more.
+DEFAULT_THREADS = 1
 
 
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -67,14 +67,13 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def thread_count(threads: int = 0) -> int:
     """``train.threads`` -> CPU threads for torch's ops: ``threads`` when > 0, else ``OMP_NUM_THREADS`` when
-    set (torchrun sets it to 1 for several processes per machine), else ``DEFAULT_THREADS`` or fewer cores."""
+    set (torchrun sets it to 1 for several processes per machine), else ``DEFAULT_THREADS``."""
     if threads > 0:
         return threads
     omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # "4,2" is nested parallelism: the outer
     if omp.isdigit() and int(omp) > 0:
         return int(omp)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(DEFAULT_THREADS, cores))
+    return DEFAULT_THREADS
 
 
 @contextlib.contextmanager

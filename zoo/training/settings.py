@@ -61,7 +61,7 @@ class TrainSettings:
     compile: bool = False  # torch.compile the model's loss
     device: str = "auto"  # "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps"
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
-    threads: int = 0  # CPU threads for torch's ops (0: OMP_NUM_THREADS when set, else at most 2; runtime.py)
+    threads: int = 0  # CPU threads for torch's ops (0: OMP_NUM_THREADS when set, else 1, safe on a busy machine)
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # YAML gives lists
