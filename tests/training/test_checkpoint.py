@@ -29,8 +29,8 @@ from zoo.errors import ZooError
 from zoo.recipes import load_recipe
 from zoo.registry import get_registry
 from zoo.training import CheckpointError, MissingPluginError, TrainSettings, fit
-from zoo.training.checkpoint import CheckpointWriteError
 from zoo.training.checkpoint import (
+    CheckpointWriteError,
     check_intact,
     check_provenance,
     find_checkpoint,
@@ -407,10 +407,10 @@ def test_pruning_keeps_the_step_just_written_over_a_damaged_newer_one(tmp_path):
     messages = [str(w.message) for w in said]
     assert any(f"skipping damaged checkpoint(s): {damaged / 'model.safetensors'} is damaged" in m for m in messages)
     aside = tmp_path / "checkpoints" / "damaged" / "step_00000099"
-    assert [m for m in messages if "aside" in m] == [  # named once, with where it went
-        f"set the damaged checkpoint step_00000099 aside in {aside}, where it is neither used nor counted among "
-        f"the kept: {damaged / 'model.safetensors'} is damaged (Error while deserializing header: incomplete "
-        "metadata, file not fully covered): truncated, or not a safetensors file"]
+    set_aside = (f"set the damaged checkpoint step_00000099 aside in {aside}, where it is neither used nor counted "
+                 f"among the kept: {damaged / 'model.safetensors'} is damaged (Error while deserializing header: "
+                 "incomplete metadata, file not fully covered): truncated, or not a safetensors file")
+    assert [m for m in messages if "aside" in m] == [set_aside]  # named once, with where it went
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000040"]
     assert (aside / "model.safetensors").is_file()  # moved, not deleted
     with warnings.catch_warnings():

@@ -179,8 +179,8 @@ def test_a_stop_signal_saves_a_checkpoint_and_the_run_resumes_exactly(tmp_path, 
     assert interrupted.interrupted and interrupted.stopped_by == stop and interrupted.step == 4
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000004"]
     said = [line for line in capsys.readouterr().err.splitlines() if "interrupted" in line]
-    assert said == [f"interrupted at step 4 by {stop.name}: checkpoint step_00000004 saved; continue with "
-                    f"`zoo resume {tmp_path / 'run'}`"]
+    assert said == [(f"interrupted at step 4 by {stop.name}: checkpoint step_00000004 saved; continue with "
+                     f"`zoo resume {tmp_path / 'run'}`")]
     assert signal.getsignal(stop) is ORIGINAL_HANDLERS[stop]  # fit put the handlers back
     resumed, straight = make_denoiser(seed=3), make_denoiser()
     fit(resumed, toy_data(), None, quick(steps=10), tmp_path / "run", resume=True, quiet=True)

@@ -167,7 +167,7 @@ class _StopSignals:
     """The first stop signal (``STOP_SIGNALS``) is noted for the loop, which finishes the update, saves and
     returns; a second one raises ``TrainingAborted`` at once."""
 
-    def __enter__(self) -> _StopSignals:
+    def __enter__(self):
         self.received, self.previous = 0, {}  # received: the first signal's number (0: none yet)
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
             self.previous = {signum: signal.signal(signum, self._handle) for signum in STOP_SIGNALS}
