@@ -431,6 +431,8 @@ def test_a_damaged_best_is_set_aside_not_kept(tmp_path):
         fit(make_denoiser(), toy_data(), toy_data(16, seed=1), quick(steps=8, eval_every=2, checkpoint_every=2,
             keep_last=1, best_mode="max"), tmp_path, resume=True, quiet=True)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000008"]
+    with pytest.raises(CheckpointError, match=r"step_00000002, was damaged and set aside in .*use which='latest'"):
+        zoo.training.load(tmp_path, which="best")
 
 
 @pytest.mark.parametrize("entry", [

@@ -151,7 +151,7 @@ def _best_entry(root: Path) -> str | None:
         return None
     best = index["best"]
     # a bare step_XXXXXXXX name, resolving inside this run: never "../../other-run/checkpoints/step_..."
-    if not isinstance(best, str) or not STEP_DIR.match(best) or (root / best).resolve().parent != root.resolve():
+    if not isinstance(best, str) or not STEP_DIR.fullmatch(best) or (root / best).resolve().parent != root.resolve():
         raise CheckpointError(f"{root / 'index.json'} is damaged: its best entry {best!r} is not a step folder of "
                               f"this run (expected a name like step_00000100 in {root})")
     return best
@@ -178,8 +178,9 @@ def save_checkpoint(
     """Write ``run_dir/checkpoints/step_{step}`` atomically, then prune old ones; returns its path.
 
     ``info`` goes to checkpoint.json (plain data); ``trainer_state`` to trainer.pt (tensors and plain
-    containers only). ``best`` (``{"metric", "mode", "value"}``) marks this step as the best so far; the
-    best step survives pruning, which keeps the newest ``keep_last`` (0: all).
+    containers only). ``best`` (``{"metric", "mode", "value"}``) marks this step as the best so far.
+    Pruning (``_prune``) keeps this step, the best one and the newest ``keep_last`` loadable ones (0: all),
+    and sets damaged ones aside. A write that fails raises ``CheckpointWriteError`` and leaves no trace.
     """
     root = Path(run_dir) / "checkpoints"
     final = root / f"step_{step:08d}"
@@ -339,6 +340,9 @@ def find_checkpoint(path: str | Path, which: str = "latest") -> Path:
             raise CheckpointError(f"{path} has no best checkpoint: the run never evaluated (eval_every=0 or no "
                                   "held-out split); use which='latest'")
         best = path / "checkpoints" / name
+        if not best.exists() and (path / "checkpoints" / DAMAGED / name).is_dir():
+            raise CheckpointError(f"the best checkpoint of {path}, {name}, was damaged and set aside in "
+                                  f"{path / 'checkpoints' / DAMAGED}: use which='latest' for the newest intact one")
         try:
             check_intact(best)
         except CheckpointError as e:

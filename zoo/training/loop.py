@@ -468,7 +468,7 @@ def fit(
 def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_set: Dataset | None,
          s: TrainSettings, run_dir: Path, *, recipe: dict | None, provenance: list[dict] | None, resume: bool,
          stop_at: int | None, quiet: bool) -> FitResult:
-    # -- device, precision, threads ---------------------------------------------------------------------------
+    # -- device, precision (fit set the threads) ------------------------------------------------------------
     device = procs.device
     precision = runtime.resolve_precision(device, s.precision)
     micro_batch = s.micro_batch_size(procs.world_size)
