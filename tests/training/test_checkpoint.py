@@ -616,12 +616,12 @@ def test_a_plugin_that_is_installed_but_not_loaded_is_named_as_such(monkeypatch,
     with pytest.raises(MissingPluginError) as error:
         check_provenance([gon])
     assert str(error.value) == (
-        f"this checkpoint was built with the model 'gon' from the plugin 'zoo_gon' (genzoo {zoo.__version__}), which "
-        "is installed but not loaded (ZOO_LOAD_PLUGINS='zoo_vae'): add zoo_gon to ZOO_LOAD_PLUGINS, or unset it "
-        "(then check `zoo list --kind model`)")
+        f"this checkpoint was built with the model 'gon' from the plugin 'zoo_gon' (distribution genzoo "
+        f"{zoo.__version__}), which is installed but not loaded (ZOO_LOAD_PLUGINS='zoo_vae'): add zoo_gon to "
+        "ZOO_LOAD_PLUGINS, or unset it (then check `zoo list --kind model`)")
     assert "pip install" not in str(error.value)
-    with pytest.raises(MissingPluginError, match=r"zoo_imaginary' \(zoo-imaginary 1.2.3\), which is not installed: "
-                                                 r"pip install zoo-imaginary==1.2.3 "):
+    with pytest.raises(MissingPluginError, match=r"zoo_imaginary' \(distribution zoo-imaginary 1.2.3\), which is not "
+                                                 r"installed: pip install zoo-imaginary==1.2.3 "):
         check_provenance([MISSING])
 
 

@@ -563,7 +563,8 @@ def check_provenance(provenance: list[dict[str, Any]]) -> None:
         try:
             entry = registry.get(kind, name)
         except UnknownComponentError:
-            built = f"this checkpoint was built with the {kind} {name!r} from the plugin {plugin!r} ({dist} {version})"
+            built = (f"this checkpoint was built with the {kind} {name!r} from the plugin {plugin!r} (distribution {dist} "
+                     f"{version})")
             note = not_loaded_note(plugin) if isinstance(plugin, str) else None
             if note is not None:
                 why = f"which is {note}: add {plugin} to ZOO_LOAD_PLUGINS, or unset it"
