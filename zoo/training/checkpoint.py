@@ -265,7 +265,8 @@ def _prune(run_dir: Path, written: Path, keep_last: int) -> None:
 
     Only what loads is ranked: a damaged step is moved to ``checkpoints/damaged/`` (so it is neither kept
     in place of a good one nor offered again), and ``written``, the step just saved, is always kept. A step
-    newer than it exists only when a resume passed over it, so it is checked to its trainer state.
+    newer than it exists only when a resume passed over it, so it is checked to its trainer state. Keeping
+    all (``keep_last=0``) ranks nothing: then only the newer steps are checked.
     """
     root = run_dir / "checkpoints"
     try:
@@ -280,11 +281,12 @@ def _prune(run_dir: Path, written: Path, keep_last: int) -> None:
             best = None
     written_step, kept = _step_number(written), 0
     for step_dir in reversed(list_checkpoints(run_dir)):
-        if step_dir != written and step_dir.name != best:
-            if keep_last and kept >= keep_last and _step_number(step_dir) < written_step:
+        older = _step_number(step_dir) < written_step
+        if step_dir != written and step_dir.name != best and (keep_last or not older):  # keep all: nothing to rank
+            if keep_last and kept >= keep_last and older:
                 _remove(step_dir)  # older than the kept ones, intact or not
                 continue
-            damage = _damage(step_dir, trainer_state=_step_number(step_dir) > written_step)
+            damage = _damage(step_dir, trainer_state=not older)
             if damage is not None:
                 _set_aside(step_dir, damage)
                 continue
