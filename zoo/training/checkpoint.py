@@ -11,6 +11,7 @@ Layout of a run directory::
           ema.safetensors            the EMA weights, when the run keeps an EMA
           checkpoint.json            step, resolved recipe, plugin provenance, settings, last metrics
           trainer.pt                 optimizer state, RNG states, data position, counters
+        damaged/step_00000300/       a step folder that could not be loaded, set aside (not deleted)
 
 A step directory is written as ``.tmp-step_...`` and renamed into place with ``os.replace``, so a crash
 mid-write leaves the previous checkpoints as they were and never a half-written one under a real name;
