@@ -152,6 +152,29 @@ def test_zoo_load_plugins_restricts_which_plugins_load(monkeypatch, fresh_regist
     assert fresh_registry().list("divergence") == []
 
 
+@pytest.mark.parametrize(("value", "strict"), [
+    ("1", True), ("true", True), ("Yes", True), ("on", True), (" ON ", True),
+    ("0", False), ("false", False), ("no", False), ("off", False), ("", False),
+])
+def test_zoo_strict_plugins_takes_the_documented_values(monkeypatch, value, strict):
+    from zoo import plugins
+
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", value)
+    assert plugins.strict() is strict
+
+
+@pytest.mark.parametrize("value", ["2", "maybe", "strict"])
+def test_zoo_strict_plugins_refuses_any_other_value_in_one_line(monkeypatch, capsys, fresh_registry, value):
+    from zoo.cli import main
+
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", value)
+    with pytest.raises(PluginError, match=rf"ZOO_STRICT_PLUGINS='{value}' is not a setting: use 1, true, yes or on"):
+        load_plugins()
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "0, false, no, off or nothing" in " ".join(err.split())
+
+
 def test_zoo_load_plugins_says_when_a_name_matches_nothing(monkeypatch, fresh_registry):
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "zoo_divergences,zoo_divergence")
     with pytest.warns(UserWarning, match="ZOO_LOAD_PLUGINS names 'zoo_divergence', which no installed plugin is "

@@ -4,8 +4,9 @@ Listing commands print rich tables for people and ``--json`` for scripts. Text t
 (summaries, docs, papers, errors) or from users (paths) is escaped: rich must not read ``[log p]`` as markup.
 
 Exit status: 0 when the command did its job; 2 with one clear message for the errors the zoo knows about
-(unknown names, bad recipes or settings, missing data, files that can't be written); 130 when training
-was stopped with Ctrl-C (after saving a checkpoint), as a shell reports an interrupted command.
+(unknown names, bad recipes or settings, missing data, files that can't be written); 128 + N when training
+was stopped by signal N (after saving a checkpoint): 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP, as a
+shell reports a command stopped by that signal.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from zoo.errors import TrainingInterrupted, ZooError, ZooWarning
+from zoo.errors import TrainingAborted, TrainingInterrupted, ZooError, ZooWarning
 
 console = Console()
 err_console = Console(stderr=True)
@@ -525,22 +526,25 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, *, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``zoo`` command; returns the exit status (0, 2 for a known error, 130 after Ctrl-C)."""
+    """Run the ``zoo`` command; returns the exit status (0, 2 for a known error, 128 + N after signal N)."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv and argv[0] in DRAWING else None).parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = functools.partial(_show_warning, default=warnings.showwarning)
             args.func(args)
-    except TrainingInterrupted:  # the run's log has said where the checkpoint is
-        return INTERRUPTED
+    except TrainingInterrupted as stopped:  # the run's log has said where the checkpoint is
+        return 128 + stopped.signal
     except ZooError as exc:
         return _error(str(exc))
     except OSError as exc:
         if exc.filename is None:  # not about a file the user named or the zoo writes: a bug, keep the traceback
             raise
         return _error(f"{exc.strerror}: {exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else ""))
-    except KeyboardInterrupt:  # outside training, or a second Ctrl-C during it
+    except TrainingAborted as aborted:  # a second signal while training stopped for the first
+        err_console.print(str(aborted), highlight=False)
+        return 128 + aborted.signal
+    except KeyboardInterrupt:  # outside training
         err_console.print("interrupted", highlight=False)
         return INTERRUPTED
     return 0

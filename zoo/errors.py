@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 
@@ -66,13 +67,28 @@ class MissingExtraError(ZooError):
 
 
 class TrainingInterrupted(ZooError):
-    """Training was stopped by Ctrl-C (or SIGINT) after saving a checkpoint: ``zoo resume`` continues it.
+    """Training was stopped by a signal (Ctrl-C's SIGINT, SIGTERM, SIGHUP) after saving a checkpoint.
 
     Raised by ``zoo.train`` / ``zoo.training.train`` / ``resume`` so that a caller can tell a stopped run from
-    a finished one (the ``zoo`` command exits with 130, as a shell does after Ctrl-C); ``run_dir`` and ``step``
-    say what was saved. ``zoo.training.fit`` itself returns ``FitResult(interrupted=True)`` instead.
+    a finished one (the ``zoo`` command exits with 128 + the signal's number, 130 after Ctrl-C, as a shell
+    does); ``run_dir``, ``step`` and ``signal`` say what was saved and why. ``zoo.training.fit`` itself
+    returns ``FitResult(interrupted=True)`` instead. ``zoo resume`` continues the run.
     """
 
-    def __init__(self, run_dir: Path, step: int):
-        self.run_dir, self.step = run_dir, step
-        super().__init__(f"interrupted at step {step}: a checkpoint was saved; continue with `zoo resume {run_dir}`")
+    def __init__(self, run_dir: Path, step: int, stopped_by: int = signal.SIGINT):
+        self.run_dir, self.step, self.signal = run_dir, step, signal.Signals(stopped_by)
+        super().__init__(f"interrupted at step {step} by {self.signal.name}: a checkpoint was saved; continue with "
+                         f"`zoo resume {run_dir}`")
+
+
+class TrainingAborted(KeyboardInterrupt):
+    """A second stop signal while training stopped for the first: the process leaves at once.
+
+    The checkpoint being written is abandoned (it never appears under a real name); those written before
+    stay intact. A ``KeyboardInterrupt``, so that no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, stopped_by: int):
+        self.signal = signal.Signals(stopped_by)
+        super().__init__(f"{self.signal.name} again while stopping: aborted at once (the checkpoints already "
+                         "written are intact)")

@@ -39,7 +39,7 @@ __all__ = [
     "Renderer",
     "LikelihoodEstimator",
     "LatentModel",
-    "Annealed",
+    "BeforeUpdate",
     "PosthocPrior",
     "Fittable",
     "PointMass",
@@ -296,16 +296,27 @@ class LikelihoodEstimator(ABC):
     def log_likelihood(self, x: Tensor, *, num_samples: int = 1000) -> Tensor: ...
 
 
-class Annealed(ABC):
-    """A model whose objective follows the training's progress (a KL weight warmed up from 0, ...).
+class BeforeUpdate(ABC):
+    """A model that follows the training's progress (a KL weight ramped up from 0, an occupancy grid refreshed).
 
-    Before every step the loop calls ``anneal(updates)`` with the number of optimizer updates applied so
-    far: skipped updates and gradient-accumulation micro-steps don't count, and a resumed run goes on
-    where it stopped. Keep what it sets in a buffer, so a loaded model evaluates with the same weight.
+    Before every optimizer update the loop calls ``before_update(updates_applied)`` with the number of
+    updates applied so far: skipped updates and gradient-accumulation micro-steps don't count, and a
+    resumed run goes on where it stopped. Keep what it sets in a buffer, so a loaded model evaluates as
+    it was trained. What it draws from the global RNGs is part of the run (a resume replays it).
     """
 
     @abstractmethod
+    def before_update(self, updates_applied: int) -> None: ...
+
+
+class _Annealed(BeforeUpdate):
+    """Deprecated since 0.2 (removed in 0.3): implement ``BeforeUpdate.before_update(updates_applied)``."""
+
+    @abstractmethod
     def anneal(self, updates: int) -> None: ...
+
+    def before_update(self, updates_applied: int) -> None:
+        self.anneal(updates_applied)
 
 
 class PosthocPrior(ABC):
@@ -372,8 +383,13 @@ _moved = moved("zoo.interfaces", {"ViewRenderer": "zoo_nerf.cameras", "Camera": 
 
 
 def __getattr__(name: str):
-    """``KINDS`` and ``SIZES``, deprecated since 0.2.0: views of the registered kinds, as they were; and the
-    names that moved to the zoo_nerf plugin (``ViewRenderer``, ``Camera``)."""
+    """Names deprecated since 0.2.0, removed in 0.3: ``KINDS`` and ``SIZES`` (views of the registered kinds, as
+    they were), ``Annealed`` (now ``BeforeUpdate``), and the names that moved to the zoo_nerf plugin
+    (``ViewRenderer``, ``Camera``)."""
+    if name == "Annealed":
+        warnings.warn("zoo.interfaces.Annealed is deprecated and goes in 0.3: implement zoo.interfaces.BeforeUpdate "
+                      "(before_update(updates_applied) is what anneal(updates) was)", DeprecationWarning, stacklevel=2)
+        return _Annealed
     if name not in ("KINDS", "SIZES"):
         return _moved(name)
     from zoo.registry import get_registry

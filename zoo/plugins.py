@@ -2,8 +2,9 @@
 
 Both go through the same pluggy manager, as pytest loads its default plugins. A plugin that fails to
 import is recorded as broken (name + error) and the rest of the zoo keeps working, unless
-``ZOO_STRICT_PLUGINS=1``. ``ZOO_LOAD_PLUGINS=a,b`` loads only the plugins named (the core's own modules,
-``zoo.*``, always load; an empty value loads no plugin beyond them).
+``ZOO_STRICT_PLUGINS`` is on (``1``, ``true``, ``yes``, ``on``; off: ``0``, ``false``, ``no``, ``off``, empty
+or unset; any other value is refused). ``ZOO_LOAD_PLUGINS=a,b`` loads only the plugins named (the core's own
+modules, ``zoo.*``, always load; an empty value loads no plugin beyond them).
 
 Third-party plugins declare themselves in their ``pyproject.toml``::
 
@@ -77,8 +78,28 @@ def _wanted(name: str, module: str) -> bool:
     return selection is None or module.startswith("zoo.") or name in selection
 
 
+STRICT_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+                 "off": False, "": False}
+
+
 def strict() -> bool:
-    return os.environ.get("ZOO_STRICT_PLUGINS", "").lower() in {"1", "true", "yes"}
+    """Whether ``ZOO_STRICT_PLUGINS`` makes a plugin that fails to load an error (a PluginError for any other
+    value than ``STRICT_VALUES``: a typo must not quietly mean "not strict")."""
+    value = os.environ.get("ZOO_STRICT_PLUGINS", "")
+    if value.strip().lower() not in STRICT_VALUES:
+        raise PluginError(f"ZOO_STRICT_PLUGINS={value!r} is not a setting: use 1, true, yes or on to make a plugin "
+                          "that fails to load an error, or 0, false, no, off or nothing to list it as broken")
+    return STRICT_VALUES[value.strip().lower()]
+
+
+def not_loaded_note(name: str) -> str | None:
+    """``"installed but not loaded (ZOO_LOAD_PLUGINS='a,b')"`` when ``ZOO_LOAD_PLUGINS`` leaves out the installed
+    plugin ``name``; None when it is loaded or not installed at all."""
+    modules = {m: m for m in builtin_config().get("plugins", [])}
+    modules.update((ep.name, ep.value) for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
+    if name not in modules or _wanted(name, modules[name]):
+        return None
+    return f"installed but not loaded (ZOO_LOAD_PLUGINS={os.environ.get('ZOO_LOAD_PLUGINS', '')!r})"
 
 
 def new_manager() -> pluggy.PluginManager:
@@ -102,6 +123,7 @@ def _load(pm: pluggy.PluginManager, info: PluginInfo, load_module, infos: list[P
 
 def load_plugins() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
     """A fresh plugin manager with every wanted built-in and third-party plugin, and their infos."""
+    strict()  # a ZOO_STRICT_PLUGINS that is not a setting is refused before anything loads
     pm, infos = new_manager(), []
     version = genzoo_version()
     builtins = builtin_config().get("plugins", [])

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from zoo.errors import IncompatibleComponentsError
-from zoo.interfaces import Annealed, ImplicitField, Model
+from zoo.interfaces import BeforeUpdate, ImplicitField, Model
 from zoo.metrics import psnr, ssim
 from zoo.recipes import Interval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from zoo_nerf.cameras import Camera, ViewRenderer, pixel_rays
@@ -46,7 +46,7 @@ class Views(NamedTuple):
     intrinsics: Tensor
 
 
-class NeRF(Model, ViewRenderer, Annealed):
+class NeRF(Model, ViewRenderer, BeforeUpdate):
     """Neural radiance fields (Mildenhall et al. 2020) with optional empty-space skipping (Instant-NGP).
 
     - ``field``: the coarse field, ``fine_field``: the fine one (hierarchical sampling, §5.2). Without a
@@ -66,7 +66,7 @@ class NeRF(Model, ViewRenderer, Annealed):
       trick): a fixed background can be imitated by fog of its colour, a random one cannot, so empty space
       is learnt empty (and the occupancy grid can skip it).
     - ``occupancy_resolution > 0`` keeps an occupancy grid of that many cells per side, refreshed every
-      ``occupancy_update_every`` updates from the fields' densities (``Annealed``): samples in empty
+      ``occupancy_update_every`` updates from the fields' densities (``BeforeUpdate``): samples in empty
       cells are skipped. ``occupancy_threshold`` is the opacity an occupied cell's density gives a coarse
       interval (converted to a density with the coarse interval length); ``occupancy_decay`` how much of
       a cell's remembered density survives an update (Instant-NGP's 0.95 suits its tens of thousands of
@@ -232,12 +232,12 @@ class NeRF(Model, ViewRenderer, Annealed):
         return {"psnr": psnr(renders, images, per_example=True).mean(), "ssim": ssim(renders, images),
                 "mse": F.mse_loss(renders, images)}
 
-    # -- Annealed: the occupancy grid follows the training ----------------------------------------------------
+    # -- BeforeUpdate: the occupancy grid follows the training ------------------------------------------------
 
-    def anneal(self, updates: int) -> None:
+    def before_update(self, updates_applied: int) -> None:
         """Refresh the occupancy grid every ``occupancy_update_every`` optimizer updates."""
-        if self.occupancy is not None and updates and updates % self.occupancy_update_every == 0:
-            fraction = 1.0 if updates <= self.occupancy_warmup else self.occupancy_fraction
+        if self.occupancy is not None and updates_applied and updates_applied % self.occupancy_update_every == 0:
+            fraction = 1.0 if updates_applied <= self.occupancy_warmup else self.occupancy_fraction
             self.occupancy.update(self._density, fraction=fraction)
 
     def _density(self, positions: Tensor) -> Tensor:

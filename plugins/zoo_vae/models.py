@@ -38,7 +38,7 @@ import zoo
 from zoo.decoders import check_batch, decoded_shape
 from zoo.errors import IncompatibleComponentsError, ZooError
 from zoo.interfaces import (
-    Annealed,
+    BeforeUpdate,
     Decoder,
     Divergence,
     Encoder,
@@ -96,14 +96,14 @@ def probe_components(encoder: Encoder, decoder: Decoder) -> tuple[Distribution, 
     return q, shape
 
 
-class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annealed):
+class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, BeforeUpdate):
     """A VAE: reconstruction NLL + β · D(q(z|x) ‖ p(z)), for any encoder, decoder, divergence and prior.
 
     ``prior`` is p(z): N(0, I) (``standard-normal``) by default, or any prior the VAE can train with (a
     learned ``gaussian-mixture``: the ``kl`` divergence estimates the KL to it by Monte Carlo). Sampling,
     the prior term and the IWAE bound all use it. ``beta`` weights the prior term; with
     ``kl_warmup_steps > 0`` the weight grows linearly from 0 to ``beta`` over that many optimizer updates
-    (the loop's ``anneal``; kept in the ``updates`` buffer, so a loaded model evaluates with the weight it
+    (the loop's ``before_update``; kept in the ``updates`` buffer, so a loaded model evaluates with the weight it
     was trained with). ``warmup_steps`` is the deprecated name of ``kl_warmup_steps``.
     ``dynamic_binarize`` draws binary data x ~ Bernoulli(x) from every batch of grey values, afresh each time
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
@@ -156,9 +156,9 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Annea
         x = check_batch(batch, self.shape, model="vae", components="encoder and decoder")
         return torch.bernoulli(x) if self.binarize else x
 
-    def anneal(self, updates: int) -> None:
+    def before_update(self, updates_applied: int) -> None:
         """The loop's count of optimizer updates so far: it sets the prior term's weight."""
-        self.updates.fill_(updates)
+        self.updates.fill_(updates_applied)
 
     def prior_weight(self) -> Tensor | float:
         """β, ramped linearly from 0 over the first ``kl_warmup_steps`` updates (a tensor: no device sync)."""

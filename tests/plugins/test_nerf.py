@@ -197,7 +197,7 @@ def test_nerf_updates_every_cell_during_the_warmup_and_a_fraction_after_it():
     fractions = []
     model.occupancy.update = lambda density, fraction: fractions.append(fraction)
     for updates in range(1, 9):
-        model.anneal(updates)
+        model.before_update(updates)
     assert fractions == [1.0, 1.0, 0.5, 0.5]  # at updates 2, 4 (the warm-up), 6 and 8
     with pytest.raises(ValueError, match="occupancy_fraction"):
         NeRF(Ball(0.5), occupancy_resolution=4, occupancy_fraction=0.0)
@@ -210,10 +210,10 @@ def test_skipping_empty_space_renders_the_same_picture():
     cube = Ball(0.25, norm=math.inf)
     plain = NeRF(cube, num_samples=64, num_importance=32)
     skipping = NeRF(cube, num_samples=64, num_importance=32, occupancy_resolution=32, occupancy_update_every=2)
-    skipping.anneal(0)
-    skipping.anneal(1)
+    skipping.before_update(0)
+    skipping.before_update(1)
     assert skipping.occupancy.mask.all()  # no update is due before the second optimizer update
-    skipping.anneal(2)
+    skipping.before_update(2)
     assert skipping.occupancy.mask.sum() == 8**3  # the cube's 8 x 8 x 8 cells, and only those
     for a, b in zip(plain.render_view(camera), skipping.render_view(camera)):
         torch.testing.assert_close(a, b)

@@ -191,7 +191,7 @@ def test_kl_warmup_ramps_beta_over_updates():
     kl = _hand_kl(model.encoder(x)).mean().detach()
     weights = []
     for updates in range(6):
-        model.anneal(updates)
+        model.before_update(updates)
         weights.append(float(model.loss(x)["prior"].detach() / kl))
     assert weights == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.0], abs=1e-5)
     model.loss(x)

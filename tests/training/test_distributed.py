@@ -17,6 +17,7 @@ aborted finished processes now and then), and creates a fresh one when called ag
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,10 +29,10 @@ import torch
 from train_toys import make_denoiser
 
 import zoo
-from zoo.training.checkpoint import find_checkpoint, load_trainer_state
+from zoo.training.checkpoint import find_checkpoint, list_checkpoints, load_trainer_state
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-MODES = ("straight", "stop", "resume")
+MODES = ("straight", "stop", "resume", "signal")
 
 
 def free_port() -> int:
@@ -71,7 +72,12 @@ def test_two_processes_with_half_batches_match_one_process(tmp_path):
         assert torch.equal(got, two[0]["resume"]["weights"][name])  # stop + resume under torchrun is exact
     assert two[0]["straight"]["eval"] == pytest.approx(one["straight"]["eval"], rel=1e-5)  # reduced over ranks
     # fit destroyed the groups it created, and left up the one the worker created for "resume"
-    assert [two[r][mode]["group_up"] for r in (0, 1) for mode in MODES] == [False, False, True] * 2
+    assert [two[r][mode]["group_up"] for r in (0, 1) for mode in MODES] == [False, False, True, False] * 2
+    # a SIGTERM that reached rank 1 only stops both ranks after the same update, with one checkpoint of both
+    assert [(two[r]["signal"]["step"], two[r]["signal"]["stopped_by"]) for r in (0, 1)] == [(3, signal.SIGTERM)] * 2
+    assert [p.name for p in list_checkpoints(tmp_path / "two" / "signal")] == ["step_00000003"]
+    assert len(load_trainer_state(find_checkpoint(tmp_path / "two" / "signal"))["rng"]) == 2
+    assert one["signal"]["step"] == 6 and one["signal"]["stopped_by"] == 0  # one process: rank 0 gets no signal
 
     # only rank 0 wrote; the checkpoint holds each rank's RNG state
     run = tmp_path / "two" / "straight"

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_toys import make_denoiser, toy_data
+from train_toys import Denoiser, make_denoiser, toy_data
 
-from zoo.errors import ZooError
+from zoo.errors import RecipeError, TrainingAborted, ZooError
+from zoo.interfaces import BeforeUpdate
 from zoo.training import TrainSettings, fit, learning_rate
-from zoo.training.checkpoint import list_checkpoints, load_trainer_state
-from zoo.training.loop import make_optimizer
+from zoo.training.checkpoint import check_intact, list_checkpoints, load_trainer_state
+from zoo.training.loop import STOP_SIGNALS, make_optimizer
+from zoo.training.runtime import thread_count
+
+ORIGINAL_HANDLERS = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
 
 
 def quick(**overrides) -> TrainSettings:
@@ -164,13 +171,44 @@ def test_metrics_log_has_train_and_eval_records(tmp_path):
     assert not (tmp_path / "curves.png").exists()  # an artifact, drawn after training (tests/test_artifacts.py)
 
 
-def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_exactly(tmp_path):
-    interrupted = fit(make_denoiser(interrupt_at=4), toy_data(), None, quick(steps=10), tmp_path / "run", quiet=True)
-    assert interrupted.interrupted and interrupted.step == 4  # the step in progress was finished, then saved
+@pytest.mark.parametrize("stop", STOP_SIGNALS, ids=lambda s: s.name)
+def test_a_stop_signal_saves_a_checkpoint_and_the_run_resumes_exactly(tmp_path, capsys, stop):
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP alike: the update in progress is finished, saved, and named."""
+    interrupted = fit(make_denoiser(interrupt_at=4, interrupt_with=stop), toy_data(), None, quick(steps=10),
+                      tmp_path / "run")
+    assert interrupted.interrupted and interrupted.stopped_by == stop and interrupted.step == 4
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000004"]
+    said = [line for line in capsys.readouterr().err.splitlines() if "interrupted" in line]
+    assert said == [(f"interrupted at step 4 by {stop.name}: checkpoint step_00000004 saved; continue with "
+                     f"`zoo resume {tmp_path / 'run'}`")]
+    assert signal.getsignal(stop) is ORIGINAL_HANDLERS[stop]  # fit put the handlers back
     resumed, straight = make_denoiser(seed=3), make_denoiser()
     fit(resumed, toy_data(), None, quick(steps=10), tmp_path / "run", resume=True, quiet=True)
     fit(straight, toy_data(), None, quick(steps=10), tmp_path / "straight", quiet=True)
+    assert same(resumed.state_dict(), straight.state_dict())
+
+
+def test_a_second_signal_while_saving_aborts_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_save = torch.save
+
+    def second_sigterm(obj, f, *args, **kwargs):  # the save that the first signal started
+        if "step_00000004" in str(f):
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", second_sigterm)
+    settings = quick(steps=10, checkpoint_every=2)
+    with pytest.raises(TrainingAborted, match="SIGTERM again while stopping: aborted at once") as aborted:
+        fit(make_denoiser(interrupt_at=4, interrupt_with=signal.SIGTERM), toy_data(), None, settings,
+            tmp_path / "run", quiet=True)
+    monkeypatch.undo()
+    assert aborted.value.signal == signal.SIGTERM and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000002"]
+    check_intact(tmp_path / "run" / "checkpoints" / "step_00000002")
+    assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))  # the abandoned write left nothing
+    resumed, straight = make_denoiser(seed=3), make_denoiser()
+    fit(resumed, toy_data(), None, settings, tmp_path / "run", resume=True, quiet=True)
+    fit(straight, toy_data(), None, settings, tmp_path / "straight", quiet=True)
     assert same(resumed.state_dict(), straight.state_dict())
 
 
@@ -286,3 +324,58 @@ def test_weights_that_overflow_stop_the_run_at_the_evaluation(tmp_path):
     model = make_denoiser(noise=0.0)
     with pytest.raises(DivergedError, match="eval loss is (nan|inf) at step 2"):
         fit(model, toy_data(), toy_data(16, seed=1), quick(steps=2, lr=1e30, eval_every=2), tmp_path, quiet=True)
+
+
+class Ramp(Denoiser, BeforeUpdate):
+    """Records the update counts the loop reports before each update."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen: list[int] = []
+
+    def before_update(self, updates_applied: int) -> None:
+        self.seen.append(updates_applied)
+
+
+def test_before_update_gets_the_updates_applied_so_far(tmp_path):
+    torch.manual_seed(0)
+    model = Ramp(nan_at=3)  # the 3rd loss call is the 2nd update's first micro-step: that update is skipped
+    fit(model, toy_data(), None, quick(steps=6, accumulate=2), tmp_path / "run", stop_at=4, quiet=True)
+    assert model.seen == [0, 1, 1, 2]  # once per update, not per micro-step; the skipped one does not count
+    torch.manual_seed(0)
+    resumed = Ramp()
+    fit(resumed, toy_data(), None, quick(steps=6, accumulate=2), tmp_path / "run", resume=True, quiet=True)
+    assert resumed.seen == [3, 4]  # a resumed run goes on from where it stopped
+
+
+def test_a_model_on_the_deprecated_annealed_still_trains_with_one_warning(tmp_path):
+    with pytest.warns(DeprecationWarning, match=r"Annealed is deprecated .* implement zoo\.interfaces\.BeforeUpdate"):
+        from zoo.interfaces import Annealed
+
+    class OldRamp(Denoiser, Annealed):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[int] = []
+
+        def anneal(self, updates: int) -> None:
+            self.seen.append(updates)
+
+    model = OldRamp()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # once, at the import: not again at every update
+        fit(model, toy_data(), None, quick(steps=3), tmp_path, quiet=True)
+    assert model.seen == [0, 1, 2] and isinstance(model, BeforeUpdate)
+
+
+def test_train_threads_or_omp_num_threads_or_a_small_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert thread_count(0) == 1 and thread_count(3) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert thread_count(0) == 5 and thread_count(1) == 1  # the recipe's own setting wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert thread_count(0) == 1
+    before = torch.get_num_threads()
+    fit(make_denoiser(), toy_data(), None, quick(steps=1, threads=3), tmp_path)
+    assert "| 3 thread(s) |" in capsys.readouterr().err and torch.get_num_threads() == before  # and put back
+    with pytest.raises(RecipeError, match="threads=-1 must not be negative"):
+        quick(threads=-1)

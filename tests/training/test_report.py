@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import re
+import shutil
 
 import pytest
 
+from zoo.errors import ZooError
 from zoo.training import report
 from zoo.training.report import RunLog
 
@@ -51,3 +55,29 @@ def test_names_and_paths_are_printed_as_they_are(tmp_path, capsys, clock):
     assert "eval @ step 1: psnr [dB] 20  best" in err
     assert f"zoo resume {tmp_path}/[old]" in err
     assert f"run {tmp_path}/[old]" in err and "psnr [dB] 20 at step 1" in err
+
+
+class FullDisk:
+    """A file on a full disk: every write fails as the OS says it."""
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self):
+        pass
+
+    def close(self):
+        raise OSError(errno.ENOSPC, "No space left on device")  # what is buffered can't be written either
+
+
+def test_a_log_on_a_full_disk_is_one_message_naming_the_space(tmp_path, monkeypatch):
+    log = RunLog(tmp_path, start_step=0, total_steps=4, items_per_step=8, quiet=True)
+    log.file.close()
+    log.file = FullDisk()
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**6, 10**6 - 10, 10))
+    with pytest.raises(ZooError) as error:
+        log.train(1, {"mse": 0.5}, lr=1e-3, grad_norm=1.0, skipped=0)
+    log.stop()  # as fit's finally does: it must not hide the error with one of its own
+    assert re.fullmatch(rf"could not write {tmp_path / 'metrics.jsonl'} \(No space left on device\): it needs about "
+                        rf"\d+ bytes, 10 are free in {tmp_path} \(the disk is full\); the checkpoints written so far are intact",
+                        str(error.value))

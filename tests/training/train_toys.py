@@ -38,15 +38,15 @@ class Denoiser(Model):
 
     ``batch_norm`` puts a BatchNorm1d after the first layer: a model with buffers (its running statistics).
     Test hooks: ``nan_at`` makes the loss NaN at that (1-based) training call of ``loss``;
-    ``interrupt_at`` sends this process SIGINT (a Ctrl-C) during that call.
+    ``interrupt_at`` sends this process ``interrupt_with`` (SIGINT: a Ctrl-C) during that call.
     """
 
     def __init__(self, dim: int = 8, hidden: int = 16, noise: float = 0.1, nan_at: int = 0, interrupt_at: int = 0,
-                 batch_norm: bool = False):
+                 batch_norm: bool = False, interrupt_with: int = signal.SIGINT):
         super().__init__()
         norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
         self.net = nn.Sequential(nn.Linear(dim, hidden), *norm, nn.Tanh(), nn.Linear(hidden, dim))
-        self.noise, self.nan_at, self.interrupt_at = noise, nan_at, interrupt_at
+        self.noise, self.nan_at, self.interrupt_at, self.interrupt_with = noise, nan_at, interrupt_at, interrupt_with
         self.calls = 0
 
     def loss(self, batch: Tensor) -> dict[str, Tensor]:
@@ -57,7 +57,7 @@ class Denoiser(Model):
         if self.training and self.calls == self.nan_at:
             recon = recon * float("nan")
         if self.training and self.calls == self.interrupt_at:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.interrupt_with)
         return {"recon": recon, "weights": 1e-3 * self.net[0].weight.pow(2).mean()}
 
 

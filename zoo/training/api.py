@@ -82,7 +82,7 @@ def _fit(run: Built, out: Path, *, resume: bool, quiet: bool, pictures: bool) ->
     result = fit(run.model, run.train_set, run.test_set, run.settings, out, recipe=run.recipe,
                  provenance=run.provenance, resume=resume, quiet=quiet)
     if result.interrupted:
-        raise TrainingInterrupted(out, result.step)
+        raise TrainingInterrupted(out, result.step, result.stopped_by)
     if pictures:
         write_pictures(result.eval_model, run.test_set, out, quiet=quiet, metrics=result.eval_metrics)
     return out

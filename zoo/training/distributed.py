@@ -31,7 +31,7 @@ import torch.distributed as dist
 
 from zoo.training.runtime import pick_device
 
-__all__ = ["Processes", "any_across", "gather_objects", "mean_across", "process_group"]
+__all__ = ["Processes", "gather_objects", "max_across", "mean_across", "process_group"]
 
 
 @dataclass(frozen=True)
@@ -115,13 +115,14 @@ def mean_across(values: torch.Tensor, procs: Processes) -> torch.Tensor:
     return values / procs.world_size
 
 
-def any_across(flag: bool, procs: Processes) -> bool:
-    """True on every process when ``flag`` is true on any (e.g. one process saw Ctrl-C)."""
+def max_across(value: int, procs: Processes) -> int:
+    """The largest ``value`` of all processes, on every process (e.g. the number of a stop signal one saw, or 0):
+    so that all processes stop together."""
     if not procs.is_distributed:
-        return flag
-    value = torch.tensor([float(flag)], device=procs.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+        return value
+    values = torch.tensor([value], dtype=torch.int64, device=procs.device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return int(values.item())
 
 
 def gather_objects(obj: Any, procs: Processes) -> list[Any]:

@@ -1,17 +1,25 @@
 """The training loop: ``fit``, one function that reads top to bottom like nanoGPT's train.py.
 
-Processes and device, model + EMA + AdamW, resume, data, then the loop: learning rate, forward/backward
-over accumulation micro-steps, gradient norm (clip, or skip the update when it is not finite or too
-large), EMA, log, evaluate, checkpoint. No callbacks and no trainer hierarchy: to change what training
-does, read this file and change it. A model that torch.compile or bf16 can't run (a GON's loss holds a
-double backward) fails at its first step; that step is retried eagerly in fp32, with a warning, and the
-run goes on that way.
+Processes and device, model + EMA + AdamW, resume, data, then the loop, one update per turn: learning
+rate, the model's ``before_update``, forward/backward over the accumulation micro-steps, gradient norm
+(clip, or skip the update when it is not finite or too large), the update and the EMA, log, evaluate,
+checkpoint. No callbacks and no trainer hierarchy: to change what training does, read this file and
+change it. A model that torch.compile or bf16 can't run (a GON's loss holds a double backward) fails at
+its first step; that step is retried eagerly in fp32, with a warning, and the run goes on that way.
+
+Stopping: the first SIGINT (Ctrl-C), SIGTERM (a scheduler, ``timeout``, systemd, a container runtime) or
+SIGHUP (a closed terminal) lets the update in progress finish, saves a checkpoint, prints one line (the
+signal, the step saved, the resume command) and returns ``FitResult(interrupted=True)``; under torchrun
+the processes agree on the stop before saving. A second signal while stopping aborts at once
+(``TrainingAborted``): the checkpoint being written is abandoned, the ones before stay intact.
 
 Determinism: on a given machine a run is a pure function of the initial weights and the settings (seed
 included). Everything random that training draws comes from the global RNGs, which checkpoints capture;
 the data order is a function of (seed, position) (``StreamSampler``); evaluation runs in a forked RNG, so
 evaluating (or not) never changes the training. Hence a run stopped at any step (or by Ctrl-C) and
 resumed ends bitwise equal to the uninterrupted run on CPU (tests/training/test_checkpoint.py).
+``train.threads`` is applied for the run: a thread count that changes between sessions may change the
+float sums, so a resume replays bitwise when it computes with as many threads.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import signal
 import threading
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +44,9 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 import zoo
-from zoo.errors import ZooError, ZooWarning
+from zoo.errors import TrainingAborted, ZooError, ZooWarning
+from zoo.interfaces import BeforeUpdate, Model, PosthocPrior
 from zoo.registry import did_you_mean
-from zoo.interfaces import Annealed, Model, PosthocPrior
 from zoo.training import checkpoint, distributed, runtime
 from zoo.training.report import RunLog
 from zoo.training.sampler import StreamSampler
@@ -52,6 +61,8 @@ __all__ = [
 # SKIP_MIN_STEPS): a few skipped spikes are VDVAE's rule at work, a storm of them is a diverged run that
 # would otherwise "finish" with the weights it had when the storm began and an infinite loss.
 SKIP_WINDOW, SKIP_MIN_STEPS = 50, 10
+# What stops a run cleanly (a checkpoint first): Ctrl-C, and what schedulers and terminals send (not on Windows)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class DivergedError(ZooError):
@@ -65,10 +76,11 @@ class FitResult:
     run_dir: Path
     step: int  # the step the run ended at (== settings.steps unless stopped or interrupted)
     skipped: int  # updates skipped because the gradient norm was not finite or above skip_threshold
-    interrupted: bool  # stopped by Ctrl-C (a checkpoint was saved)
+    interrupted: bool  # stopped by a signal (a checkpoint was saved)
     eval_metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation
     best: dict[str, Any] | None = None  # {"metric", "mode", "value", "step"} of the best evaluation
     eval_model: Model | None = None  # the weights to evaluate and draw from: the EMA when kept, else the model
+    stopped_by: signal.Signals | None = None  # the signal that interrupted the run (SIGINT, SIGTERM, SIGHUP)
 
 
 def learning_rate(step: int, s: TrainSettings) -> float:
@@ -150,22 +162,24 @@ def estimate_metrics(model: Model, loader: DataLoader, *, device: torch.device, 
     return {name: (total / totals[-1]).item() for name, total in zip(sums, totals)}
 
 
-class _CtrlC:
-    """First Ctrl-C: finish the step, save a checkpoint and return. A second one aborts at once."""
+class _StopSignals:
+    """The first stop signal (``STOP_SIGNALS``) is noted for the loop, which finishes the update, saves and
+    returns; a second one raises ``TrainingAborted`` at once."""
 
     def __enter__(self):
-        self.pressed, self.previous = False, None
+        self.received, self.previous = 0, {}  # received: the first signal's number (0: none yet)
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {signum: signal.signal(signum, self._handle) for signum in STOP_SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.pressed = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.received:
+            raise TrainingAborted(signum)
+        self.received = signum
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 def fit_posthoc_prior(models: list[Model], dataset: Dataset, *, device: torch.device, batch_size: int) -> None:
@@ -200,9 +214,11 @@ def _distribution_checks(enabled: bool):
         Distribution.set_default_validate_args(previous)
 
 
-def _ignore_sigint(worker_id: int) -> None:
-    """DataLoader workers leave Ctrl-C to the training process, which stops them after saving."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _leave_signals_to_the_trainer(worker_id: int) -> None:
+    """DataLoader workers leave stop signals (also sent to a whole process group) to the training process,
+    which stops them after saving."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _check_terms(terms: Any, model: Model) -> None:
@@ -216,22 +232,205 @@ def _check_terms(terms: Any, model: Model) -> None:
                            "scalar tensors (average over the batch inside loss)")
 
 
-def _forward_backward(forward: nn.Module, batch: Any, model: Model, device: torch.device, precision: str,
-                      accumulate: int, *, check: bool) -> tuple[dict[str, Tensor], Tensor]:
-    """One micro-step: the loss terms (checked on the first step) and their sum, backpropagated / accumulate."""
-    with runtime.autocast(device, precision):
-        terms = forward(batch)
-    if check:
-        _check_terms(terms, model)
-    loss = sum(terms.values())
-    (loss / accumulate).backward()
-    return terms, loss
+class _Update:
+    """``model.loss`` forward and backward over one update's micro-steps, through DDP and torch.compile.
+
+    DDP all-reduces the gradients on the last micro-step only. The session's first micro-step checks the
+    loss terms; when it fails compiled or in bf16 (a GON's loss holds a double backward, which AOTAutograd
+    refuses) it is retried eagerly in fp32 from the same RNG state, with a warning, and the run goes on so.
+    """
+
+    def __init__(self, model: Model, procs: distributed.Processes, s: TrainSettings, precision: str):
+        self.model, self.device, self.accumulate, self.precision = model, procs.device, s.accumulate, precision
+        self.eager: nn.Module = LossForward(model)
+        self.ddp = None
+        if procs.is_distributed:
+            device_ids = [procs.device.index] if procs.device.type == "cuda" else None
+            self.eager = self.ddp = DistributedDataParallel(self.eager, device_ids=device_ids)
+        self.forward = torch.compile(self.eager) if s.compile else self.eager
+        self.names: list[str] = []  # the loss terms, then "loss": known after the first micro-step
+
+    def __call__(self, batches: Iterator[Any]) -> Tensor:
+        """The loss terms and their total, each summed over the micro-steps: ``(terms + 1,)``."""
+        values: Tensor | float = 0.0
+        for micro in range(self.accumulate):
+            batch = runtime.to_device(next(batches), self.device)
+            sync = self.ddp is None or micro == self.accumulate - 1
+            with contextlib.nullcontext() if sync else self.ddp.no_sync():
+                terms, loss = self._backward(batch) if self.names else self._first_backward(batch)
+            values = values + torch.stack([*terms.values(), loss]).detach().float()
+        return values
+
+    def _first_backward(self, batch: Any) -> tuple[dict[str, Tensor], Tensor]:
+        rng = runtime.rng_state()
+        try:
+            terms, loss = self._backward(batch, check=True)
+        except RuntimeError as error:
+            if self.forward is self.eager and self.precision == "fp32":
+                raise
+            reason = (str(error).strip().splitlines() or [""])[0]
+            how = "compiled" if self.forward is not self.eager else "in bf16"
+            warnings.warn(f"the first step failed {how} ({type(error).__name__}: {reason}); training on eagerly "
+                          "in fp32", stacklevel=4, category=ZooWarning)
+            self.forward, self.precision = self.eager, "fp32"
+            self.model.zero_grad(set_to_none=True)
+            runtime.set_rng_state(rng)  # the retry draws what the failed attempt drew
+            terms, loss = self._backward(batch, check=True)
+        self.names = [*terms, "loss"]
+        return terms, loss
+
+    def _backward(self, batch: Any, *, check: bool = False) -> tuple[dict[str, Tensor], Tensor]:
+        with runtime.autocast(self.device, self.precision):
+            terms = self.forward(batch)
+        if check:
+            _check_terms(terms, self.model)
+        loss = sum(terms.values())
+        (loss / self.accumulate).backward()
+        return terms, loss
 
 
-def _warn_fallback(error: RuntimeError, how: str) -> None:
-    reason = (str(error).strip().splitlines() or [""])[0]
-    warnings.warn(f"the first step failed {how} ({type(error).__name__}: {reason}); training on eagerly in fp32",
-                  stacklevel=3, category=ZooWarning)
+def _gradient_norm(params: list[nn.Parameter], grad_clip: float) -> float:
+    """The global gradient norm, after clipping it to ``grad_clip`` when that is > 0."""
+    if grad_clip > 0:
+        return torch.nn.utils.clip_grad_norm_(params, grad_clip).item()
+    return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]).item()
+
+
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> Callable[[], None]:
+    """``ema <- decay * ema + (1 - decay) * model``, in place; buffers (BatchNorm statistics, ...) copied."""
+    average = get_ema_multi_avg_fn(decay)
+    ema_params, model_params = list(ema.parameters()), list(model.parameters())
+    buffers = list(zip(ema.buffers(), model.buffers()))
+
+    def update() -> None:
+        average(ema_params, model_params, None)
+        for ema_buffer, buffer in buffers:
+            ema_buffer.copy_(buffer)
+
+    return update
+
+
+class _Tally:
+    """The loss terms (and their total) summed over the updates applied since the last log step, as one
+    tensor on the device: adding them up costs one op per update and reading them one sync per log step."""
+
+    def __init__(self, accumulate: int):
+        self.accumulate = accumulate
+        self.values, self.count, self.norms = 0.0, 0, 0.0
+
+    def add(self, values: Tensor, grad_norm: float) -> None:
+        self.values, self.count, self.norms = self.values + values, self.count + 1, self.norms + grad_norm
+
+    def take(self, names: list[str], procs: distributed.Processes) -> dict[str, Any]:
+        """``{"metrics": {term: mean}, "grad_norm": mean}`` since the last call (means over processes)."""
+        means = {}
+        if self.count:
+            averaged = distributed.mean_across(self.values / (self.count * self.accumulate), procs)
+            means = dict(zip(names, averaged.tolist()))
+        taken = {"metrics": means, "grad_norm": self.norms / self.count if self.count else math.nan}
+        self.values, self.count, self.norms = 0.0, 0, 0.0
+        return taken
+
+
+@dataclass
+class _Progress:
+    """Where the run is: the counters a checkpoint's trainer state holds besides the optimizer and RNGs."""
+
+    step: int = 0  # updates taken, applied or skipped
+    skipped: int = 0  # updates skipped (gradient norm not finite, or above skip_threshold)
+    samples_seen: int = 0  # examples drawn from the training stream, over all processes
+    best: dict[str, Any] | None = None  # {"metric", "mode", "value", "step"} of the best evaluation so far
+
+
+def _check_skips(recent: deque[bool], at: _Progress, start_step: int, *, grad_norm: float, lr: float,
+                 run_dir: Path) -> None:
+    """Stop a run most of whose recent updates were skipped (``SKIP_WINDOW``): it diverged."""
+    if at.step - start_step >= SKIP_MIN_STEPS and 2 * sum(recent) > len(recent):
+        raise DivergedError(
+            f"training diverged: {sum(recent)} of the last {len(recent)} updates were skipped (gradient norm "
+            f"{grad_norm:.3g}; {at.skipped} skipped in all) at step {at.step} with lr={lr:.3g}. The newest "
+            f"checkpoint in {run_dir} holds the last good weights; lower train.lr, raise train.warmup_steps or "
+            "set train.grad_clip")
+
+
+def _track_best(at: _Progress, value: float, s: TrainSettings) -> bool:
+    """Record an evaluation of ``best_metric`` that beats the best so far; True when it did."""
+    better = at.best is None or (value < at.best["value"] if s.best_mode == "min" else value > at.best["value"])
+    if better and math.isfinite(value):
+        at.best = {"metric": s.best_metric, "mode": s.best_mode, "value": value, "step": at.step}
+    return better and math.isfinite(value)
+
+
+def _check_eval(value: float, at: _Progress, s: TrainSettings, *, lr: float, run_dir: Path) -> None:
+    """A NaN or infinitely bad evaluation: weights that overflowed without a NaN gradient. The run diverged."""
+    worst = math.inf if s.best_mode == "min" else -math.inf
+    if math.isnan(value) or value == worst:
+        raise DivergedError(
+            f"training diverged: the eval {s.best_metric} is {value} at step {at.step} with lr={lr:.3g} "
+            f"({at.skipped} updates skipped). The best checkpoint in {run_dir} holds the last good weights, if "
+            "any; lower train.lr, raise train.warmup_steps or set train.grad_clip")
+
+
+def _resume(run_dir: Path, model: Model, ema: nn.Module | None,
+            optimizer: torch.optim.Optimizer) -> tuple[_Progress, list[dict[str, Any]]]:
+    """Load the newest resumable checkpoint: weights, EMA, optimizer; its counters and RNG states."""
+    found, state = checkpoint.find_resumable(run_dir)
+    checkpoint.load_weights(found, model)
+    if ema is not None:
+        checkpoint.load_weights(found, ema, ema=(found / "ema.safetensors").exists())
+    kernels = [{k: g[k] for k in ("foreach", "fused")} for g in optimizer.param_groups]
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise checkpoint.CheckpointError(f"{found / 'trainer.pt'}: 'optimizer' does not fit the optimizer of the "
+                                         f"model built from the recipe ({type(e).__name__}: {e})") from None
+    for group, kernel in zip(optimizer.param_groups, kernels):  # this machine's choice, not the saver's
+        group.update(kernel)
+    return _Progress(state["step"], state["skipped"], state["samples_seen"], state["best"]), state["rng"]
+
+
+def _restore_rng(rng_states: list[dict[str, Any]], procs: distributed.Processes, s: TrainSettings,
+                 step: int) -> None:
+    """Each process resumes its own random stream; another number of processes reseeds (with a warning)."""
+    if len(rng_states) == procs.world_size:
+        runtime.set_rng_state(rng_states[procs.rank])
+        return
+    warnings.warn(f"the checkpoint was written by {len(rng_states)} process(es), this run has {procs.world_size}: "
+                  "random draws are reseeded, so the run will not replay exactly", ZooWarning, stacklevel=3)
+    runtime.seed_everything(s.seed + procs.rank + step)
+
+
+def _data(train_set: Dataset, eval_set: Dataset | None, s: TrainSettings, procs: distributed.Processes,
+          at: _Progress) -> tuple[Iterator[Any], DataLoader | None]:
+    """An endless seeded stream of training batches from where the run left off; evaluation in a fixed order."""
+    options = {"batch_size": s.micro_batch_size(procs.world_size), "num_workers": s.num_workers,
+               "pin_memory": procs.device.type == "cuda", "worker_init_fn": _leave_signals_to_the_trainer,
+               "persistent_workers": s.num_workers > 0}
+    stream = StreamSampler(train_set, seed=s.seed, rank=procs.rank, world_size=procs.world_size,
+                           start=at.samples_seen // procs.world_size)
+    # the loader's own generator seeds its workers, so making an iterator never draws from the global RNG
+    train_loader = DataLoader(train_set, sampler=stream, generator=torch.Generator().manual_seed(s.seed + at.step),
+                              **options)
+    eval_loader = None
+    if eval_set is not None and s.eval_every:
+        shards = None
+        if procs.is_distributed:
+            shards = DistributedSampler(eval_set, procs.world_size, procs.rank, shuffle=False)
+        eval_loader = DataLoader(eval_set, sampler=shards, **options)
+    return iter(train_loader), eval_loader
+
+
+def _save(run_dir: Path, at: _Progress, *, is_best: bool, model: Model, ema: nn.Module | None,
+          optimizer: torch.optim.Optimizer, procs: distributed.Processes, s: TrainSettings,
+          info: dict[str, Any]) -> None:
+    """A checkpoint of this step, written by rank 0, with every process's RNG state (each resumes its own)."""
+    rng = distributed.gather_objects(runtime.rng_state(), procs)
+    if procs.is_main:
+        checkpoint.save_checkpoint(
+            run_dir, at.step, model=model, ema=ema, keep_last=s.keep_last, best=at.best if is_best else None,
+            trainer_state={"step": at.step, "optimizer": optimizer.state_dict(), "rng": rng,
+                           "samples_seen": at.samples_seen, "skipped": at.skipped, "best": at.best},
+            info=info)
 
 
 def fit(
@@ -260,7 +459,7 @@ def fit(
                        f"{len(train_set)}: every update would repeat the same items; set train.batch_size to at "
                        f"most {len(train_set)}")
     # the process group outlives all that uses it: _fit drops its DDP wrapper when its loop ends
-    with distributed.process_group(settings.device) as procs:
+    with distributed.process_group(settings.device) as procs, runtime.cpu_threads(settings.threads):
         return _fit(procs, model, train_set, eval_set, settings, Path(run_dir), recipe=recipe,
                     provenance=provenance, resume=resume, stop_at=stop_at, quiet=quiet)
 
@@ -268,7 +467,7 @@ def fit(
 def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_set: Dataset | None,
          s: TrainSettings, run_dir: Path, *, recipe: dict | None, provenance: list[dict] | None, resume: bool,
          stop_at: int | None, quiet: bool) -> FitResult:
-    # -- device, precision -----------------------------------------------------------------------------------
+    # -- device, precision (fit set the threads) ------------------------------------------------------------
     device = procs.device
     precision = runtime.resolve_precision(device, s.precision)
     micro_batch = s.micro_batch_size(procs.world_size)
@@ -278,199 +477,90 @@ def _fit(procs: distributed.Processes, model: Model, train_set: Dataset, eval_se
     if procs.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
 
-    # -- model, EMA, optimizer -------------------------------------------------------------------------------
+    # -- model, EMA, optimizer; a resumed run's weights and counters (its RNG states are restored last) --------
     model.to(device).train()
     ema = copy.deepcopy(model).requires_grad_(False).eval() if s.ema else None
     optimizer = make_optimizer(model, s, device)
-
-    # -- resume: weights, optimizer, counters (the RNG states are restored last, just before the loop) ------
-    step, skipped, best, samples_seen, rng_states = 0, 0, None, 0, None
     if resume:
-        found = checkpoint.find_checkpoint(run_dir)
-        checkpoint.load_weights(found, model)
-        state = checkpoint.load_trainer_state(found)
-        if ema is not None:
-            checkpoint.load_weights(found, ema, ema=(found / "ema.safetensors").exists())
-        kernels = [{k: g[k] for k in ("foreach", "fused")} for g in optimizer.param_groups]
-        optimizer.load_state_dict(state["optimizer"])
-        for group, kernel in zip(optimizer.param_groups, kernels):  # this machine's choice, not the saver's
-            group.update(kernel)
-        step, skipped, best, samples_seen = state["step"], state["skipped"], state["best"], state["samples_seen"]
-        rng_states = state["rng"]
+        at, rng_states = _resume(run_dir, model, ema, optimizer)
     else:
+        at, rng_states = _Progress(), None
         runtime.seed_everything(s.seed + procs.rank)
 
-    # -- data: an endless seeded stream from where the checkpoint left off; evaluation in a fixed order ------
-    loader_options = {"batch_size": micro_batch, "num_workers": s.num_workers, "pin_memory": device.type == "cuda",
-                      "worker_init_fn": _ignore_sigint, "persistent_workers": s.num_workers > 0}
-    stream = StreamSampler(train_set, seed=s.seed, rank=procs.rank, world_size=procs.world_size,
-                           start=samples_seen // procs.world_size)
-    # the loader's own generator seeds its workers, so making an iterator never draws from the global RNG
-    train_loader = DataLoader(train_set, sampler=stream, generator=torch.Generator().manual_seed(s.seed + step),
-                              **loader_options)
-    eval_loader = None
-    if eval_set is not None and s.eval_every:
-        shards = None
-        if procs.is_distributed:
-            shards = DistributedSampler(eval_set, procs.world_size, procs.rank, shuffle=False)
-        eval_loader = DataLoader(eval_set, sampler=shards, **loader_options)
-    batches = iter(train_loader)
-
-    # -- what a step calls: model.loss, through DDP (gradient all-reduce) and torch.compile when asked -------
-    forward: nn.Module = LossForward(model)
-    ddp = None
-    if procs.is_distributed:
-        forward = ddp = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
-    eager = forward
-    if s.compile:
-        forward = torch.compile(forward)
+    # -- data, the update (through DDP and torch.compile when asked), the EMA --------------------------------
+    batches, eval_loader = _data(train_set, eval_set, s, procs, at)
+    update = _Update(model, procs, s, precision)
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    if ema is not None:
-        update_ema = get_ema_multi_avg_fn(s.ema)  # ema <- decay * ema + (1 - decay) * model, in place
-        ema_params, model_params = list(ema.parameters()), list(model.parameters())
-        ema_buffers, model_buffers = list(ema.buffers()), list(model.buffers())
+    update_ema = _ema_update(ema, model, s.ema) if ema is not None else None
     if s.best_metric and eval_loader is not None:  # a misspelt best_metric fails now, not at the first eval
         _check_best_metric(model, eval_loader, s, device=device, precision=precision)
-
     if rng_states is not None:
-        if len(rng_states) == procs.world_size:
-            runtime.set_rng_state(rng_states[procs.rank])
-        else:
-            warnings.warn(f"the checkpoint was written by {len(rng_states)} process(es), this run has "
-                          f"{procs.world_size}: random draws are reseeded, so the run will not replay exactly",
-                          ZooWarning)
-            runtime.seed_everything(s.seed + procs.rank + step)
+        _restore_rng(rng_states, procs, s, at.step)
 
-    # -- the loop --------------------------------------------------------------------------------------------
+    # -- the loop: one update per turn; then evaluate, checkpoint, log ---------------------------------------
     end = s.steps if stop_at is None else min(stop_at, s.steps)
-    start_step, interrupted, eval_metrics = step, False, {}
-    log = RunLog(run_dir, start_step=step, total_steps=s.steps, items_per_step=s.batch_size,
+    start_step, eval_metrics, stopped_by = at.step, {}, 0
+    info = {"recipe": recipe, "provenance": provenance or [], "settings": s.to_dict(), "world_size": procs.world_size,
+            "versions": {"genzoo": zoo.__version__, "torch": torch.__version__}}
+    log = RunLog(run_dir, start_step=at.step, total_steps=s.steps, items_per_step=s.batch_size,
                  enabled=procs.is_main, quiet=quiet)
-    n_params = sum(p.numel() for p in params)
-    log.note(f"training {type(model).__name__} ({n_params:,} parameters) on {device} x {procs.world_size} | "
-             f"batch {s.batch_size} = {procs.world_size} process(es) x {s.accumulate} micro-step(s) x "
-             f"{micro_batch} | {precision}{' | compiled' if s.compile else ''} | step {step} -> {end}")
-    if step >= end:
-        log.note(f"{run_dir} is already at step {step} of {end}: nothing to do (raise the total with --steps)")
-    # the terms (and their total) summed over the updates since the last log step, as one tensor on the
-    # device: adding them up costs one op per micro-step and reading them one sync per log step
-    names: list[str] = []
-    running, counted, norm_sum = 0.0, 0, 0.0
-    recent_skips: deque[bool] = deque(maxlen=SKIP_WINDOW)
+    log.note(f"training {type(model).__name__} ({sum(p.numel() for p in params):,} parameters) on {device} x "
+             f"{procs.world_size} | batch {s.batch_size} = {procs.world_size} process(es) x {s.accumulate} "
+             f"micro-step(s) x {micro_batch} | {precision}{' | compiled' if s.compile else ''} | "
+             f"{torch.get_num_threads()} thread(s) | step {at.step} -> {end}")
+    if at.step >= end:
+        log.note(f"{run_dir} is already at step {at.step} of {end}: nothing to do (raise the total with --steps)")
+    tally, recent_skips = _Tally(s.accumulate), deque(maxlen=SKIP_WINDOW)
     try:
-        with _CtrlC() as ctrl_c, _distribution_checks(False):
-            while step < end:
-                lr = learning_rate(step, s)
+        with _StopSignals() as signals, _distribution_checks(False):
+            while at.step < end:
+                # update: forward and backward, then the step unless the gradient norm says skip (VDVAE's
+                # rule: a NaN or a spike never reaches the weights; all processes see the same norm)
+                lr = learning_rate(at.step, s)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                if isinstance(model, Annealed):
-                    model.anneal(step - skipped)  # the updates applied so far, not forward calls
-
-                # forward and backward over the micro-steps; DDP all-reduces gradients on the last one only
-                step_values: Tensor | float = 0.0
-                for micro in range(s.accumulate):
-                    batch = runtime.to_device(next(batches), device)
-                    sync = ddp is None or micro == s.accumulate - 1
-                    with contextlib.nullcontext() if sync else ddp.no_sync():
-                        first = step == start_step and micro == 0
-                        rng = runtime.rng_state() if first else None
-                        try:
-                            terms, loss = _forward_backward(forward, batch, model, device, precision, s.accumulate,
-                                                            check=first)
-                        except RuntimeError as error:
-                            # what torch.compile or bf16 can't run (a GON's loss holds a double backward, which
-                            # AOTAutograd refuses) fails at its first step: train it eagerly in fp32 instead
-                            if not first or (forward is eager and precision == "fp32"):
-                                raise
-                            _warn_fallback(error, "compiled" if forward is not eager else "in bf16")
-                            forward, precision = eager, "fp32"
-                            optimizer.zero_grad(set_to_none=True)
-                            runtime.set_rng_state(rng)  # the retry draws what the failed attempt drew
-                            terms, loss = _forward_backward(forward, batch, model, device, precision, s.accumulate,
-                                                            check=True)
-                        if first:
-                            names = [*terms, "loss"]
-                    step_values = step_values + torch.stack([*terms.values(), loss]).detach().float()  # (terms + 1,)
-
-                # the gradient norm (clipped when grad_clip > 0) decides whether this update happens at all:
-                # VDVAE's rule, so a NaN or a spike never reaches the weights. Identical on every process
-                # (gradients are already all-reduced), so all processes skip together.
-                if s.grad_clip > 0:
-                    grad_norm = torch.nn.utils.clip_grad_norm_(params, s.grad_clip).item()
-                else:
-                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]).item()
+                if isinstance(model, BeforeUpdate):
+                    model.before_update(at.step - at.skipped)  # the updates applied so far, not forward calls
+                values = update(batches)
+                grad_norm = _gradient_norm(params, s.grad_clip)
                 skip = not math.isfinite(grad_norm) or (s.skip_threshold > 0 and grad_norm > s.skip_threshold)
-                if skip:
-                    skipped += 1
-                else:
+                if not skip:
                     optimizer.step()
-                    if ema is not None:
-                        update_ema(ema_params, model_params, None)
-                        for ema_buffer, buffer in zip(ema_buffers, model_buffers):  # BatchNorm statistics, ...
-                            ema_buffer.copy_(buffer)
-                    running, counted, norm_sum = running + step_values, counted + 1, norm_sum + grad_norm
+                    if update_ema is not None:
+                        update_ema()
+                    tally.add(values, grad_norm)
                 optimizer.zero_grad(set_to_none=True)
-                step += 1
+                at.step, at.skipped, at.samples_seen = at.step + 1, at.skipped + skip, at.samples_seen + s.batch_size
                 recent_skips.append(skip)
-                if step - start_step >= SKIP_MIN_STEPS and 2 * sum(recent_skips) > len(recent_skips):
-                    raise DivergedError(
-                        f"training diverged: {sum(recent_skips)} of the last {len(recent_skips)} updates were skipped "
-                        f"(gradient norm {grad_norm:.3g}; {skipped} skipped in all) at step {step} with lr={lr:.3g}. "
-                        f"The newest checkpoint in {run_dir} holds the last good weights; lower train.lr, raise "
-                        f"train.warmup_steps or set train.grad_clip")
+                _check_skips(recent_skips, at, start_step, grad_norm=grad_norm, lr=lr, run_dir=run_dir)
 
-                if step % s.log_every == 0 or step == end:
-                    means = {}
-                    if counted:
-                        averaged = distributed.mean_across(running / (counted * s.accumulate), procs)
-                        means = dict(zip(names, averaged.tolist()))
-                    mean_grad_norm = norm_sum / counted if counted else math.nan
-                    log.train(step, means, lr=lr, grad_norm=mean_grad_norm, skipped=skipped)
-                    running, counted, norm_sum = 0.0, 0, 0.0
-
+                # log, evaluate, checkpoint (a stop signal on any process: save and return)
+                if at.step % s.log_every == 0 or at.step == end:
+                    log.train(at.step, **tally.take(update.names, procs), lr=lr, skipped=at.skipped)
                 is_best = False
-                if eval_loader is not None and (step % s.eval_every == 0 or step == s.steps):
+                if eval_loader is not None and (at.step % s.eval_every == 0 or at.step == s.steps):
                     eval_metrics = estimate_metrics(ema if ema is not None else model, eval_loader, device=device,
-                                                    precision=precision, max_batches=s.eval_batches, procs=procs)
-                    value = eval_metrics[s.best_metric]
-                    better = best is None or (value < best["value"] if s.best_mode == "min" else value > best["value"])
-                    is_best = math.isfinite(value) and better
-                    if is_best:
-                        best = {"metric": s.best_metric, "mode": s.best_mode, "value": value, "step": step}
-                    log.eval(step, eval_metrics, best=is_best)
-                    worst = math.inf if s.best_mode == "min" else -math.inf
-                    if math.isnan(value) or value == worst:  # weights that overflowed without a NaN gradient
-                        raise DivergedError(
-                            f"training diverged: the eval {s.best_metric} is {value} at step {step} with lr={lr:.3g} "
-                            f"({skipped} updates skipped). The best checkpoint in {run_dir} holds the last good "
-                            "weights, if any; lower train.lr, raise train.warmup_steps or set train.grad_clip")
-
-                if step == s.steps and isinstance(model, PosthocPrior):  # an AE samples through a fitted prior
+                                                    precision=update.precision, max_batches=s.eval_batches,
+                                                    procs=procs)
+                    is_best = _track_best(at, eval_metrics[s.best_metric], s)
+                    log.eval(at.step, eval_metrics, best=is_best)
+                    _check_eval(eval_metrics[s.best_metric], at, s, lr=lr, run_dir=run_dir)
+                if at.step == s.steps and isinstance(model, PosthocPrior):  # an AE samples through a fitted prior
                     fit_posthoc_prior([m for m in (model, ema) if m is not None], train_set, device=device,
                                       batch_size=micro_batch)
-
-                interrupted = distributed.any_across(ctrl_c.pressed, procs)
-                periodic = s.checkpoint_every and step % s.checkpoint_every == 0
-                if interrupted or periodic or is_best or step == end:
-                    # every process's RNG state, so that each resumes its own random stream
-                    rng = distributed.gather_objects(runtime.rng_state(), procs)
-                    if procs.is_main:
-                        checkpoint.save_checkpoint(
-                            run_dir, step, model=model, ema=ema, keep_last=s.keep_last,
-                            best=best if is_best else None,
-                            trainer_state={"step": step, "optimizer": optimizer.state_dict(), "rng": rng,
-                                           "samples_seen": samples_seen + (step - start_step) * s.batch_size,
-                                           "skipped": skipped, "best": best},
-                            info={"recipe": recipe, "provenance": provenance or [], "settings": s.to_dict(),
-                                  "eval_metrics": eval_metrics, "world_size": procs.world_size,
-                                  "versions": {"genzoo": zoo.__version__, "torch": torch.__version__}},
-                        )
-                if interrupted:
-                    log.note(f"interrupted at step {step}: checkpoint saved; continue with `zoo resume {run_dir}`")
+                stopped_by = distributed.max_across(signals.received, procs)
+                periodic = s.checkpoint_every and at.step % s.checkpoint_every == 0
+                if stopped_by or periodic or is_best or at.step == end:
+                    _save(run_dir, at, is_best=is_best, model=model, ema=ema, optimizer=optimizer, procs=procs, s=s,
+                          info={**info, "eval_metrics": eval_metrics})
+                if stopped_by:
+                    log.note(f"interrupted at step {at.step} by {signal.Signals(stopped_by).name}: checkpoint "
+                             f"step_{at.step:08d} saved; continue with `zoo resume {run_dir}`")
                     break
     finally:
         log.stop()
-        del forward, ddp  # the DDP wrapper, with its hooks on the parameters, goes while the process group is up
+        del update  # the DDP wrapper, with its hooks on the parameters, goes while the process group is up
 
-    log.summary(step=step, skipped=skipped, best=best, run_dir=run_dir)
-    return FitResult(run_dir, step, skipped, interrupted, eval_metrics, best, ema if ema is not None else model)
+    log.summary(step=at.step, skipped=at.skipped, best=at.best, run_dir=run_dir)
+    return FitResult(run_dir, at.step, at.skipped, bool(stopped_by), eval_metrics, at.best,
+                     ema if ema is not None else model, signal.Signals(stopped_by) if stopped_by else None)

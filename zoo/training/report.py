@@ -15,8 +15,10 @@ metric names come from plugins and paths from users, and ``[old]`` in either mus
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from zoo.training.checkpoint import atomic_write_bytes
+from zoo.errors import ZooError, ZooWarning
+from zoo.training.checkpoint import atomic_write_bytes, space_report
 
 __all__ = ["RunLog", "format_metrics"]
 
@@ -36,11 +39,35 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 
 def _keep_records_until(path: Path, step: int) -> None:
-    """Drop records after ``step``: a resumed run rewrites the steps its predecessor ran past its checkpoint."""
+    """Drop records after ``step``: a resumed run rewrites the steps its predecessor ran past its checkpoint.
+
+    A line that is not a UTF-8 JSON record with an integer ``step`` (a torn write, a stray edit) is dropped
+    too, and named in one warning: the log is what the curves are drawn from, not what the run depends on.
+    """
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+    kept, dropped = [], []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            record = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            record = {}
+        if record is None:
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            dropped.append(number)
+        elif record["step"] <= step:
+            kept.append(raw.decode("utf-8"))
+    if dropped:
+        lines = ", ".join(map(str, dropped[:5])) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+        warnings.warn(f"{path}: dropped {len(dropped)} line(s) that are not UTF-8 JSON records with a step "
+                      f"(line {lines}); the other records are kept", ZooWarning, stacklevel=3)
+    data = "".join(line + "\n" for line in kept).encode()
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        raise ZooError(f"could not rewrite {path} for the resume ({e.strerror or e}): it "
+                       f"{space_report(path.parent, len(data))}; the checkpoints are intact") from e
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:
@@ -72,7 +99,7 @@ class RunLog:
             return
         self.path = run_dir / "metrics.jsonl"
         _keep_records_until(self.path, start_step)
-        self.file = open(self.path, "a")  # noqa: SIM115 (open for the whole run; stop() closes it)
+        self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run; stop() closes it)
         self.tensorboard = _tensorboard_writer(run_dir)
         self.console = Console(stderr=True, quiet=quiet)
         self.items_per_step = items_per_step
@@ -93,8 +120,14 @@ class RunLog:
             self.progress.start()
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        line = json.dumps(record) + "\n"
+        try:
+            self.file.write(line)
+            self.file.flush()
+        except OSError as e:  # a full disk: one line, not a traceback (a torn last line is dropped on resume)
+            raise ZooError(f"could not write {self.path} ({e.strerror or e}): it "
+                           f"{space_report(self.path.parent, len(line))}; the checkpoints written so far are intact"
+                           ) from e
         if self.tensorboard is not None:
             for name, value in record["metrics"].items():
                 self.tensorboard.add_scalar(f"{record['split']}/{name}", value, record["step"])
@@ -147,7 +180,8 @@ class RunLog:
         self.end_time = time.perf_counter()
         if self.progress is not None:
             self.progress.stop()
-        self.file.close()
+        with contextlib.suppress(OSError):  # every record was flushed, unless the write that failed: raised already
+            self.file.close()
         if self.tensorboard is not None:
             self.tensorboard.close()
 

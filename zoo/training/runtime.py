@@ -1,11 +1,13 @@
-"""Where and how the loop computes: device choice, mixed precision, seeding, and the RNG states a
-checkpoint carries so that a resumed run draws exactly the random numbers the uninterrupted run would.
+"""Where and how the loop computes: device choice, mixed precision, CPU threads, seeding, and the RNG states
+a checkpoint carries so that a resumed run draws exactly the random numbers the uninterrupted run would.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,15 @@ import torch
 
 from zoo.errors import RecipeError
 
-__all__ = ["autocast", "pick_device", "resolve_precision", "rng_state", "seed_everything", "set_rng_state", "to_device"]
+__all__ = [
+    "autocast", "cpu_threads", "pick_device", "resolve_precision", "rng_state", "seed_everything", "set_rng_state",
+    "thread_count", "to_device",
+]
+
+# train.threads=0 without OMP_NUM_THREADS: this many. torch's own default (one thread per core) made vae-digits
+# 3.5-43x slower than one thread on a machine whose cores were busy (benchmarks/RESULTS.md, "CPU threads"): an
+# OpenMP thread that is not running holds up every op. A big model on an idle machine asks for more.
+DEFAULT_THREADS = 1
 
 
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -53,6 +63,29 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if resolve_precision(device, precision) == "fp32":
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def thread_count(threads: int = 0) -> int:
+    """``train.threads`` -> CPU threads for torch's ops: ``threads`` when > 0, else ``OMP_NUM_THREADS`` when
+    set (torchrun sets it to 1 for several processes per machine), else ``DEFAULT_THREADS``."""
+    if threads > 0:
+        return threads
+    omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # "4,2" is nested parallelism: the outer
+    if omp.isdigit() and int(omp) > 0:
+        return int(omp)
+    return DEFAULT_THREADS
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int = 0) -> Iterator[int]:
+    """Compute with ``thread_count(threads)`` CPU threads inside the block, and as many as before after it."""
+    previous = torch.get_num_threads()
+    count = thread_count(threads)
+    torch.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        torch.set_num_threads(previous)
 
 
 def seed_everything(seed: int) -> None:

@@ -61,6 +61,7 @@ class TrainSettings:
     compile: bool = False  # torch.compile the model's loss
     device: str = "auto"  # "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps"
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    threads: int = 0  # CPU threads for torch's ops (0: OMP_NUM_THREADS when set, else 1, safe on a busy machine)
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # YAML gives lists
@@ -76,7 +77,7 @@ class TrainSettings:
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
         for name in ("warmup_steps", "eval_every", "eval_batches", "checkpoint_every", "keep_last",
-                     "num_workers", "grad_clip", "skip_threshold", "weight_decay"):
+                     "num_workers", "threads", "grad_clip", "skip_threshold", "weight_decay"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} must not be negative")
         if self.log_every < 1:
