@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from zoo.errors import TrainingAborted, TrainingInterrupted, ZooError, ZooWarning
+from zoo.errors import TrainingAborted, TrainingInterrupted, ZooError, ZooWarning, did_you_mean
 
 console = Console()
 err_console = Console(stderr=True)
@@ -39,6 +39,37 @@ def _registry():
     from zoo.registry import get_registry
 
     return get_registry()
+
+
+def _snapshot() -> dict:
+    """What the listing commands show, as plain data (``zoo.catalogue``: computed once from the registry, then
+    read from the cache until what is installed changes)."""
+    registry = _registry()
+    entries = registry.list()
+    return {
+        "kinds": list(registry.kinds),
+        "entries": [_entry_row(e) for e in entries],
+        "plugins": [{"name": p.name, "module": p.module, "distribution": p.distribution, "version": p.version,
+                     "builtin": p.builtin, "hooks": p.hooks, "status": p.status, "error": p.error, "core": p.core}
+                    for p in registry.plugins],
+        "kind_plugins": {k.name: k.plugin for k in registry.kinds.values()},
+        "contracts": {kind: _contract_info(kind) for kind in registry.kinds},
+        "infos": {f"{e.kind}:{e.name}": _component_info(e) for e in entries},
+    }
+
+
+def _catalogue() -> dict:
+    """The snapshot: from the cache, unless this process holds a registry already (built, or one a test or a
+    caller put in place with ``zoo.testing.use_registry``), which then is what is shown."""
+    from zoo.catalogue import cached
+
+    registry = sys.modules.get("zoo.registry")  # not imported yet: no registry in this process
+    return _snapshot() if registry is not None and registry._registry is not None else cached(_snapshot)
+
+
+def _entry_row(e) -> dict:
+    return {"kind": e.kind, "name": e.name, "summary": e.summary, "paper": e.paper, "plugin": e.plugin,
+            "distribution": e.distribution, "version": e.version}
 
 
 def _print_json(data) -> None:
@@ -134,13 +165,16 @@ def _summary_and_doc(summary: str, doc: str) -> tuple[str, str]:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    entries = _registry().list(args.kind, args.pattern)
+    from fnmatch import fnmatch
+    from types import SimpleNamespace
+
+    catalogue = _catalogue()
+    if args.kind is not None and args.kind not in catalogue["kinds"]:
+        _registry().list(args.kind)  # the registry's own error, with its did-you-mean
+    entries = [SimpleNamespace(**row) for row in catalogue["entries"]
+               if args.kind in (None, row["kind"]) and fnmatch(row["name"], args.pattern)]
     if args.json:
-        _print_json([
-            {"kind": e.kind, "name": e.name, "summary": e.summary, "paper": e.paper, "plugin": e.plugin,
-             "distribution": e.distribution, "version": e.version}
-            for e in entries
-        ])
+        _print_json([vars(e) for e in entries])
         return
     if not entries:
         console.print(f"no components match kind={args.kind or 'any'} pattern={args.pattern!r}", markup=False)
@@ -171,9 +205,9 @@ def cmd_list(args: argparse.Namespace) -> None:
         if i:
             console.print()
         console.print(table)
-    broken = [p for p in _registry().plugins if p.status != "ok"]
+    broken = [p for p in catalogue["plugins"] if p["status"] != "ok"]
     for p in broken:
-        problem = escape(f"plugin {p.name!r} is broken and was skipped: {p.error}")
+        problem = escape(f"plugin {p['name']!r} is broken and was skipped: {p['error']}")
         err_console.print(f"[yellow]{problem}[/] (zoo plugins --all)", soft_wrap=True)
 
 
@@ -195,6 +229,7 @@ def _component_info(entry) -> dict:
             "name": n,
             "type": describe_type(hints.get(n, p.annotation)),
             "default": None if p.default is p.empty else p.default,
+            "shown": "" if p.default is p.empty else repr(p.default),
             "required": p.default is p.empty,
         }
         for n, p in params.items()
@@ -253,18 +288,21 @@ def _print_contract(info: dict) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    registry = _registry()
-    entries = [registry.get(args.kind, args.name)] if args.kind else registry.find(args.name)
+    catalogue = _catalogue()
+    infos = [info for key, info in catalogue["infos"].items()
+             if key.split(":", 1)[1] == args.name and args.kind in (None, info["kind"])]
     # a kind's name (`zoo info field`) prints the contract of its interface, before any component of that name
-    contract = [] if args.kind or args.name not in registry.kinds else [_contract_info(args.name)]
-    if not entries and not contract:
-        from zoo.registry import did_you_mean
-
-        hint = did_you_mean(args.name, registry.names())
-        raise ZooError(f"nothing is registered as {args.name!r}{hint}; see: zoo list")
-    infos = contract + [_component_info(e) for e in entries]
+    contract = [] if args.kind or args.name not in catalogue["contracts"] else [catalogue["contracts"][args.name]]
+    if args.kind and not infos:
+        _registry().get(args.kind, args.name)  # the registry's own error, with its did-you-mean
+    if not infos and not contract:
+        names = sorted({row["name"] for row in catalogue["entries"]} | set(catalogue["kinds"]))
+        raise ZooError(f"nothing is registered as {args.name!r}{did_you_mean(args.name, names)}; see: zoo list")
+    infos = contract + infos
     if args.json:
-        _print_json(infos if len(infos) > 1 else infos[0])
+        shown = [{**info, "arguments": [{k: v for k, v in a.items() if k != "shown"} for a in info["arguments"]]}
+                 if "arguments" in info else info for info in infos]
+        _print_json(shown if len(shown) > 1 else shown[0])
         return
     import yaml
 
@@ -285,7 +323,7 @@ def cmd_info(args: argparse.Namespace) -> None:
             continue
         table = Table("argument", "type", "default", title="arguments", title_justify="left")
         for arg in info["arguments"]:
-            default = "[red]required[/]" if arg["required"] else escape(repr(arg["default"]))
+            default = "[red]required[/]" if arg["required"] else escape(arg["shown"])
             table.add_row(escape(arg["name"]), escape(arg["type"]), default)
         console.print(table)
         if info["fits"]:
@@ -296,13 +334,15 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_plugins(args: argparse.Namespace) -> None:
-    registry = _registry()
-    plugins = [p for p in registry.plugins if args.all or not p.core]
+    from types import SimpleNamespace
+
+    catalogue = _catalogue()
+    plugins = [SimpleNamespace(**p) for p in catalogue["plugins"] if args.all or not p["core"]]
     registered: dict[str, dict[str, list[str]]] = {p.name: {} for p in plugins}
-    for kind in registry.kinds.values():  # what each plugin provides: kinds, then components by kind
-        registered.get(kind.plugin, {}).setdefault("kind", []).append(kind.name)
-    for entry in registry.list():
-        registered.get(entry.plugin, {}).setdefault(entry.kind, []).append(entry.name)
+    for kind, plugin in catalogue["kind_plugins"].items():  # what each plugin provides: kinds, then components
+        registered.get(plugin, {}).setdefault("kind", []).append(kind)
+    for entry in catalogue["entries"]:
+        registered.get(entry["plugin"], {}).setdefault(entry["kind"], []).append(entry["name"])
     if args.json:
         _print_json([
             {"name": p.name, "module": p.module, "distribution": p.distribution, "version": p.version,

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import signal
+import difflib
 from pathlib import Path
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    """`` — did you mean 'siren'?`` or an empty string."""
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    return f" — did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 class ZooError(Exception):

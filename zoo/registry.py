@@ -12,7 +12,6 @@ loaded.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
 import os
@@ -26,7 +25,7 @@ import pluggy
 
 from zoo.artifacts import Artifact
 from zoo.constructors import signature
-from zoo.errors import DuplicateComponentError, PluginError, UnknownComponentError, ZooError
+from zoo.errors import DuplicateComponentError, PluginError, UnknownComponentError, ZooError, did_you_mean
 from zoo.plugins import PluginInfo, builtin_config, load_plugins, strict
 
 __all__ = ["Entry", "Kind", "Registry", "get_registry", "reset_registry", "create", "list_components"]
@@ -72,12 +71,6 @@ class Kind:
 def _first_doc_line(obj: Any) -> str:
     doc = inspect.getdoc(getattr(obj, "func", obj)) if callable(obj) else None
     return doc.strip().splitlines()[0] if doc else ""
-
-
-def did_you_mean(name: str, candidates: list[str]) -> str:
-    """`` — did you mean 'siren'?`` or an empty string."""
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-    return f" — did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _article(word: str) -> str:
