@@ -441,6 +441,15 @@ def test_an_override_without_its_section_that_two_sections_take_is_refused_namin
     assert load_recipe("toy-recipe", overrides=["rate=0.5"])["model"]["rate"] == 0.5  # one section: as before
 
 
+def test_an_unqualified_override_of_a_renamed_argument_is_still_ambiguous():
+    """vae-digits: the VAE's KL ramp is kl_warmup_steps now, but its old name warmup_steps still works, so
+    `--set warmup_steps=500` could still mean it: refused, naming both (issue 20's done-means)."""
+    with pytest.raises(RecipeError, match=r"^override 'warmup_steps=500' could set model.warmup_steps or "
+                                          r"train.warmup_steps"):
+        load_recipe("vae-digits", overrides=["warmup_steps=500"])
+    assert load_recipe("vae-digits", overrides=["train.warmup_steps=500"])["train"]["warmup_steps"] == 500
+
+
 # --- references ----------------------------------------------------------------------------------------
 
 

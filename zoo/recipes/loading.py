@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from zoo import yaml12
+from zoo.arguments import renamed_from
 from zoo.data import FACTS
 from zoo.errors import RecipeError, UnknownComponentError, ZooWarning
 from zoo.recipes.building import SECTIONS, check_data_kind, part_sizes, validate_recipe
@@ -332,14 +333,16 @@ def overlay(recipe: dict, update: dict) -> dict:
 
 def _sections_taking(recipe: dict, key: str) -> list[str]:
     """The sections whose settings include ``key``: stated in the recipe, or an argument of the model's or the
-    dataset's constructor (not through ``**kwargs``), or a training setting."""
+    dataset's constructor (not through ``**kwargs``; a renamed argument's old name counts while it still
+    works), or a training setting."""
     from zoo.training.settings import TrainSettings  # the loop's, imported when an override needs it
 
     found = []
     for section, kind in _SECTION_KINDS.items():
         spec = recipe.get(section)
-        sig = _signature(kind, spec.get("name") if isinstance(spec, dict) else spec)
-        if (isinstance(spec, dict) and key in spec) or (sig is not None and key in sig.parameters):
+        component = _component(kind, spec.get("name") if isinstance(spec, dict) else spec)
+        takes = set() if component is None else {*signature(component).parameters, *renamed_from(component)}
+        if (isinstance(spec, dict) and key in spec) or key in takes:
             found.append(section)
     if key in {f.name for f in dataclasses.fields(TrainSettings)} or key in (recipe.get("train") or {}):
         found.append("train")
