@@ -1,10 +1,12 @@
 """A plugin adds a kind of component with no edit to the core: tests/fixtures/zoo-schedules registers the kind
-`noise-schedule` (interface, check), two schedules, a model that takes one by annotation and its tiny recipe;
-listing, info, did-you-mean, recipes, training and the conformance suite all work for it."""
+`noise-schedule` (interface, check), two schedules, a model that takes one by annotation, its tiny recipe and an
+artifact for its own capability; listing, info, did-you-mean, recipes, training, the conformance suite and the
+artifact all work for it."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from zoo.cli import main
 from zoo.errors import RecipeError, UnknownComponentError
@@ -73,7 +76,7 @@ def test_zoo_list_info_and_did_you_mean_know_the_kind(registry, capsys):
     _, out, _ = run(capsys, "plugins", "--json")
     assert {p["name"]: p["registered"] for p in json.loads(out)}["zoo_schedules"] == {
         "kind": ["noise-schedule"], "noise-schedule": ["cosine", "linear"], "model": ["denoiser"],
-        "recipe": ["denoiser-tiny"]}
+        "recipe": ["denoiser-tiny"], "artifact": ["schedule"]}
 
 
 def test_an_argument_annotated_with_the_interface_is_built_from_the_kind(registry, schedules):
@@ -94,6 +97,49 @@ def test_the_model_trains_two_steps_from_the_command_line(registry, tmp_path, ca
     provenance = json.loads(next((tmp_path / "run" / "checkpoints").glob("step_*/checkpoint.json")).read_text())
     assert {"kind": "noise-schedule", "name": "cosine", "plugin": "zoo_schedules", "distribution": "fixture-dist",
             "version": "0.0"} in provenance["provenance"]
+
+
+ALPHA_BAR = {  # the fixture's schedules with their default arguments, written out by hand
+    "cosine": lambda t: max(math.cos(math.pi / 2 * (t + 0.008) / 1.008) ** 2 / math.cos(math.pi / 2 * 0.008 / 1.008) ** 2,
+                            1e-5),
+    "linear": lambda t: math.exp(-(0.1 * t + 0.5 * (20.0 - 0.1) * t**2)),
+}
+
+
+def _cells(path: Path, points: int) -> list[int]:
+    """The grey level at the middle of each of the ``points`` cells of a one-row strip."""
+    picture = Image.open(path).convert("L")
+    return [picture.getpixel((int(picture.width * (i + 0.5) / points), picture.height // 2)) for i in range(points)]
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_the_plugin_s_artifact_draws_the_trained_model_s_schedule(registry, tmp_path, capsys, schedule):
+    """After training, schedule.png holds ᾱ(t) at t = 0, 0.1, ..., 1 as grey levels; `zoo render --points`
+    redraws it at other times, and a number of points the artifact can't draw is one line."""
+    run_dir = tmp_path / "run"
+    code, _, err = run(capsys, "train", "denoiser-tiny", "--steps", "2", "--out", str(run_dir), "--device", "cpu",
+                       "--set", f"model.schedule={schedule}")
+    assert code == 0, err
+    expected = [round(255 * ALPHA_BAR[schedule](i / 10)) for i in range(11)]
+    assert [abs(got - want) <= 1 for got, want in zip(_cells(run_dir / "schedule.png", 11), expected)] == [True] * 11
+    code, out, err = run(capsys, "render", str(run_dir), "--points", "3", "-o", str(tmp_path / "three.png"))
+    assert code == 0, err
+    expected = [round(255 * ALPHA_BAR[schedule](t)) for t in (0, 0.5, 1)]
+    assert [abs(got - want) <= 1 for got, want in zip(_cells(tmp_path / "three.png", 3), expected)] == [True] * 3
+    code, out, err = run(capsys, "render", str(run_dir), "--points", "1")
+    assert (code, out, err) == (2, "", "error: --points: expected int >= 2, got 1\n")
+
+
+def test_zoo_list_and_info_show_the_plugin_s_artifact(registry, capsys):
+    code, out, _ = run(capsys, "list", "--kind", "artifact", "--json")
+    assert code == 0 and {(e["name"], e["plugin"]) for e in json.loads(out)} >= {("schedule", "zoo_schedules"),
+                                                                                 ("curves", "zoo.pictures")}
+    code, out, _ = run(capsys, "info", "schedule", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["arguments"] == [{"name": "points", "type": "int >= 2", "default": 11,
+                                                "required": False}]
+    assert info["fits"] == ["zoo render", "zoo train (after training)", "models that are a Diffusion",
+                            "writes schedule.png"]
 
 
 def test_the_conformance_suite_runs_the_kinds_check(schedules):
@@ -137,3 +183,4 @@ def test_the_kind_works_from_an_installed_plugin(tmp_path):
         ("cosine", "zoo-schedules", "0.0.1"), ("linear", "zoo-schedules", "0.0.1")}
     assert json.loads(zoo("info", "noise-schedule", "--json"))["interface"] == "zoo_schedules.NoiseSchedule"
     zoo("train", "denoiser-tiny", "--steps", "2", "--out", str(tmp_path / "run"), "--device", "cpu")
+    assert (tmp_path / "run" / "schedule.png").is_file()  # the plugin's artifact, written after training

@@ -218,11 +218,19 @@ class Registry:
             ) from None
 
     def create(self, kind: str, name: str, **kwargs: Any) -> Any:
-        """Build the component registered as (kind, name) with ``kwargs``."""
+        """Build the component registered as (kind, name) with ``kwargs``, each checked against its annotation
+        as a recipe's value is (``hidden_dim=0`` for a ``PositiveInt``: a RecipeError naming the component and
+        the argument) and passed on converted; components and other objects pass through unchecked."""
+        from zoo.recipes.values import check_value  # zoo.recipes imports this module
+
         entry = self.get(kind, name)
         if kind == RECIPE:
             raise ZooError(f"{name!r} is a recipe; build it with zoo.recipes.build_model or `zoo train`")
-        return entry.obj(**kwargs)
+        sig = signature(entry.obj)
+        checked = {key: check_value(value, sig.annotation(key), f"{kind} {name!r}: {key}")
+                   if key in sig.parameters or sig.var_keyword else value  # an unknown name: the constructor says
+                   for key, value in kwargs.items()}
+        return entry.obj(**checked)
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[Entry]:
         """Entries of ``kind`` (all kinds if None) whose name matches the fnmatch ``pattern``, sorted by kind

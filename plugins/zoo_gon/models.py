@@ -243,8 +243,6 @@ class VariationalGON(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstim
         learn_origin: bool = False,
     ):
         super().__init__()
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
         refuse_running_statistics(decoder)
         self.decoder, self.beta = decoder, beta
         self.divergence = divergence if divergence is not None else zoo.create("divergence", "kl")

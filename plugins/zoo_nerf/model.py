@@ -132,9 +132,6 @@ class NeRF(Model, ViewRenderer, BeforeUpdate):
         if density_activation not in DENSITY_ACTIVATIONS:
             raise ValueError(f"density_activation must be one of {', '.join(DENSITY_ACTIVATIONS)}, "
                              f"got {density_activation!r}")
-        if num_samples < 1 or rays_per_step < 1 or num_importance < 0:
-            raise ValueError(f"need num_samples >= 1, rays_per_step >= 1 and num_importance >= 0; got "
-                             f"{num_samples}, {rays_per_step}, {num_importance}")
         if not 0 <= near < far:
             raise ValueError(f"rays run from near to far with 0 <= near < far, got near={near}, far={far}")
         self.field, self.fine_field = field, fine_field
@@ -149,9 +146,6 @@ class NeRF(Model, ViewRenderer, BeforeUpdate):
             interval = (far - near) / num_samples
             threshold = -torch.log1p(torch.tensor(-occupancy_threshold)).item() / interval
             self.occupancy = OccupancyGrid(occupancy_resolution, threshold=threshold, decay=occupancy_decay)
-        if not 0 < occupancy_fraction <= 1:
-            raise ValueError(f"occupancy_fraction is the share of cells an update looks at, in (0, 1]; "
-                             f"got {occupancy_fraction}")
         self.occupancy_update_every = occupancy_update_every
         self.occupancy_warmup, self.occupancy_fraction = occupancy_warmup, occupancy_fraction
 

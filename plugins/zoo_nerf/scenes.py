@@ -36,7 +36,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from zoo.data import DataError, DataNotFoundError, declare_facts
-from zoo.data.core import check_size, check_split
+from zoo.data.core import check_split
 from zoo.recipes import Interval, PositiveFloat, PositiveInt
 from zoo_nerf.cameras import Camera, intrinsics_from_fov, look_at
 
@@ -257,10 +257,9 @@ def procedural_scene(
     held-out ones (``split="test"`` or ``"val"``) evenly spaced around the scene at 30°, between the
     training views. ``seed`` picks the objects and the training cameras. Everything lies within 1.8 of the
     origin, so rays from ``near=2`` to ``far=6`` cover it. ``root`` is unused. The annotations bound the
-    numbers (a recipe's values are checked against them): a camera at distance 0 sees nothing.
+    numbers (recipes and zoo.create check values against them): a camera at distance 0 sees nothing.
     """
     check_split(split, "procedural-scene", SCENE_SPLITS)
-    check_size(size)
     if split == "train":
         rng = np.random.default_rng([seed, 1])
         azimuths = rng.uniform(0, 2 * math.pi, num_train)

@@ -126,10 +126,6 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Befor
         dynamic_binarize: bool = False,
     ):
         super().__init__()
-        if beta < 0 or kl_warmup_steps < 0:
-            raise ValueError(
-                f"beta and kl_warmup_steps must be >= 0, got beta={beta}, kl_warmup_steps={kl_warmup_steps}"
-            )
         self.encoder, self.decoder = encoder, decoder
         self.divergence = divergence if divergence is not None else zoo.create("divergence", "kl")
         self.beta, self.kl_warmup_steps, self.binarize = beta, kl_warmup_steps, dynamic_binarize

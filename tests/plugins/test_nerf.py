@@ -13,7 +13,8 @@ from zoo_nerf import HashGridField, NeRF, NeRFField, SirenNeRFField
 from zoo_nerf.cameras import Camera, intrinsics_from_fov, look_at
 from zoo_nerf.occupancy import OccupancyGrid
 
-from zoo.errors import IncompatibleComponentsError
+import zoo
+from zoo.errors import IncompatibleComponentsError, RecipeError
 from zoo.interfaces import ImplicitField
 
 
@@ -199,8 +200,8 @@ def test_nerf_updates_every_cell_during_the_warmup_and_a_fraction_after_it():
     for updates in range(1, 9):
         model.before_update(updates)
     assert fractions == [1.0, 1.0, 0.5, 0.5]  # at updates 2, 4 (the warm-up), 6 and 8
-    with pytest.raises(ValueError, match="occupancy_fraction"):
-        NeRF(Ball(0.5), occupancy_resolution=4, occupancy_fraction=0.0)
+    with pytest.raises(RecipeError, match=r"^model 'nerf': occupancy_fraction: expected float > 0 and <= 1, got 0.0$"):
+        zoo.create("model", "nerf", field=Ball(0.5), occupancy_resolution=4, occupancy_fraction=0.0)
 
 
 def test_skipping_empty_space_renders_the_same_picture():
