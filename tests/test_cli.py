@@ -152,29 +152,21 @@ def test_help_of_every_subcommand(capsys):
 
 
 @pytest.mark.slow
-def test_third_party_plugin_appears_after_pip_install(tmp_path):
-    """Install the fixture package (also the README's example) with pip and see it in `zoo list`."""
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(FIXTURES / "zoo-gabor")],
-        check=True, capture_output=True,
-    )
-    env = {k: v for k, v in os.environ.items() if k != "ZOO_LOAD_PLUGINS"}
-    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
-    out = subprocess.run(
-        [sys.executable, "-m", "zoo", "list", "--kind", "field", "--json"],
-        check=True, capture_output=True, text=True, env=env,
-    ).stdout
-    gabor = {r["name"]: r for r in json.loads(out)}["gabor"]
+def test_third_party_plugin_appears_after_pip_install(pip_installed, tmp_path):
+    """The fixture package (also the README's example), installed with pip, is in `zoo list`."""
+
+    def python(*args: str) -> str:
+        done = pip_installed.python(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    gabor = {r["name"]: r for r in json.loads(python("-m", "zoo", "list", "--kind", "field", "--json"))}["gabor"]
     assert (gabor["plugin"], gabor["distribution"], gabor["version"]) == ("gabor", "zoo-gabor", "0.0.1")
     code = "import zoo, torch; f = zoo.create('field', 'gabor', out_dim=3); print(tuple(f(torch.rand(5, 2)).shape))"
-    shape = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
-    assert shape.strip() == "(5, 3)"
+    assert python("-c", code).strip() == "(5, 3)"
     # the README's next sentence: named in a shipped recipe's field slot, it takes the slot's sizes
-    done = subprocess.run([sys.executable, "-m", "zoo", "train", "vae-siren-digits", "--set", "decoder.field=gabor",
-                           "--steps", "2", "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
+    python("-m", "zoo", "train", "vae-siren-digits", "--set", "decoder.field=gabor", "--steps", "2",
+           "--out", str(tmp_path / "run"))
     recipe = json.loads(next((tmp_path / "run" / "checkpoints").glob("step_*/checkpoint.json")).read_text())["recipe"]
     # latent_dim is the recipe's; in_dim and out_dim the field decoder gives it (2 and the likelihood's 2 numbers
     # per pixel) when it is built, so the saved recipe holds no copy of them that could go stale

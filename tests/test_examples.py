@@ -5,9 +5,6 @@ command line, and checkpoints record it and ask for it by name where it is missi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,52 +13,33 @@ ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "examples" / "zoo-jsd"
 
 
-@pytest.fixture(scope="module")
-def jsd_site(tmp_path_factory) -> Path:
-    """A folder where zoo-jsd is pip-installed (put it on PYTHONPATH to have it installed)."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(EXAMPLE)],
-        check=True, capture_output=True,
-    )
-    return target
-
-
-def run(*args: str, site: Path | None, cwd: Path) -> subprocess.CompletedProcess:
-    """``python ARGS`` with every installed plugin loading, and zoo-jsd installed when ``site`` is given."""
-    env = {k: v for k, v in os.environ.items() if k != "ZOO_LOAD_PLUGINS"}
-    env["PYTHONPATH"] = os.pathsep.join([*([str(site)] if site else []), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
-
-
 @pytest.mark.slow
-def test_example_plugin_passes_its_own_tests_when_installed(jsd_site, tmp_path):
-    done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests"), site=jsd_site, cwd=tmp_path)
+def test_example_plugin_passes_its_own_tests_when_installed(pip_installed, tmp_path):
+    done = pip_installed.python("-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests"), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "8 passed" in done.stdout
 
 
 @pytest.mark.slow
-def test_example_plugin_is_listed_trained_recorded_and_asked_for_when_missing(jsd_site, tmp_path):
-    done = run("-m", "zoo", "plugins", "--json", site=jsd_site, cwd=tmp_path)
+def test_example_plugin_is_listed_trained_recorded_and_asked_for_when_missing(pip_installed, tmp_path):
+    done = pip_installed.python("-m", "zoo", "plugins", "--json", cwd=tmp_path)
     jsd = {p["name"]: p for p in json.loads(done.stdout)}["jsd"]
     assert (jsd["distribution"], jsd["version"], jsd["status"]) == ("zoo-jsd", "0.1.0", "ok")
     assert jsd["registered"] == {"divergence": ["jsd"]}
 
-    done = run("-m", "zoo", "train", "vae-tiny", "--set", "model.divergence=jsd", "--steps", "2", "--out", "run",
-               site=jsd_site, cwd=tmp_path)
+    done = pip_installed.python("-m", "zoo", "train", "vae-tiny", "--set", "model.divergence=jsd", "--steps", "2",
+                                "--out", "run", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     info = json.loads(next((tmp_path / "run" / "checkpoints").glob("step_*/checkpoint.json")).read_text())
     assert {"kind": "divergence", "name": "jsd", "plugin": "jsd", "distribution": "zoo-jsd",
             "version": "0.1.0"} in info["provenance"]
 
-    done = run("-m", "zoo", "eval", "run", "--iwae-samples", "0", site=None, cwd=tmp_path)  # uninstalled
+    done = pip_installed.python("-m", "zoo", "eval", "run", "--iwae-samples", "0", cwd=tmp_path, installed=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     message = " ".join(done.stderr.split())  # rich wraps long lines
     assert "the divergence 'jsd' from the plugin 'jsd' (distribution zoo-jsd 0.1.0)" in message
     assert "pip install zoo-jsd==0.1.0 (" in message
-    assert run("-m", "zoo", "eval", "run", "--iwae-samples", "0", site=jsd_site, cwd=tmp_path).returncode == 0
+    assert pip_installed.python("-m", "zoo", "eval", "run", "--iwae-samples", "0", cwd=tmp_path).returncode == 0
 
 
 def test_the_guide_shows_the_example_plugin_as_it_is_tested():

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -164,17 +162,11 @@ def test_the_kinds_check_fails_a_schedule_that_breaks_its_contract(registry, sch
 
 
 @pytest.mark.slow
-def test_the_kind_works_from_an_installed_plugin(tmp_path):
+def test_the_kind_works_from_an_installed_plugin(pip_installed, tmp_path):
     """pip-installed like a third-party plugin: zoo list, zoo info and zoo train see the kind."""
-    target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--target", str(target), str(FIXTURE)],
-                   check=True, capture_output=True)
-    env = {k: v for k, v in os.environ.items() if k != "ZOO_LOAD_PLUGINS"}
-    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
 
     def zoo(*argv: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "zoo", *argv], capture_output=True, text=True, env=env)
+        done = pip_installed.python("-m", "zoo", *argv)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
