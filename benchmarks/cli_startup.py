@@ -59,7 +59,7 @@ def main() -> None:
     torch_cpu = statistics.median(cpu for cpu, _ in samples["python -c 'import torch'"])
     print(f"{datetime.date.today()}  {cpu_name()}  {os.cpu_count()} cores  load {load_before:.1f} -> "
           f"{load_after:.1f}  median of {args.rounds} rounds\n")
-    print(f"| command | CPU s | wall s | CPU / import torch |\n|---|---:|---:|---:|")
+    print("| command | CPU s | wall s | CPU / import torch |\n|---|---:|---:|---:|")
     for name, runs in samples.items():
         cpu, wall = statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs)
         print(f"| `{name}` | {cpu:.3f} | {wall:.3f} | {cpu / torch_cpu:.2f} |")

@@ -17,7 +17,7 @@ from zoo.plugins import builtin_config
 
 os.environ["ZOO_LOAD_PLUGINS"] = ",".join(builtin_config().get("plugins", []))
 os.environ.pop("ZOO_STRICT_PLUGINS", None)
-os.environ["ZOO_CACHE_DIR"] = ""  # no listing cache: tests build registries of their own (tests/test_catalogue.py has one)
+os.environ["ZOO_CACHE_DIR"] = ""  # no listing cache: tests build registries of their own (test_catalogue.py has one)
 torch.set_num_threads(1)  # small ops: threads cost more than they bring, and tests run beside other work
 
 ROOT = Path(__file__).parents[1]

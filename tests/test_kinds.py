@@ -98,8 +98,8 @@ def test_the_model_trains_two_steps_from_the_command_line(registry, tmp_path, ca
 
 
 ALPHA_BAR = {  # the fixture's schedules with their default arguments, written out by hand
-    "cosine": lambda t: max(math.cos(math.pi / 2 * (t + 0.008) / 1.008) ** 2 / math.cos(math.pi / 2 * 0.008 / 1.008) ** 2,
-                            1e-5),
+    "cosine": lambda t: max(math.cos(math.pi / 2 * (t + 0.008) / 1.008) ** 2
+                            / math.cos(math.pi / 2 * 0.008 / 1.008) ** 2, 1e-5),
     "linear": lambda t: math.exp(-(0.1 * t + 0.5 * (20.0 - 0.1) * t**2)),
 }
 

@@ -25,7 +25,7 @@ from zoo.recipes import Interval, NonNegativeFloat, NonNegativeInt, PositiveFloa
 from zoo_nerf.cameras import Camera, ViewRenderer, pixel_rays
 from zoo_nerf.occupancy import OccupancyGrid
 from zoo_nerf.rendering import Composited, composite, interval_points, merge_edges, sample_pdf, uniform_edges
-from zoo_nerf.scenes import BACKGROUNDS, ViewDataset
+from zoo_nerf.scenes import BACKGROUNDS
 
 __all__ = ["NeRF"]
 

@@ -318,6 +318,7 @@ def test_a_nerf_recipe_with_pictures_instead_of_views_is_refused_when_it_is_vali
     from zoo.errors import RecipeError
     from zoo.recipes import load_recipe
 
-    with pytest.raises(RecipeError, match=r"^data: model 'nerf' takes views \(pictures of one scene, .*\), but dataset "
-                                          r"'\w+' holds (signals|images); datasets it takes: blender, procedural-scene$"):
+    with pytest.raises(RecipeError, match=r"^data: model 'nerf' takes views \(pictures of one scene, .*\), but "
+                                          r"dataset '\w+' holds (signals|images); datasets it takes: blender, "
+                                          r"procedural-scene$"):
         load_recipe("nerf-tiny", overrides=[f"data={data}"])

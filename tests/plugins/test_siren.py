@@ -14,8 +14,6 @@ import zoo
 from zoo.errors import IncompatibleComponentsError, RecipeError
 from zoo.interfaces import ImplicitField
 from zoo.recipes import build_component
-from zoo_siren.fields import FourierFeatureField, ReluField, ReluPEField, Siren
-from zoo_siren.fit import SignalFit
 
 FIELDS = [Siren, ReluField, ReluPEField, FourierFeatureField]
 

@@ -195,9 +195,9 @@ def test_latent_models_interpolate_and_a_field_decoder_samples_at_any_size(tmp_p
 
     # a grid too big for memory is refused before a sample is drawn (on a machine of 16 GiB, as the message says)
     monkeypatch.setattr(zoo.artifacts, "_machine_memory", lambda: 16 * 2**30)
-    with pytest.raises(ZooError, match=r"^64 samples at 30000x30000 would need 214.6 GiB \(57,600,000,000 numbers of 4 "
-                                       r"bytes\), more than a quarter of this machine's 16.0 GiB of memory: lower -n or "
-                                       r"--size$"):
+    with pytest.raises(ZooError, match=r"^64 samples at 30000x30000 would need 214.6 GiB "
+                                       r"\(57,600,000,000 numbers of 4 bytes\), more than a quarter of this machine's "
+                                       r"16.0 GiB of memory: lower -n or --size$"):
         zoo.training.sample(run, size=30000, device="cpu")
 
     # an MLP decoder has one resolution: --size is refused with the reason, interpolation still works

@@ -79,5 +79,6 @@ def test_a_log_on_a_full_disk_is_one_message_naming_the_space(tmp_path, monkeypa
         log.train(1, {"mse": 0.5}, lr=1e-3, grad_norm=1.0, skipped=0)
     log.stop()  # as fit's finally does: it must not hide the error with one of its own
     assert re.fullmatch(rf"could not write {tmp_path / 'metrics.jsonl'} \(No space left on device\): it needs about "
-                        rf"\d+ bytes, 10 are free in {tmp_path} \(the disk is full\); the checkpoints written so far are intact",
+                        rf"\d+ bytes, 10 are free in {tmp_path} \(the disk is full\); the checkpoints written so far "
+                        rf"are intact",
                         str(error.value))

@@ -170,7 +170,8 @@ def _idx_images(folder_name: str, dataset: str, root: str | None, split: str, do
 
 
 @renamed_arguments(binarize="threshold_binarize")
-@declare_facts(lambda *, size=None, threshold_binarize=False, **_: _images(1, 28, size, 256, binarize=threshold_binarize,
+@declare_facts(lambda *, size=None, threshold_binarize=False, **_: _images(1, 28, size, 256,
+                                                                         binarize=threshold_binarize,
                                                                          rounded=True))
 def mnist(
     *,

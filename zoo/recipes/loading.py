@@ -11,9 +11,10 @@ reaches into a list) — and one rule lays them all:
 - naming another component — a string (``field: wire``), a mapping with another ``name:``, or ``--set
   model.decoder.field.name=wire`` — replaces the component. The new one keeps the sizes its slot dictates
   (its kind's ``sizes``: a field's in_dim, out_dim, latent_dim; an encoder's shape, latent_dim,
-  deterministic; a prior's latent_dim; ...) where it takes that argument — the old component's values of them, stated, or its
-  defaults where the slot does not size its part itself (``part_sizes``) — and every part that it takes
-  as the same kind of component under the same name (a decoder's likelihood, a model's encoder). Every
+  deterministic; a prior's latent_dim; ...) where it takes that argument — the old component's values of
+  them, stated, or its defaults where the slot does not size its part itself (``part_sizes``) — and every
+  part that it takes as the same kind of component under the same name (a decoder's likelihood, a model's
+  encoder), except a part the old one calls its own and the new one does not (``own_parts``). Every
   other argument of the old one is dropped: the new one starts from its own defaults, plus what the
   overlay states, and what is lost is said in one ``ZooWarning`` (``model.field: relu-pe replaces siren;
   dropped: w0=30.0, w0_initial=30.0``);

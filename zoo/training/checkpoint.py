@@ -566,8 +566,8 @@ def check_provenance(provenance: list[dict[str, Any]]) -> None:
         try:
             entry = registry.get(kind, name)
         except UnknownComponentError:
-            built = (f"this checkpoint was built with the {kind} {name!r} from the plugin {plugin!r} (distribution {dist} "
-                     f"{version})")
+            built = (f"this checkpoint was built with the {kind} {name!r} from the plugin {plugin!r} "
+                     f"(distribution {dist} {version})")
             note = not_loaded_note(plugin) if isinstance(plugin, str) else None
             if note is not None:
                 why = f"which is {note}: add {plugin} to ZOO_LOAD_PLUGINS, or unset it"
