@@ -33,8 +33,9 @@ run: $(STAMP)
 	@out=runs/$(RECIPE)-$$(date +%Y%m%d-%H%M%S); $(VENV)/bin/zoo train $(RECIPE) --out $$out \
 	  && echo "pictures: $$out/*.png"
 
+# One worker per core (pytest-xdist): the suite is mostly single-threaded training and subprocesses.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 clean:
 	rm -rf $(VENV) build *.egg-info runs

@@ -69,12 +69,13 @@ def test_new_plugin_refuses_bad_names_existing_folders_and_shadowing(tmp_path):
 
 
 def test_cli_new_plugin_writes_the_package_and_says_what_next(tmp_path, capsys):
-    assert main(["new-plugin", "zoo-cli-demo", "--kind", "divergence", "--dir", str(tmp_path)]) == 0
+    parent = tmp_path / ("a-folder-whose-name-alone-is-wider-than-the-console-" * 2)  # printed whole, to be copied
+    assert main(["new-plugin", "zoo-cli-demo", "--kind", "divergence", "--dir", str(parent)]) == 0
     out = capsys.readouterr().out
-    assert "pip install -e" in out and "zoo-cli-demo" in out
-    module = (tmp_path / "zoo-cli-demo" / "zoo_cli_demo" / "__init__.py").read_text()
+    assert f"pip install -e {parent / 'zoo-cli-demo'} && pytest {parent / 'zoo-cli-demo'}" in out
+    module = (parent / "zoo-cli-demo" / "zoo_cli_demo" / "__init__.py").read_text()
     assert "class CliDemoDivergence(Divergence)" in module
-    assert main(["new-plugin", "zoo-cli-demo", "--dir", str(tmp_path)]) == 2  # exists: one line, no traceback
+    assert main(["new-plugin", "zoo-cli-demo", "--dir", str(parent)]) == 2  # exists: one line, no traceback
 
 
 def user_environment() -> dict[str, str]:

@@ -384,7 +384,8 @@ def cmd_new_plugin(args: argparse.Namespace) -> None:
     from zoo.scaffold import new_plugin
 
     root = new_plugin(args.name, kind=args.kind, parent=args.dir)
-    console.print(f"wrote {root}/ (see its README.md); next: pip install -e {root} && pytest {root}")
+    console.print(f"wrote {root}/ (see its README.md); next: pip install -e {root} && pytest {root}",
+                  markup=False, highlight=False, soft_wrap=True)  # paths unfolded, to be copied
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -434,7 +435,7 @@ def cmd_draw(args: argparse.Namespace) -> None:
     options = {name.removeprefix(OPTION): _value(text) for name, text in vars(args).items() if name.startswith(OPTION)}
     draw = {"sample": training.sample, "interpolate": training.interpolate, "render": training.render}[args.command]
     path = draw(args.run_dir, out=args.out, **options)
-    console.print(f"wrote {path}", markup=False)
+    console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 RUN_DIR_HELP = "a run directory written by `zoo train`"

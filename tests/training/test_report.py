@@ -41,8 +41,8 @@ def test_speed_is_in_steps_when_a_step_is_one_item(tmp_path, capsys, clock, item
 
 
 def test_names_and_paths_are_printed_as_they_are(tmp_path, capsys, clock):
-    run_dir = tmp_path / "[old]"
-    run_dir.mkdir()
+    run_dir = tmp_path / ("a-folder-whose-name-alone-is-wider-than-the-console-" * 2) / "[old]"
+    run_dir.mkdir(parents=True)  # a path wider than 80 columns is still printed whole, to be copied
     log = RunLog(run_dir, start_step=0, total_steps=4, items_per_step=8)
     clock[0] = 1.0
     log.train(1, {"nll[/red]": 0.5}, lr=1e-3, grad_norm=1.0, skipped=1)  # a metric name from a plugin
@@ -53,8 +53,8 @@ def test_names_and_paths_are_printed_as_they_are(tmp_path, capsys, clock):
     err = capsys.readouterr().err
     assert "nll[/red] 0.5  lr 0.001  skipped 1" in err
     assert "eval @ step 1: psnr [dB] 20  best" in err
-    assert f"zoo resume {tmp_path}/[old]" in err
-    assert f"run {tmp_path}/[old]" in err and "psnr [dB] 20 at step 1" in err
+    assert f"zoo resume {run_dir}" in err
+    assert f"run {run_dir}" in err and "psnr [dB] 20 at step 1" in err and f"metrics {run_dir}" in err
 
 
 class FullDisk:

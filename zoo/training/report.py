@@ -190,7 +190,9 @@ class RunLog:
         if not self.enabled:
             return
         elapsed = self.end_time - self.start_time
-        table = Table(title=Text(f"run {run_dir}"), title_justify="left", show_header=False)
+        # paths go on lines of their own, never folded or cut at the console's width: they are there to be copied
+        self.console.print(f"run {run_dir}", markup=False, highlight=False, soft_wrap=True)
+        table = Table(show_header=False)
         table.add_column(style="bold")
         table.add_column()
         table.add_row("steps", f"{step} / {self.total_steps} ({step - self.start_step} this session, {elapsed:.1f} s)")
@@ -203,5 +205,5 @@ class RunLog:
             table.add_row("eval (last)", Text(format_metrics(self.last_eval)))
         if best:
             table.add_row("best", Text(f"{best['metric']} {best['value']:.4g} at step {best['step']}"))
-        table.add_row("metrics", Text(str(self.path)))
         self.console.print(table)
+        self.console.print(f"metrics {self.path}", markup=False, highlight=False, soft_wrap=True)
