@@ -178,6 +178,7 @@ def test_artifacts_are_registered_by_their_owners():
     owners = {e.name: e.plugin for e in get_registry().list("artifact")}
     assert owners == {"samples": "zoo.pictures", "reconstructions": "zoo.pictures", "interpolations": "zoo.pictures",
                       "fitted-image": "zoo.pictures", "image-render": "zoo.pictures", "curves": "zoo.pictures",
+                      "fitted-video": "zoo.pictures", "video-render": "zoo.pictures",
                       "samples-at-temperature": "zoo_vdvae", "temperature-rows": "zoo_vdvae",
                       "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf"}
 
@@ -214,6 +215,25 @@ def test_a_render_too_big_for_memory_is_refused_before_it_is_drawn(tmp_path, mon
         artifacts.draw(entry, run, tmp_path / "big.png", {"size": 4096})
 
 
+class Clip(torch.utils.data.Dataset):
+    """One video (3, 2, 4, 6) to fit (fixture)."""
+
+    shape = (3, 2, 4, 6)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i: int) -> Tensor:
+        return torch.zeros(self.shape)
+
+
+def test_an_artifact_whose_condition_holds_comes_before_the_unconditioned_one_of_its_class(tmp_path):
+    """`zoo render` of a Renderer draws a picture of pictures and a video of videos; without data, the picture."""
+    assert choose("render", Ramp(), Run(Ramp(), tmp_path, test_set=Grey())).name == "image-render"
+    assert choose("render", Ramp(), Run(Ramp(), tmp_path, test_set=Clip())).name == "video-render"
+    assert choose("render", Ramp(), Run(Ramp(), tmp_path)).name == "image-render"  # no recipe, no data to ask
+
+
 def test_a_missing_matplotlib_is_said_once_with_the_install_line(striped, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if genzoo were installed without [plots]
     assert main(["train", "stripes.yaml", "--out", "run"]) == 0
@@ -224,13 +244,20 @@ def test_a_missing_matplotlib_is_said_once_with_the_install_line(striped, capsys
 
 
 def _drawable() -> list[tuple[str, str]]:
-    """(artifact, tiny recipe) for every registered artifact and every tiny recipe whose model it applies to."""
+    """(artifact, tiny recipe) for every registered artifact and every tiny recipe whose run it draws: the one its
+    command chooses for the run, or, without a command, one it applies to."""
     from zoo.recipes import build_model, load_recipe
 
     registry = get_registry()
-    models = {e.name: type(build_model(load_recipe(e.name))) for e in registry.list("recipe", "*-tiny")}
-    return [(a.name, recipe) for a in registry.list("artifact") for recipe, cls in models.items()
-            if issubclass(cls, a.obj.applies_to)]
+    runs = {e.name: Run(build_model(load_recipe(e.name)), ".", recipe=load_recipe(e.name))
+            for e in registry.list("recipe", "*-tiny")}
+
+    def draws(artifact, run: Run) -> bool:
+        if not artifact.obj.applies(run.model, run):
+            return False
+        return artifact.obj.command is None or choose(artifact.obj.command, run.model, run).name == artifact.name
+
+    return [(a.name, recipe) for a in registry.list("artifact") for recipe, run in runs.items() if draws(a, run)]
 
 
 @pytest.mark.parametrize("artifact, recipe", _drawable())

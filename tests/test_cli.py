@@ -126,13 +126,14 @@ def test_plugins_shows_what_each_plugin_registered(capsys, monkeypatch):
     _, out, _ = run(capsys, "plugins", "--json")
     registered = {p["name"]: p["registered"] for p in json.loads(out)}
     siren_recipes = ["fourier-camera", "hashgrid-camera", "relu-pe-camera", "signal-fit-tiny", "siren-astronaut",
-                     "siren-audio", "siren-camera", "siren-poisson-camera"]  # registry.yaml's, under zoo_siren
+                     "siren-audio", "siren-camera", "siren-poisson-camera", "siren-video",
+                     "siren-video-tiny"]  # registry.yaml's, under zoo_siren
     assert registered["zoo_siren"] == {"field": ["fourier-features", "relu-mlp", "relu-pe", "siren"],
                                        "model": ["signal-fit"], "recipe": siren_recipes}
     assert registered["zoo_vdvae"]["artifact"] == ["kl-per-layer", "samples-at-temperature", "temperature-rows"]
     monkeypatch.setattr(cli, "console", Console(width=250))  # one row per plugin, unwrapped
     _, out, _ = run(capsys, "plugins")
-    assert "4 field, 1 model, 8 recipe" in next(line for line in out.splitlines() if "zoo_siren" in line)
+    assert "4 field, 1 model, 10 recipe" in next(line for line in out.splitlines() if "zoo_siren" in line)
     _, out, _ = run(capsys, "plugins", "--long")
     rows = out[out.index("zoo_siren"):]
     assert "field: fourier-features, relu-mlp, relu-pe, siren" in rows and "model: signal-fit" in rows

@@ -11,7 +11,16 @@ from scipy import stats
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, kl_divergence
 
-from zoo.metrics import bits_per_dim, elbo, iwae_bound, nats_from_bits_per_dim, psnr, ssim
+from zoo.metrics import (
+    bits_per_dim,
+    elbo,
+    iwae_bound,
+    log_importance_weights,
+    nats_from_bits_per_dim,
+    psnr,
+    renyi_bound,
+    ssim,
+)
 
 # --- the toy model: p(z) = N(0, I_d), p(x|z) = N(W z + c, σ² I_D), so p(x) = N(c, W Wᵀ + σ² I) ---------
 
@@ -106,6 +115,47 @@ def test_iwae_chunks_combine_to_the_one_shot_formula(toy, chunk_size):
     torch.testing.assert_close(
         iwae_bound(x, Replay(approx, z), decode, prior, num_samples=K, chunk_size=chunk_size), expected
     )
+
+
+def _hand_log_weights(x, decode, prior, approx, z):
+    """log p(x|z) + log p(z) - log q(z|x) for pre-drawn ``z`` ``(K, b, d)``, one decode per sample: ``(K, b)``."""
+    return torch.stack([decode(zk).log_prob(x) + prior.log_prob(zk) - approx.log_prob(zk) for zk in z])
+
+
+def test_log_importance_weights_are_log_p_x_z_over_q(toy):
+    x, decode, prior, _, _, approx = toy
+    z = approx.sample((5,))
+    torch.testing.assert_close(log_importance_weights(x, Replay(approx, z), decode, prior, num_samples=5),
+                               _hand_log_weights(x, decode, prior, approx, z))
+
+
+ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0, 2.0, 10.0]
+
+
+def test_renyi_bound_at_its_limits_and_between_them(toy):
+    """Li & Turner 2016: α = 0 is the IWAE bound, α -> 1 the ELBO estimate, α -> ∞ the smallest weight; in
+    between, a power mean of the weights, which does not increase with α (for the same draws)."""
+    x, decode, prior, _, _, approx = toy
+    K = 20
+    log_w = _hand_log_weights(x, decode, prior, approx, approx.sample((K,)))
+    torch.testing.assert_close(renyi_bound(log_w, 0.0), torch.logsumexp(log_w, 0) - math.log(K))
+    torch.testing.assert_close(renyi_bound(log_w, 1.0), log_w.mean(0))
+    for near_one in (1 - 1e-6, 1 + 1e-6):  # the formula's own limit, not a special case only
+        torch.testing.assert_close(renyi_bound(log_w, near_one), log_w.mean(0), atol=1e-4, rtol=0)
+    far = renyi_bound(log_w, 1e4)
+    assert (far <= log_w.min(0).values + math.log(K) / (1e4 - 1) + 1e-9).all() and (far >= log_w.min(0).values).all()
+    bounds = torch.stack([renyi_bound(log_w, alpha) for alpha in ALPHAS])  # (alphas, b)
+    assert (bounds.diff(dim=0) <= 1e-9).all()  # every example: non-increasing in α
+    assert (bounds[0] - bounds[4] > 0.5).all()  # and far apart: IWAE well above the ELBO with this q
+    torch.testing.assert_close(renyi_bound(log_w[:1], 0.0), log_w[0])  # K = 1: every α is the one-sample ELBO
+    torch.testing.assert_close(renyi_bound(log_w[:1], 0.5), log_w[0])
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_with_the_exact_posterior_every_renyi_bound_is_log_px(toy, alpha):
+    x, decode, prior, log_px, exact, _ = toy
+    log_w = log_importance_weights(x, exact, decode, prior, num_samples=7)
+    torch.testing.assert_close(renyi_bound(log_w, alpha), log_px)
 
 
 def test_iwae_rejects_a_nonpositive_sample_count(toy):

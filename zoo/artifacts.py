@@ -11,6 +11,10 @@ writes by default and the command that runs it::
   model; of several, the one registered for the most specific class in the model's MRO, as
   ``functools.singledispatch`` picks a function (zoo_vdvae's temperature samples, for a VDVAE, over the
   core's samples, for any Sampler). ``command=None``: not run by a command.
+- ``applies_if(run) -> bool`` narrows an artifact to some runs of its class, by their data (the core's video
+  of a fitted signal draws a ``Renderer`` whose items are videos ``(c, t, h, w)``): where it says no, the
+  artifact does not apply; where it says yes, it comes before the unconditioned ones of the same class
+  (the video render over the image render, for a video).
 - ``zoo train`` writes, after training, what each command would run for its model and every artifact
   without a command that applies, each with its defaults (``after_training=False`` leaves one out).
 - Options are the keyword-only parameters of ``write``, each with a default, annotated as constructor
@@ -75,6 +79,19 @@ class Artifact:
     output: str
     command: str | None = None
     after_training: bool = True
+    applies_if: Callable[[Run], bool] | None = None
+
+    def applies(self, model: Model, run: Run | None = None) -> bool:
+        """Whether it draws ``model`` (an ``applies_to``) of ``run`` (``applies_if``; without a run, only an
+        unconditioned artifact applies)."""
+        if not isinstance(model, self.applies_to):
+            return False
+        if self.applies_if is None:
+            return True
+        try:
+            return run is not None and bool(self.applies_if(run))
+        except NothingToDraw:  # a run without the data to decide by
+            return False
 
     def __post_init__(self) -> None:
         if not inspect.isclass(self.applies_to):
@@ -237,16 +254,16 @@ def draw_samples(run: Run, out: Path, *, n: int, seed: int, **options: Any) -> l
     return [viz.save_image_grid(run.model.sample(n, **options).detach(), out)]
 
 
-def choose(command: str, model: Model) -> Entry:
-    """The registry entry of the artifact ``command`` runs for ``model`` (see the module docstring), or a
-    ZooError saying what the model can do instead."""
+def choose(command: str, model: Model, run: Run | None = None) -> Entry:
+    """The registry entry of the artifact ``command`` runs for ``model`` of ``run`` (see the module docstring;
+    without a run, of the unconditioned artifacts), or a ZooError saying what the model can do instead."""
     from zoo.registry import get_registry
 
     entries = get_registry().list("artifact")
-    found = _dispatch(entries, command, type(model))
+    found = _dispatch(entries, command, model, run)
     if found is not None:
         return found
-    can = [c for c in COMMANDS if _dispatch(entries, c, type(model)) is not None]
+    can = [c for c in COMMANDS if _dispatch(entries, c, model, run) is not None]
     drawn = {e.obj.applies_to for e in entries if e.obj.command == command}
     broadest = sorted(c.__name__ for c in drawn if not any(c is not d and issubclass(c, d) for d in drawn))
     what = f"it can: {', '.join(can)}" if can else "it has none of the capabilities the zoo's commands draw"
@@ -254,14 +271,15 @@ def choose(command: str, model: Model) -> Entry:
                    f"which it is not; {what}" if broadest else f"no artifact of `zoo {command}` is registered")
 
 
-def _dispatch(entries: list[Entry], command: str | None, cls: type) -> Entry | None:
-    """The entry for ``command`` registered for the most specific class of ``cls``'s MRO (None: none applies)."""
-    mro = cls.__mro__
+def _dispatch(entries: list[Entry], command: str | None, model: Model, run: Run | None = None) -> Entry | None:
+    """The entry for ``command`` registered for the most specific class of the model's MRO, a conditioned one
+    (``applies_if``) before an unconditioned one of the same class (None: none applies)."""
+    mro = type(model).__mro__
 
-    def rank(entry: Entry) -> int:  # the last class of the MRO still a subclass: the capability itself
-        return max(i for i, c in enumerate(mro) if issubclass(c, entry.obj.applies_to))
+    def rank(entry: Entry) -> tuple[int, bool]:  # the last class of the MRO still a subclass: the capability itself
+        return max(i for i, c in enumerate(mro) if issubclass(c, entry.obj.applies_to)), entry.obj.applies_if is None
 
-    applying = sorted((e for e in entries if e.obj.command == command and issubclass(cls, e.obj.applies_to)), key=rank)
+    applying = sorted((e for e in entries if e.obj.command == command and e.obj.applies(model, run)), key=rank)
     if len(applying) > 1 and rank(applying[0]) == rank(applying[1]):
         first, second = applying[:2]
         raise ZooError(f"artifacts {first.name!r} (plugin {first.plugin}) and {second.name!r} (plugin {second.plugin}) "
@@ -297,9 +315,9 @@ def write_after_training(run: Run) -> list[Path]:
     from zoo.registry import get_registry
 
     entries = get_registry().list("artifact")
-    chosen = [_dispatch(entries, command, type(run.model)) for command in COMMANDS]
+    chosen = [_dispatch(entries, command, run.model, run) for command in COMMANDS]
     chosen = [e for e in chosen if e is not None and e.obj.after_training]
-    chosen += [e for e in entries if e.obj.command is None and isinstance(run.model, e.obj.applies_to)]
+    chosen += [e for e in entries if e.obj.command is None and e.obj.applies(run.model, run)]
     written, missing = [], {}
     for entry in chosen:
         out = entry.obj.out_path(run.directory, {})

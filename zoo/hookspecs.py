@@ -66,15 +66,16 @@ def register_recipes(register):
 @hookspec
 def register_artifacts(register):
     """Register what a run draws: ``register(name, write, *, applies_to, output, command=None,
-    after_training=True, summary=None)``.
+    after_training=True, applies_if=None, summary=None)``.
 
     ``write(run, out, *, <options>) -> list[Path]`` draws from a ``zoo.artifacts.Run`` into ``out``; it applies
     to models that are an ``applies_to`` (a capability class); ``output`` is the file or folder it writes in
     the run directory by default (``"samples.png"``, ``"render/"``, ``"render-{size}.png"``); ``command``
     (``"sample"``, ``"interpolate"`` or ``"render"``) is the ``zoo`` command that runs it, None for a picture
-    that only ``zoo train`` writes. Its options are the keyword-only parameters of ``write``, with defaults
-    and annotations (``PositiveInt``, ``Annotated[float, Interval(ge=0, le=2), "help"]``), checked as recipe
-    arguments are and given on the command line as ``--name``. See ``zoo.artifacts``.
+    that only ``zoo train`` writes; ``applies_if(run) -> bool`` narrows it to the runs whose data it draws. Its
+    options are the keyword-only parameters of ``write``, with defaults and annotations (``PositiveInt``,
+    ``Annotated[float, Interval(ge=0, le=2), "help"]``), checked as recipe arguments are and given on the
+    command line as ``--name``. See ``zoo.artifacts``.
 
     Example::
 

@@ -9,6 +9,10 @@ posterior q(z|x), a ``decode`` callable z -> p(x|z) (any ``zoo.interfaces.Decode
   arXiv:1509.00519); tighter as K grows and the standard test log-likelihood estimate at K = 1000.
   Samples are drawn in chunks, so K = 1000 needs the memory of one chunk: ``importance_weighted`` does the
   chunking for any model's log weights (a hierarchical VAE's too).
+- ``log_importance_weights`` (the K log weights log p(x, z_k) / q(z_k|x), reparameterised) and
+  ``renyi_bound``, the variational Rényi bound of Li & Turner 2016 (arXiv:1602.02311) estimated from them:
+  α = 1 is the ELBO, α = 0 the IWAE bound; what a model trains on when its objective is a bound
+  (``BOUNDS``, ``check_bound``).
 - ``bits_per_dim`` / ``nats_from_bits_per_dim``: NLL in nats per example <-> bits per data dimension.
 - ``psnr``: peak signal-to-noise ratio in dB; ``ssim``: structural similarity (pytorch-msssim's).
 """
@@ -17,15 +21,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 import torch
 from einops import rearrange, repeat
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-__all__ = ["bits_per_dim", "elbo", "importance_weighted", "iwae_bound", "nats_from_bits_per_dim", "psnr", "ssim"]
+__all__ = ["BOUNDS", "Objective", "bits_per_dim", "check_bound", "elbo", "importance_weighted", "iwae_bound",
+           "log_importance_weights", "nats_from_bits_per_dim", "psnr", "renyi_bound", "ssim"]
 
 Decode = Callable[[Tensor], Distribution]
+
+#: The objectives a latent-variable model may train on, each the Rényi bound at its α (None: the α given).
+BOUNDS = {"elbo": 1.0, "iwae": 0.0, "renyi": None}
+Objective = Literal["elbo", "iwae", "renyi"]  # BOUNDS' names, as an argument's annotation
 
 
 def _kl(posterior: Distribution, prior: Distribution, z: Tensor) -> Tensor:
@@ -87,12 +97,63 @@ def iwae_bound(
     """
 
     def log_weights(k: int) -> Tensor:
-        z = posterior.rsample((k,)) if posterior.has_rsample else posterior.sample((k,))  # (k, b, d)
-        px = decode(rearrange(z, "k b d -> (k b) d"))
-        log_px = rearrange(px.log_prob(repeat(x, "b ... -> (k b) ...", k=k)), "(k b) -> k b", k=k)
-        return log_px + prior.log_prob(z) - posterior.log_prob(z)  # (k, b)
+        return log_importance_weights(x, posterior, decode, prior, num_samples=k)
 
     return importance_weighted(log_weights, num_samples=num_samples, chunk_size=chunk_size)
+
+
+def log_importance_weights(
+    x: Tensor, posterior: Distribution, decode: Decode, prior: Distribution, *, num_samples: int
+) -> Tensor:
+    """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for K = ``num_samples`` draws z_k ~ q(z|x): ``(K, b)``.
+
+    Same arguments as ``elbo``; the draws are reparameterised where q allows it, so gradients reach q's
+    parameters, the decoder's and the prior's. All K * b latents are decoded at once.
+    """
+    k = num_samples
+    z = posterior.rsample((k,)) if posterior.has_rsample else posterior.sample((k,))  # (k, b, d)
+    px = decode(rearrange(z, "k b d -> (k b) d"))
+    log_px = rearrange(px.log_prob(repeat(x, "b ... -> (k b) ...", k=k)), "(k b) -> k b", k=k)
+    return log_px + prior.log_prob(z) - posterior.log_prob(z)
+
+
+def renyi_bound(log_weights: Tensor, alpha: float) -> Tensor:
+    """The variational Rényi bound estimated from K log weights ``(K, b)`` -> ``(b,)``, nats (Li & Turner 2016).
+
+    ``1/(1-α) log (1/K) Σ_k w_k^(1-α)``: a power mean of the weights, so it does not increase with α for
+    the same weights. α = 0 is the IWAE bound ``log (1/K) Σ_k w_k``; α = 1, its limit, the ELBO estimate
+    ``(1/K) Σ_k log w_k``. For 0 <= α <= 1 its expectation is a lower bound on log p(x) that does not
+    decrease with K (their Theorem 2); α < 0 bounds log p(x) from above.
+    """
+    k = log_weights.shape[0]
+    if alpha == 1.0:
+        return log_weights.mean(0)
+    return (torch.logsumexp((1.0 - alpha) * log_weights, dim=0) - math.log(k)) / (1.0 - alpha)
+
+
+def check_bound(objective: str, *, num_samples: int, beta: float, prior_weight_warmup: int = 0,
+                batch_level: bool = False, model: str) -> float:
+    """The α of ``objective`` (one of ``BOUNDS``; ``renyi``'s is the model's own, so None), or an error naming
+    what does not fit it: the IWAE and Rényi bounds weigh each draw by p(z) / q(z|x) and have no separately
+    weighted prior term (β, its warm-up, a batch-level divergence), and the ELBO objective draws one sample."""
+    from zoo.errors import IncompatibleComponentsError
+
+    if objective not in BOUNDS:
+        raise ValueError(f"objective must be one of {', '.join(BOUNDS)}, got {objective!r}")
+    if objective == "elbo":
+        if num_samples != 1:
+            raise IncompatibleComponentsError(f"{model}: num_samples={num_samples} is the K of the iwae and renyi "
+                                              "objectives; the elbo draws one sample (set objective: iwae)")
+        return BOUNDS[objective]
+    unfit = [what for what, bad in [(f"beta={beta:g}", beta != 1.0),
+                                    (f"a prior-term warm-up of {prior_weight_warmup} steps", prior_weight_warmup),
+                                    ("a batch-level divergence", batch_level)] if bad]
+    if unfit:
+        raise IncompatibleComponentsError(f"{model}: objective {objective!r} is a bound on log p(x) with the prior "
+                                          f"inside each importance weight, so {' and '.join(unfit)} would weigh "
+                                          "nothing; leave beta=1 without warm-up and use a per-example divergence "
+                                          "(kl) for the reported ELBO, or use objective: elbo")
+    return BOUNDS[objective]
 
 
 @torch.no_grad()

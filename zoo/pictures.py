@@ -7,13 +7,17 @@ Registered through ``register_artifacts`` like a plugin's (see ``zoo.artifacts``
 - ``reconstructions`` (a ``Reconstructor``): held-out inputs over their reconstructions, and over the
   same codes decoded at 4x the data's size when the decoder is resizable (super-resolution);
 - ``interpolations`` (``zoo interpolate``, a ``LatentModel``): decoded lines between held-out codes;
-- ``fitted-image`` (a ``Renderer``): the fitted image at the data's resolution and at 4x; ``image-render``
-  (``zoo render``): at any size and sub-pixel offset;
+- ``fitted-image`` (a ``Renderer`` of pictures): the fitted image at the data's resolution and at 4x;
+  ``image-render`` (``zoo render``): at any size and sub-pixel offset;
+- ``fitted-video`` (a ``Renderer`` of videos ``(c, t, h, w)``): the clip beside its fit, the fit at twice the
+  frame rate and twice the size, and each frame's PSNR; ``video-render`` (``zoo render``): at any number of
+  frames, frame rate and size (GIFs, and MP4s with imageio-ffmpeg);
 - ``curves`` (any ``Model``): the curves of the run's metrics.jsonl.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -24,10 +28,15 @@ from einops import rearrange
 from zoo import hookimpl, viz
 from zoo.artifacts import NothingToDraw, Run, check_memory, draw_samples, spatial_size
 from zoo.errors import ZooError
+from zoo.files import atomic_path
 from zoo.interfaces import LatentModel, Model, Reconstructor, Renderer, Sampler
-from zoo.recipes import Interval, PositiveInt
+from zoo.metrics import psnr
+from zoo.recipes import Interval, PositiveFloat, PositiveInt
 
-__all__ = ["curves", "fitted_image", "image_render", "interpolations", "reconstructions", "samples"]
+__all__ = ["curves", "fitted_image", "fitted_video", "image_render", "interpolations", "reconstructions", "samples",
+           "video_render"]
+
+FRAME_RATE = 25.0  # frames per second of a video whose data states none (``sample_rate``)
 
 Size = Annotated[PositiveInt | None, "decode at this resolution (longest side, pixels) instead of the data's; "
                                       "needs a resizable decoder, e.g. a field decoder"]
@@ -111,6 +120,65 @@ def image_render(run: Run, out: Path, *,
     return [_render(run, out, size, offset)]
 
 
+def _is_picture(run: Run) -> bool:
+    return len(run.shape) == 3
+
+
+def _is_video(run: Run) -> bool:
+    return len(run.shape) == 4
+
+
+def _frame_rate(run: Run) -> float:
+    return float(getattr(run.test_set, "sample_rate", None) or FRAME_RATE)
+
+
+def _video(run: Run, frames: int, spatial: tuple[int, ...]) -> torch.Tensor:
+    """The fitted video ``(t, c, h, w)`` with ``frames`` frames over the clip's duration, each ``spatial``."""
+    c = run.shape[0]
+    check_memory(c * frames * torch.Size(spatial).numel(), lower="--frames or --size", device=run.device,
+                 what=f"a {frames}-frame render at {'x'.join(map(str, spatial))}")
+    return rearrange(run.model.render((frames, *spatial)).detach().cpu(), "c t h w -> t c h w")
+
+
+def _save_video(frames: torch.Tensor, out: Path, fps: float) -> list[Path]:
+    """Frames ``(t, c, h, w)`` as the GIF ``out`` and, with imageio-ffmpeg, an MP4 beside it."""
+    written = [viz.save_gif(frames, out, fps=fps)]
+    if viz.can_save_mp4():
+        written.append(viz.save_mp4(frames, out.with_suffix(".mp4"), fps=fps))
+    return written
+
+
+def fitted_video(run: Run, out: Path) -> list[Path]:
+    """The clip beside its fit (video.gif), the fit at twice the frame rate and size (video-2x.gif), MP4s with
+    imageio-ffmpeg, and the PSNR of every frame (video-psnr.json)."""
+    c, t, h, w = run.shape
+    clip = rearrange(run.test_set[0], "c t h w -> t c h w")
+    fit = _video(run, t, (h, w))
+    rate = _frame_rate(run)
+    written = _save_video(torch.cat([clip, fit], dim=-1), out, rate)
+    written += _save_video(_video(run, 2 * t, (2 * h, 2 * w)), out.with_name(f"{out.stem}-2x{out.suffix}"), 2 * rate)
+    scores = psnr(fit, clip, per_example=True)
+    report = {"frame_rate": rate, "psnr": [round(float(score), 3) for score in scores]}
+    scores_path = out.with_name(f"{out.stem}-psnr.json")
+    with atomic_path(scores_path) as tmp:
+        tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return [*written, scores_path]
+
+
+def video_render(run: Run, out: Path, *,
+                 frames: Annotated[PositiveInt | None, "frames over the clip's duration (default: twice the clip's)"]
+                 = None,
+                 fps: Annotated[PositiveFloat | None, "frames per second (default: the clip's rate scaled with the "
+                                                      "frames, so that it lasts as long)"] = None,
+                 size: Annotated[PositiveInt | None, "longest side in pixels (default: twice the clip's)"] = None,
+                 ) -> list[Path]:
+    """The fitted video at any number of frames, frame rate and resolution (a GIF; an MP4 with imageio-ffmpeg)."""
+    c, t, h, w = run.shape
+    frames = 2 * t if frames is None else frames
+    spatial = spatial_size((c, h, w), 2 * max(h, w) if size is None else size)
+    return _save_video(_video(run, frames, spatial), out, _frame_rate(run) * frames / t if fps is None else fps)
+
+
 def curves(run: Run, out: Path) -> list[Path]:
     """The train and eval curves of every quantity in metrics.jsonl (needs matplotlib)."""
     metrics = run.directory / "metrics.jsonl"
@@ -126,7 +194,10 @@ def register_artifacts(register):
     register("reconstructions", reconstructions, applies_to=Reconstructor, output="reconstructions.png")
     register("interpolations", interpolations, applies_to=LatentModel, output="interpolations.png",
              command="interpolate")
-    register("fitted-image", fitted_image, applies_to=Renderer, output="render.png")
+    register("fitted-image", fitted_image, applies_to=Renderer, output="render.png", applies_if=_is_picture)
     register("image-render", image_render, applies_to=Renderer, output="render-{size}.png", command="render",
              after_training=False)
+    register("fitted-video", fitted_video, applies_to=Renderer, output="video.gif", applies_if=_is_video)
+    register("video-render", video_render, applies_to=Renderer, output="video-render.gif", command="render",
+             after_training=False, applies_if=_is_video)
     register("curves", curves, applies_to=Model, output="curves.png")

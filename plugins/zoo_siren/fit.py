@@ -1,10 +1,11 @@
-"""Fitting one signal with an implicit field: the SIREN paper's image, audio and Poisson experiments.
+"""Fitting one signal with an implicit field: the SIREN paper's image, video, audio and Poisson experiments.
 
 ``SignalFit`` is a ``Model`` whose whole dataset is one signal ``(c, *spatial)`` (an image ``(c, h, w)``,
-a sound ``(1, n)``): every training step evaluates the field on the signal's coordinate grid (or a random
-subset of it) and compares either the values, or only the gradient or the Laplacian of the field with
-those of the signal (Poisson reconstruction: the field recovers the signal up to what the operator
-loses). It is also a ``Renderer``: the fitted field re-samples the signal at any resolution.
+a sound ``(1, n)``, a video ``(c, t, h, w)``, fitted as Φ(t, y, x) -> RGB): every training step evaluates
+the field on the signal's coordinate grid (or a random subset of it) and compares either the values, or
+only the gradient or the Laplacian of the field with those of the signal (Poisson reconstruction: the
+field recovers the signal up to what the operator loses). It is also a ``Renderer``: the fitted field
+re-samples the signal at any resolution (a video at any frame rate too).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from zoo.recipes import NonNegativeInt, PositiveInt
 __all__ = ["SignalFit"]
 
 Supervision = Literal["values", "gradient", "laplacian"]
+VIDEO_DIMS = 4  # a video is (c, t, h, w): frames along the first coordinate
 
 
 class SignalFit(Model, Renderer):
@@ -175,7 +177,9 @@ class SignalFit(Model, Renderer):
 
     @torch.no_grad()
     def metrics(self, batch: Tensor) -> dict[str, Tensor]:
-        """PSNR (dB, on the signal's range) and MSE of the fitted signal on the whole grid.
+        """PSNR (dB, on the signal's range) and MSE of the fitted signal on the whole grid; for a video also
+        the PSNR of its worst and best frames (``psnr_frame_min``, ``psnr_frame_max``; every frame's:
+        `frame_psnr`).
 
         For gradient (Laplacian) supervision the constant (affine function) the operator cannot see is
         first removed by least squares, as the SIREN paper does for its Poisson reconstructions.
@@ -186,7 +190,17 @@ class SignalFit(Model, Renderer):
         if self.supervision != "values":
             fitted = fitted + self._lost_component(target - fitted)
         data_range = self.value_range[1] - self.value_range[0]
-        return {"psnr": psnr(fitted, target, data_range), "mse": F.mse_loss(fitted, target)}
+        metrics = {"psnr": psnr(fitted, target, data_range), "mse": F.mse_loss(fitted, target)}
+        if len(self.shape) == VIDEO_DIMS:
+            frames = self.frame_psnr(fitted, target)
+            metrics |= {"psnr_frame_min": frames.min(), "psnr_frame_max": frames.max()}
+        return metrics
+
+    def frame_psnr(self, fitted: Tensor, target: Tensor) -> Tensor:
+        """The PSNR (dB) of each frame of a video: ``fitted``, ``target`` ``(n, c)`` on the grid -> ``(t,)``."""
+        t = self.shape[1]
+        frames = [rearrange(v, "(t rest) c -> t (rest c)", t=t) for v in (fitted, target)]
+        return psnr(*frames, self.value_range[1] - self.value_range[0], per_example=True)
 
     def _lost_component(self, residual: Tensor) -> Tensor:
         """Least-squares fit of ``residual (n, c)`` by what the operator loses (constant or affine map)."""

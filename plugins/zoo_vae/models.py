@@ -6,8 +6,10 @@
   (``kl``) gives the classic negative ELBO (Kingma & Welling 2014); a batch-level one
   (``sliced-wasserstein``, ``mmd``) compares the codes of the batch with prior samples, a Wasserstein
   autoencoder (Tolstikhin et al. 2018; Kolouri et al. 2019). β (Higgins et al. 2017) can
-  be warmed up linearly from 0 (Bowman et al. 2016). Evaluation reports the ELBO, its terms and the
-  IWAE bound (Burda et al. 2016) as the test log-likelihood.
+  be warmed up linearly from 0 (Bowman et al. 2016). ``objective: iwae`` trains on the importance-weighted
+  bound of K samples instead (Burda et al. 2016), ``renyi`` on the variational Rényi bound of order α
+  (Li & Turner 2016). Evaluation reports the ELBO, its terms, the bound trained on and the IWAE bound as
+  the test log-likelihood.
 - ``AE``: a deterministic code z = mean of q(z|x), trained on the reconstruction NLL (or MSE). Its codes
   follow no prior, so N(0, I) samples decode to garbage; its prior (``fitted-gaussian`` by default) is
   fitted to the training codes after training, a Gaussian or a small Gaussian mixture, the ex-post
@@ -21,7 +23,8 @@ Papers: Kingma & Welling 2014, "Auto-Encoding Variational Bayes", arXiv:1312.611
 arXiv:1401.4082; Burda et al. 2016, "Importance Weighted Autoencoders", arXiv:1509.00519; Higgins et al.
 2017, β-VAE (ICLR); Bowman et al. 2016, arXiv:1511.06349; Tolstikhin et al. 2018, arXiv:1711.01558;
 Kolouri et al. 2019, arXiv:1804.01947; Ghosh et al. 2020, "From Variational to Deterministic
-Autoencoders", arXiv:1903.12436.
+Autoencoders", arXiv:1903.12436; Li & Turner 2016, "Rényi Divergence Variational Inference",
+arXiv:1602.02311.
 """
 
 from __future__ import annotations
@@ -52,7 +55,16 @@ from zoo.interfaces import (
     Reconstructor,
     Sampler,
 )
-from zoo.metrics import bits_per_dim, elbo, iwae_bound, psnr
+from zoo.metrics import (
+    Objective,
+    bits_per_dim,
+    check_bound,
+    elbo,
+    iwae_bound,
+    log_importance_weights,
+    psnr,
+    renyi_bound,
+)
 from zoo.priors import FittedGaussian, StandardNormal, check_prior
 from zoo.recipes import NonNegativeFloat, NonNegativeInt, PositiveInt, renamed_arguments
 
@@ -109,6 +121,13 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Befor
     (dynamic binarisation, the MNIST protocol of Burda et al. 2016). Loss terms: ``reconstruction``
     (nats per example) and ``prior`` (the weighted divergence). Without a ``divergence`` the prior term is
     the KL divergence (the registered ``kl``).
+
+    ``objective`` is what it maximises: the ``elbo`` (the terms above), or a tighter bound on log p(x)
+    from ``num_samples`` = K draws of q(z|x) per example, whose importance weights p(x|z) p(z) / q(z|x) hold
+    the prior itself: ``iwae`` (Burda et al. 2016) or ``renyi``, the variational Rényi bound of order
+    ``alpha`` (Li & Turner 2016; α = 0 is ``iwae``, α -> 1 the ELBO). Then the loss term is
+    ``negative_iwae_bound`` / ``negative_renyi_bound`` and the metrics add the bound (``iwae_bound``,
+    ``renyi_bound``) next to the ELBO; the divergence is used where the ELBO is, in the metrics.
     """
 
     data_kinds = ("images",)
@@ -124,11 +143,18 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Befor
         beta: NonNegativeFloat = 1.0,
         kl_warmup_steps: NonNegativeInt = 0,
         dynamic_binarize: bool = False,
+        objective: Objective = "elbo",
+        num_samples: PositiveInt = 1,
+        alpha: NonNegativeFloat = 0.5,
     ):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
         self.divergence = divergence if divergence is not None else zoo.create("divergence", "kl")
         self.beta, self.kl_warmup_steps, self.binarize = beta, kl_warmup_steps, dynamic_binarize
+        bound_alpha = check_bound(objective, num_samples=num_samples, beta=beta, prior_weight_warmup=kl_warmup_steps,
+                                  batch_level=self.divergence.batch_level, model="vae")
+        self.objective, self.num_samples = objective, num_samples
+        self.alpha = alpha if bound_alpha is None else bound_alpha
         d = encoder.latent_dim
         self.prior = prior if prior is not None else StandardNormal(d)
         check_prior(self.prior, d, model="vae", codes=f"encoder {_name(encoder)}'s codes", trains_prior=True)
@@ -162,10 +188,19 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Befor
             return self.beta
         return self.beta * torch.clamp(self.updates / self.kl_warmup_steps, max=1.0)
 
+    def bound(self, x: Tensor, q: Distribution) -> Tensor:
+        """The objective's bound on log p(x) per example ``(b,)``: the Rényi bound of order ``alpha`` from
+        ``num_samples`` draws of q(z|x), with the prior ``self.prior()`` in every importance weight."""
+        log_weights = log_importance_weights(x, q, self.decoder, self.prior(), num_samples=self.num_samples)
+        return renyi_bound(log_weights, self.alpha)
+
     def loss(self, batch: Tensor) -> dict[str, Tensor]:
-        """x ``(b, *shape)`` -> ``{"reconstruction": E_b[-log p(x|z)], "prior": β · D}`` (scalars)."""
+        """x ``(b, *shape)`` -> ``{"reconstruction": E_b[-log p(x|z)], "prior": β · D}`` (scalars); for a bound
+        objective ``{"negative_<objective>_bound": E_b[-bound]}``."""
         x = self._data(batch)
         q = self.encoder(x)
+        if self.objective != "elbo":
+            return {f"negative_{self.objective}_bound": -self.bound(x, q).mean()}
         z = q.rsample()  # (b, d), reparameterised: gradients reach the encoder
         reconstruction = -self.decoder(z).log_prob(x)  # (b,)
         prior = self.prior_weight() * self.divergence.prior_term(q, z, self.prior())
@@ -177,7 +212,8 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Befor
 
         ``loss = reconstruction + prior`` and ``elbo = -(reconstruction + kl)`` hold exactly (one
         reparameterised sample per example); ``bits_per_dim`` is -ELBO in bits per dimension, an upper
-        bound on the model's (use ``evaluate`` for the tighter IWAE estimate).
+        bound on the model's (use ``evaluate`` for the tighter IWAE estimate). With a bound objective the
+        loss is minus that bound, reported too (``iwae_bound``, ``renyi_bound``).
         """
         x = self._data(batch)
         q, p = self.encoder(x), self.prior()
@@ -193,6 +229,9 @@ class VAE(Model, Sampler, Reconstructor, LatentModel, LikelihoodEstimator, Befor
                 "bits_per_dim": bits_per_dim(-mean_elbo, self.num_dims),
             }
         prior = self.prior_weight() * self.divergence.prior_term(q, q.rsample(), p)
+        if self.objective != "elbo":
+            bound = self.bound(x, q).mean()
+            extra |= {"loss": -bound, f"{self.objective}_bound": bound}
         return {
             "loss": reconstruction.mean() + prior,
             "reconstruction": reconstruction.mean(),

@@ -26,7 +26,7 @@ import zoo.data
 from zoo.data import DataError, DataNotFoundError
 from zoo.data.core import split_indices
 from zoo.data.images import cifar10, digits, fashion_mnist, image_folder, lfw_faces, mnist
-from zoo.data.signals import astronaut, audio, camera, image, synthetic_audio
+from zoo.data.signals import CLIP, astronaut, audio, camera, image, synthetic_audio, video
 
 PLAIN_TYPES = {int, float, bool, str, int | None, str | None, tuple[int, int]}
 
@@ -54,7 +54,7 @@ def test_every_dataset_is_registered_with_the_factory_signature():
     factories = registered()
     assert set(factories) == {
         "digits", "lfw-faces", "mnist", "fashion-mnist", "cifar10", "image-folder",
-        "image", "camera", "astronaut", "audio",
+        "image", "camera", "astronaut", "audio", "video",
     }  # fmt: skip (the scenes are zoo_nerf's: tests/plugins/test_nerf_scenes.py)
     for name, factory in factories.items():
         params = inspect.signature(factory).parameters
@@ -493,3 +493,48 @@ def test_a_failed_download_says_where_to_fetch_by_hand(tmp_path, monkeypatch):
         DataNotFoundError, match=r"(?s)could not download mnist.*no network.*by hand from https://"
     ):
         mnist(root=str(tmp_path), download=True)
+
+
+# --- video ------------------------------------------------------------------------------------------------
+
+
+def gif_frames(path: Path) -> np.ndarray:
+    """A GIF's frames ``(t, h, w, 3)``, read by Pillow frame by frame."""
+    from PIL import ImageSequence
+
+    with Image.open(path) as gif:
+        return np.stack([np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)])
+
+
+def test_the_embedded_clip_is_scikit_images_gif_at_its_frame_rate():
+    import skimage
+
+    clip = video()
+    expected = gif_frames(Path(skimage.__file__).parent / "data" / CLIP)  # (24, 25, 14, 3)
+    assert clip.shape == (3, 24, 25, 14) and clip.levels == 256 and clip.sample_rate == pytest.approx(1000 / 70)
+    torch.testing.assert_close(clip[0], torch.from_numpy(expected).permute(3, 0, 1, 2).float() / 255)
+    assert torch.equal(clip[0], video(split="test")[0])
+
+
+def test_a_users_gif_loads_its_frames_rate_and_options(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 256, (5, 6, 8, 3), dtype=np.uint8)
+    pictures = [Image.fromarray(f) for f in frames]
+    pictures[0].save(tmp_path / "clip.gif", save_all=True, append_images=pictures[1:], duration=50, loop=0)
+    clip = video(root=str(tmp_path), path="clip.gif")  # relative to root
+    assert clip.shape == (3, 5, 6, 8) and clip.sample_rate == pytest.approx(20.0)
+    written = torch.from_numpy(gif_frames(tmp_path / "clip.gif")).permute(3, 0, 1, 2).float() / 255  # GIF palette
+    torch.testing.assert_close(clip[0], written)
+    short = video(path=str(tmp_path / "clip.gif"), frames=2, size=4)
+    assert short.shape == (3, 2, 3, 4) and short.levels is None  # the first 2 frames, 6 x 8 -> 3 x 4
+
+
+def test_a_missing_or_bad_video_names_the_file_and_the_format(tmp_path):
+    with pytest.raises(DataNotFoundError, match=rf"{tmp_path / 'nope.gif'} not found: expected a video file "
+                                                r"\(\.gif, \.mp4\).*data\.path"):
+        video(path=str(tmp_path / "nope.gif"))
+    (tmp_path / "notes.txt").write_text("not a video")
+    with pytest.raises(DataError, match=r"notes\.txt has the suffix '\.txt': expected a video file \(\.gif, \.mp4\)"):
+        video(path=str(tmp_path / "notes.txt"))
+    (tmp_path / "torn.gif").write_bytes(b"GIF89a" + bytes(10))
+    with pytest.raises(DataError, match=rf"corrupt or unsupported video file {tmp_path / 'torn.gif'}"):
+        video(path=str(tmp_path / "torn.gif"))

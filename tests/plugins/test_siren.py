@@ -1,11 +1,15 @@
 """SIREN plugin: the paper's initialisation, the fields' contracts, fitting images from values and from
 their derivatives, rendering at any resolution, and the recipes."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from einops import rearrange
+from PIL import Image, ImageSequence
 from scipy import stats
 from zoo_siren.fields import FourierFeatureField, ReluField, ReluPEField, Siren
 from zoo_siren.fit import SignalFit
@@ -332,7 +336,7 @@ def test_audio_fit_with_a_high_first_frequency():
 # -- recipes -------------------------------------------------------------------------------------------------
 
 RECIPES = ["siren-camera", "relu-pe-camera", "fourier-camera", "siren-poisson-camera", "siren-astronaut",
-           "siren-audio"]
+           "siren-audio", "siren-video"]
 
 
 @pytest.mark.parametrize("name", RECIPES)
@@ -348,4 +352,64 @@ def test_recipes_build_and_match_their_data(name):
     settings = TrainSettings.from_recipe(recipe)
     assert settings.batch_size == 1 and settings.best_metric == "psnr" and settings.best_mode == "max"
     metrics = model.metrics(batch)
-    assert set(metrics) == {"psnr", "mse"} and np.isfinite(metrics["psnr"].item())
+    frames = {"psnr_frame_min", "psnr_frame_max"} if name == "siren-video" else set()
+    assert set(metrics) == {"psnr", "mse"} | frames and np.isfinite(metrics["psnr"].item())
+
+
+# -- video -------------------------------------------------------------------------------------------------
+
+
+def test_frame_psnr_is_each_frames_own():
+    """A fit off by a constant e_t in frame t (and exact elsewhere) has PSNR -20 log10(e_t) in that frame."""
+    model = SignalFit(Siren(3, 3, hidden_dim=8, num_layers=1), (3, 3, 4, 5))
+    target = torch.rand(3, 3, 4, 5)
+    errors = torch.tensor([0.1, 0.01, 0.5])
+    fitted = target + errors[None, :, None, None]
+    flat = [rearrange(v, "c t h w -> (t h w) c") for v in (fitted, target)]
+    torch.testing.assert_close(model.frame_psnr(*flat), -20 * torch.log10(errors))
+
+
+def read_gif(path: Path) -> tuple[np.ndarray, list[int]]:
+    """The frames ``(t, h, w, 3)`` of a GIF and each frame's duration (ms), read by Pillow."""
+    with Image.open(path) as gif:
+        frames = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
+        gif.seek(0)
+        durations = [frame.info["duration"] for frame in ImageSequence.Iterator(gif)]
+    return np.stack(frames), durations
+
+
+@pytest.fixture(scope="module")
+def video_run(tmp_path_factory):
+    """siren-video-tiny trained by `zoo train` (its clip: 4 frames of 25 x 14 pixels at 70 ms)."""
+    from zoo.cli import main
+
+    out = tmp_path_factory.mktemp("video") / "run"
+    assert main(["train", "siren-video-tiny", "--out", str(out), "--device", "cpu"]) == 0
+    return out
+
+
+def test_zoo_train_writes_the_video_at_twice_the_frame_rate(video_run):
+    clip, durations = read_gif(video_run / "video.gif")
+    assert clip.shape == (4, 25, 2 * 14, 3) and durations == [70] * 4  # the clip beside its fit
+    double, durations = read_gif(video_run / "video-2x.gif")
+    assert double.shape == (8, 50, 28, 3) and durations == [30] * 8  # 35 ms, in a GIF's 10 ms steps
+    scores = json.loads((video_run / "video-psnr.json").read_text())
+    truth, fit = clip[..., :14, :] / 255, clip[..., 14:, :] / 255  # as the GIF holds them: 8-bit
+    independent = -10 * np.log10(((truth - fit) ** 2).reshape(4, -1).mean(1))
+    np.testing.assert_allclose(scores["psnr"], independent, atol=0.3)  # the 8-bit rounding of the fit
+    assert scores["frame_rate"] == pytest.approx(1000 / 70)
+    if (video_run / "video-2x.mp4").exists():  # with imageio-ffmpeg
+        import imageio.v3 as iio
+
+        assert iio.immeta(video_run / "video-2x.mp4")["fps"] == pytest.approx(2000 / 70, abs=0.01)
+
+
+def test_zoo_render_draws_a_video_at_any_frames_rate_and_size(video_run, capsys):
+    from zoo.cli import main
+
+    out = video_run / "slow.gif"
+    assert main(["render", str(video_run), "--frames", "6", "--fps", "5", "--size", "10", "-o", str(out)]) == 0
+    frames, durations = read_gif(out)
+    assert frames.shape == (6, 10, 6, 3) and durations == [200] * 6  # 25 x 14 scaled to a longest side of 10
+    assert main(["render", str(video_run), "--offset", "0.5"]) == 2
+    assert "artifact 'video-render'" in capsys.readouterr().err  # the image render's option: one clear line

@@ -1,7 +1,7 @@
 """genzoo's datasets, registered under kind "dataset" by the hook below (``zoo.data`` is a built-in plugin).
 
 Embedded (no download, ship with scikit-learn / scikit-image): ``digits``, ``lfw-faces``, and the single
-signals ``image`` (with ``camera`` and ``astronaut``) and ``audio``. Data people bring, from ``root``:
+signals ``image`` (with ``camera`` and ``astronaut``), ``audio`` and ``video``. Data people bring, from ``root``:
 ``mnist``, ``fashion-mnist``, ``cifar10`` (torchvision's layout; ``download=True`` fetches them) and
 ``image-folder``. Every factory is ``factory(*, root=None, split="train", **options) -> Dataset``; items are
 float tensors without labels, and every dataset states its facts (``FACTS``: ``shape``, ``levels``,
@@ -25,7 +25,7 @@ from zoo.data.core import (
     declare_facts,
 )
 from zoo.data.images import ImageFolder, cifar10, digits, fashion_mnist, image_folder, lfw_faces, mnist
-from zoo.data.signals import astronaut, audio, camera, image
+from zoo.data.signals import astronaut, audio, camera, image, video
 
 __all__ = [
     "DATASETS",
@@ -52,6 +52,7 @@ DATASETS = {
     "camera": (camera, "scikit-image's bundled images (skimage.data)"),
     "astronaut": (astronaut, "scikit-image's bundled images (skimage.data)"),
     "audio": (audio, None),
+    "video": (video, "scikit-image's bundled clip (skimage/data/no_time_for_that_tiny.gif), or a GIF/MP4 file"),
 }
 
 

@@ -50,7 +50,7 @@ FACTS = ("shape", "levels", "kind")
 #: The kinds of data, what a model's ``data_kinds`` name.
 DATA_KINDS = {
     "images": "many items (c, h, w) in [0, 1], whose distribution a model learns",
-    "signals": "one item (c, ...) to fit: a picture, a sound",
+    "signals": "one item (c, ...) to fit: a picture (c, h, w), a sound (1, n), a video (c, t, h, w)",
     "views": "pictures of one scene, each a dict of the image (c, h, w) and its camera",
 }
 
@@ -108,13 +108,15 @@ class ImageDataset(Dataset):
 class SignalDataset(Dataset):
     """One signal to fit (implicit networks): length 1, the item is the whole ``signal`` ``(c, ...)``.
 
-    An image is ``(c, h, w)`` in [0, 1]; audio is ``(1, n)`` in [-1, 1] with ``sample_rate`` in Hz.
-    ``levels`` is how many evenly spaced values on [0, 1] it takes (None: continuous).
+    An image is ``(c, h, w)`` in [0, 1]; audio is ``(1, n)`` in [-1, 1]; a video is ``(c, t, h, w)`` in
+    [0, 1]. ``sample_rate`` is the samples per second along the first axis after the channels, in Hz: a
+    sound's sample rate, a video's frame rate. ``levels`` is how many evenly spaced values on [0, 1] it
+    takes (None: continuous).
     """
 
     kind = "signals"
 
-    def __init__(self, signal: Tensor, *, sample_rate: int | None = None, levels: int | None = None):
+    def __init__(self, signal: Tensor, *, sample_rate: float | None = None, levels: int | None = None):
         self.signal = signal.float()
         self.sample_rate = sample_rate
         self.shape: tuple[int, ...] = tuple(signal.shape)

@@ -1,7 +1,8 @@
-"""Single signals for implicit networks to fit: a picture (scikit-image's bundled images) or a sound.
+"""Single signals for implicit networks to fit: a picture (scikit-image's bundled images), a sound or a video.
 
-Each dataset has length 1 and its item is the whole signal: an image ``(c, h, w)`` in [0, 1] or audio
-``(1, n)`` in [-1, 1] (with ``sample_rate``). Fitting one signal has no held-out part, so ``split="test"``
+Each dataset has length 1 and its item is the whole signal: an image ``(c, h, w)`` in [0, 1], audio
+``(1, n)`` in [-1, 1] (with ``sample_rate``) or a video ``(c, t, h, w)`` in [0, 1] (its frame rate as
+``sample_rate``). Fitting one signal has no held-out part, so ``split="test"``
 returns the same signal (evaluate the fit, e.g. at another resolution). ``camera`` and ``astronaut`` are
 ``image`` with its ``name`` bound, not separate code.
 """
@@ -15,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 
 from zoo.data.core import DataError, DataNotFoundError, SignalDataset, center_square, check_split, declare_facts
 from zoo.arguments import PositiveInt
 
-__all__ = ["PICTURES", "SAMPLE_RATE", "astronaut", "audio", "camera", "image", "synthetic_audio"]
+__all__ = ["CLIP", "PICTURES", "SAMPLE_RATE", "VIDEO_SUFFIXES", "astronaut", "audio", "camera", "image",
+           "synthetic_audio", "video"]
 
 #: scikit-image's bundled 2-D pictures that load without a network (``skimage.data.<name>()``).
 PICTURES = (
@@ -178,3 +181,67 @@ def audio(*, root: str | None = None, split: str = "train", path: str | None = N
             file = Path(root).expanduser() / file
         samples, rate = _read_wav(file)
     return SignalDataset(rearrange(samples, "n -> 1 n"), sample_rate=rate)
+
+
+#: The video files `video` reads (GIF through Pillow; MP4 through imageio-ffmpeg, ``genzoo[video]``).
+VIDEO_SUFFIXES = (".gif", ".mp4")
+
+#: scikit-image's bundled clip: 24 RGB frames of 25 x 14 pixels at 70 ms a frame.
+CLIP = "no_time_for_that_tiny.gif"
+
+
+def _clip() -> Path:
+    import skimage
+
+    return Path(skimage.__file__).parent / "data" / CLIP
+
+
+def _read_video(path: Path) -> tuple[np.ndarray, float]:
+    """A GIF or MP4 file -> its frames ``(t, h, w, 3)`` uint8 and its frame rate (frames per second)."""
+    import imageio.v3 as iio
+
+    expected = f"expected a video file ({', '.join(VIDEO_SUFFIXES)}); set it with --set data.path=FILE"
+    if not path.is_file():
+        raise DataNotFoundError(f"video file {path} not found: {expected} (or leave data.path unset for "
+                                f"scikit-image's clip {CLIP})")
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise DataError(f"video file {path} has the suffix {path.suffix or '(none)'!r}: {expected}")
+    try:
+        frames, meta = iio.imread(path, index=None), iio.immeta(path)
+    except Exception as error:  # noqa: BLE001 — Pillow's and ffmpeg's errors for a damaged or foreign file
+        extra = " (MP4 needs imageio-ffmpeg: pip install 'genzoo[video]')" if path.suffix.lower() == ".mp4" else ""
+        raise DataError(f"corrupt or unsupported video file {path}{extra}: {type(error).__name__}: {error}") from error
+    if frames.ndim != 4 or frames.shape[-1] not in (3, 4) or frames.dtype != np.uint8:
+        raise DataError(f"video file {path} holds {frames.dtype} pixels of shape {frames.shape}: expected 8-bit "
+                        "frames (t, h, w, 3)")
+    rate = meta.get("fps") or (1000.0 / meta["duration"] if meta.get("duration") else None)
+    if not rate:
+        raise DataError(f"video file {path} states no frame rate (a GIF's frame duration, an MP4's fps)")
+    return frames[..., :3], float(rate)
+
+
+@declare_facts(lambda **_: {"kind": "signals"})  # the shape and levels are the file's: read when it loads
+def video(*, root: str | None = None, split: str = "train", path: str | None = None,
+          frames: PositiveInt | None = None, size: PositiveInt | None = None) -> SignalDataset:
+    """A video to fit (a GIF/MP4 file or scikit-image's clip): item (3, t, h, w) in [0, 1].
+
+    ``path`` is a GIF or MP4 file (MP4 needs imageio-ffmpeg), relative to ``root`` when ``root`` is set;
+    without it, scikit-image's 24-frame clip (``CLIP``). ``frames`` keeps the first that many frames;
+    ``size`` resizes every frame so that its longest side is ``size`` pixels (antialiased bilinear, the
+    aspect ratio kept). The dataset's ``sample_rate`` is the frame rate (frames per second). Kept as they
+    are, the 8-bit frames have 256 levels; resized, their values are continuous.
+    """
+    check_split(split, "video")
+    file = _clip() if path is None else Path(path).expanduser()
+    if path is not None and root is not None and not file.is_absolute():
+        file = Path(root).expanduser() / file
+    pixels, rate = _read_video(file)
+    x = rearrange(torch.from_numpy(np.ascontiguousarray(pixels[:frames])), "t h w c -> t c h w")
+    levels = 256
+    if size is not None:
+        h, w = x.shape[-2:]
+        shape = tuple(max(1, round(n * size / max(h, w))) for n in (h, w))
+        x, levels = F.interpolate(x.float() / 255.0, size=shape, mode="bilinear", antialias=True).clamp_(0, 1), None
+    else:
+        x = x.float() / 255.0
+    return SignalDataset(rearrange(x, "t c h w -> c t h w"), sample_rate=rate, levels=levels)

@@ -167,11 +167,11 @@ def _draw(run_dir: str | Path, command: str, out: str | Path | None, options: di
     given, not None) into ``out`` (default: its output in the run directory); returns ``out``."""
     found = checkpoint.find_checkpoint(run_dir, which)
     model, recipe = load(found, device=device)
-    entry = artifacts.choose(command, model)
+    run = artifacts.Run(model, run_dir, recipe=recipe, metrics=checkpoint.read_info(found).get("eval_metrics"))
+    entry = artifacts.choose(command, model, run)
     options = {name: value for name, value in options.items() if value is not None}
     options = entry.obj.check(options, name=entry.name, model=type(model).__name__)
     out = entry.obj.out_path(Path(run_dir), options, out)
-    run = artifacts.Run(model, run_dir, recipe=recipe, metrics=checkpoint.read_info(found).get("eval_metrics"))
     artifacts.draw(entry, run, out, options)
     return out
 
