@@ -44,11 +44,14 @@ def _registry():
 def _snapshot() -> dict:
     """What the listing commands show, as plain data (``zoo.catalogue``: computed once from the registry, then
     read from the cache until what is installed changes)."""
+    from zoo.pretrained import available
+
     registry = _registry()
     entries = registry.list()
+    shipped = available()
     return {
         "kinds": list(registry.kinds),
-        "entries": [_entry_row(e) for e in entries],
+        "entries": [_entry_row(e, shipped) for e in entries],
         "plugins": [{"name": p.name, "module": p.module, "distribution": p.distribution, "version": p.version,
                      "builtin": p.builtin, "hooks": p.hooks, "status": p.status, "error": p.error, "core": p.core}
                     for p in registry.plugins],
@@ -67,9 +70,13 @@ def _catalogue() -> dict:
     return _snapshot() if registry is not None and registry._registry is not None else cached(_snapshot)
 
 
-def _entry_row(e) -> dict:
-    return {"kind": e.kind, "name": e.name, "summary": e.summary, "paper": e.paper, "plugin": e.plugin,
-            "distribution": e.distribution, "version": e.version}
+def _entry_row(e, shipped: dict) -> dict:
+    row = {"kind": e.kind, "name": e.name, "summary": e.summary, "paper": e.paper, "plugin": e.plugin,
+           "distribution": e.distribution, "version": e.version}
+    return row | {"pretrained": e.name in shipped} if e.kind == "recipe" else row
+
+
+PRETRAINED_MARK = "(weights)"  # what `zoo list` puts before the summary of a recipe whose weights ship
 
 
 def _print_json(data) -> None:
@@ -200,11 +207,16 @@ def cmd_list(args: argparse.Namespace) -> None:
                              max_width=widths["paper"])
             table.add_column("plugin", style="green", no_wrap=True)
         for e in group:
-            row = (e.name, _plain(e.summary), e.paper or "", e.plugin) if long else (e.name, _plain(e.summary))
+            summary = f"{PRETRAINED_MARK} {_plain(e.summary)}" if getattr(e, "pretrained", False) else _plain(e.summary)
+            row = (e.name, summary, e.paper or "", e.plugin) if long else (e.name, summary)
             table.add_row(*map(escape, row))
         if i:
             console.print()
         console.print(table)
+        if any(getattr(e, "pretrained", False) for e in group):
+            console.print(f"[dim]{PRETRAINED_MARK}: trained weights ship with the recipe's plugin; zoo sample|eval|"
+                          "render|interpolate NAME uses them, zoo train NAME --init pretrained starts from them[/]",
+                          soft_wrap=True)
     broken = [p for p in catalogue["plugins"] if p["status"] != "ok"]
     for p in broken:
         problem = escape(f"plugin {p['name']!r} is broken and was skipped: {p['error']}")
@@ -392,7 +404,16 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     recipe = recipes.load_recipe(args.recipe, config=args.config, overrides=args.set)
     out = Path(args.out) if args.out else Path("runs") / recipe["name"]
-    training.train(recipe, out, steps=args.steps, device=args.device)
+    training.train(recipe, out, steps=args.steps, device=args.device, init=args.init)
+
+
+def _say_if_shipped(run_dir: str) -> None:
+    """The one line that says a recipe's shipped weights stand where a run directory was expected."""
+    from zoo import training
+
+    weights = training.shipped(run_dir)
+    if weights is not None:
+        err_console.print(weights.note(), markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
@@ -404,6 +425,7 @@ def cmd_resume(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     from zoo import training
 
+    _say_if_shipped(args.run_dir)
     metrics = training.evaluate(args.run_dir, iwae_samples=args.iwae_samples)
     if args.json:
         _print_json(metrics)
@@ -433,11 +455,12 @@ def cmd_draw(args: argparse.Namespace) -> None:
 
     options = {name.removeprefix(OPTION): _value(text) for name, text in vars(args).items() if name.startswith(OPTION)}
     draw = {"sample": training.sample, "interpolate": training.interpolate, "render": training.render}[args.command]
+    _say_if_shipped(args.run_dir)
     path = draw(args.run_dir, out=args.out, **options)
     console.print(f"wrote {path}", markup=False)
 
 
-RUN_DIR_HELP = "a run directory written by `zoo train`"
+RUN_DIR_HELP = "a run directory written by `zoo train`, or a recipe's name: the weights shipped for it (zoo list marks them)"
 OPTION = "option_"  # the argparse destination of an artifact's option: option_temperature
 DRAWING = {  # zoo.artifacts.COMMANDS, the commands that run an artifact: what they are for, where they write
     "sample": ("draw samples from a run's model into a PNG grid", "RUN_DIR/samples.png"),
@@ -519,6 +542,8 @@ def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default: runs/RECIPE)")
     p.add_argument("--steps", type=int, help="total training steps (overrides train.steps)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: auto)")
+    p.add_argument("--init", choices=["pretrained"],
+                   help="start from the weights shipped for the recipe (fine-tuning) instead of its initialisation")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("resume", help="continue a run from its last checkpoint")
