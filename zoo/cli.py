@@ -426,7 +426,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from zoo import training
 
     _say_if_shipped(args.run_dir)
-    metrics = training.evaluate(args.run_dir, iwae_samples=args.iwae_samples)
+    metrics = training.evaluate(args.run_dir, iwae_samples=args.iwae_samples, samples=args.samples,
+                                features=args.features)
     if args.json:
         _print_json(metrics)
         return
@@ -460,7 +461,8 @@ def cmd_draw(args: argparse.Namespace) -> None:
     console.print(f"wrote {path}", markup=False)
 
 
-RUN_DIR_HELP = "a run directory written by `zoo train`, or a recipe's name: the weights shipped for it (zoo list marks them)"
+RUN_DIR_HELP = ("a run directory written by `zoo train`, or a recipe's name: the weights shipped for it (zoo list "
+                "marks them)")
 OPTION = "option_"  # the argparse destination of an artifact's option: option_temperature
 DRAWING = {  # zoo.artifacts.COMMANDS, the commands that run an artifact: what they are for, where they write
     "sample": ("draw samples from a run's model into a PNG grid", "RUN_DIR/samples.png"),
@@ -556,6 +558,12 @@ def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("--iwae-samples", type=int, default=1000,
                    help="importance samples for the test NLL of models with a likelihood (0: skip)")
+    p.add_argument("--samples", type=int, default=0, metavar="N",
+                   help="also the sample quality of N samples against the test split: FID, KID, precision/recall in "
+                        "the feature space of a small network trained on the data's domain (not Inception's)")
+    p.add_argument("--features", metavar="FILE",
+                   help="measure sample quality in this network instead: safetensors whose metadata names a "
+                        "registered component (zoo.quality.save_features writes one)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_eval)
 

@@ -230,7 +230,8 @@ def load_into(model, weights: Weights, recipe: dict) -> None:
         model.load_state_dict({k: v.to(device) if device else v for k, v in tensors.items()}, strict=True)
     except RuntimeError as exc:
         raise PretrainedError(f"the weights shipped for {weights.recipe!r} do not fit this model: "
-                              f"{str(exc).splitlines()[0]} (a --set that changes a size can't start from them)") from None
+                              f"{str(exc).splitlines()[0]} (a --set that changes a size can't start from them)"
+                              ) from None
 
 
 def load_pretrained(name: str, *, device: str = "cpu"):

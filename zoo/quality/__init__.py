@@ -35,8 +35,8 @@ from torch import Tensor
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
 
-__all__ = ["FEATURE_RECIPES", "FeatureExtractor", "features_for", "frechet_distance", "kernel_distance",
-           "load_features", "precision_recall", "sample_quality", "samples_images", "save_features"]
+__all__ = ["FEATURE_RECIPES", "FeatureExtractor", "check_samples", "features_for", "frechet_distance",
+           "kernel_distance", "load_features", "precision_recall", "sample_quality", "samples_images", "save_features"]
 
 #: dataset -> the recipe of its feature network (the embedded image datasets of zoo.data)
 FEATURE_RECIPES = {"digits": "features-digits", "lfw-faces": "features-faces"}
@@ -123,11 +123,14 @@ def precision_recall(real: Tensor, fake: Tensor, *, k: int = NEIGHBOURS) -> tupl
 # --- the feature networks and the samples -----------------------------------------------------------------------
 
 
+def _dataset(recipe: dict) -> str | None:
+    data = recipe.get("data")
+    return data if isinstance(data, str) else (data or {}).get("name")
+
+
 def features_for(recipe: dict) -> str | None:
     """The recipe of the feature network for the recipe's data (None: the zoo has none for it)."""
-    data = recipe.get("data")
-    name = data if isinstance(data, str) else (data or {}).get("name")
-    return FEATURE_RECIPES.get(name)
+    return FEATURE_RECIPES.get(_dataset(recipe))
 
 
 def samples_images(model) -> bool:
@@ -135,6 +138,15 @@ def samples_images(model) -> bool:
     from zoo.interfaces import Sampler
 
     return isinstance(model, Sampler) and "images" in getattr(model, "data_kinds", ())
+
+
+def check_samples(model, n: int) -> None:
+    """A ZooError unless ``model`` samples pictures and ``n`` is enough samples to measure them."""
+    if not samples_images(model):
+        raise ZooError(f"model {type(model).__name__} does not sample pictures, so it has no sample quality; "
+                       "--samples is for models that draw images (zoo list --kind model)")
+    if n < 2:
+        raise ZooError(f"--samples {n}: sample quality needs at least 2 samples (1000 is usual here)")
 
 
 def save_features(network: torch.nn.Module, path: str | Path, *, component: str, arguments: dict[str, Any],
@@ -191,10 +203,9 @@ def _domain_network(recipe: dict) -> FeatureExtractor:
 
     name = features_for(recipe)
     if name is None:
-        data = recipe.get("data")
-        raise ZooError(f"the zoo has no feature network for the dataset {data if isinstance(data, str) else data.get('name')!r} "
-                       f"(it has: {', '.join(FEATURE_RECIPES)}): pass your own with --features FILE "
-                       "(zoo.quality.save_features writes one)")
+        raise ZooError(f"the zoo has no feature network for the dataset {_dataset(recipe)!r} (it has one for "
+                       f"{', '.join(FEATURE_RECIPES)}): pass your own with --features FILE (zoo.quality.save_features "
+                       "writes one)")
     return load_pretrained(name)[0]
 
 
@@ -209,11 +220,7 @@ def sample_quality(model, recipe: dict, *, n: int, seed: int = 0, features: Feat
     in the feature space of ``features`` (by default the domain network of the data: ``features_for``)."""
     from zoo.recipes import build_dataset
 
-    if not samples_images(model):
-        raise ZooError(f"model {type(model).__name__} does not sample pictures, so it has no sample quality; "
-                       "--samples is for models that draw images (zoo list --kind model)")
-    if n < 2:
-        raise ZooError(f"--samples {n}: sample quality needs at least 2 samples (1000 is usual here)")
+    check_samples(model, n)
     network = features if features is not None else _domain_network(recipe)
     network = network.to("cpu")
     test = build_dataset(recipe, "test")

@@ -31,7 +31,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
-from zoo import artifacts, pretrained
+from zoo import artifacts, pretrained, quality
 from zoo._aliases import moved
 from zoo.errors import TrainingInterrupted, ZooError, ZooWarning
 from zoo.interfaces import LikelihoodEstimator, Model
@@ -159,16 +159,23 @@ def load(run_dir: str | Path, *, which: str = "latest", device: str = "cpu", ema
 
 
 def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest", device: str = "auto",
-             max_batches: int = 0, iwae_samples: int = 1000) -> dict[str, float]:
+             max_batches: int = 0, iwae_samples: int = 1000, samples: int = 0,
+             features: str | Path | None = None) -> dict[str, float]:
     """The model's own metrics, averaged over the ``split`` of its dataset (all of it unless ``max_batches``).
 
     For a ``LikelihoodEstimator`` (a VAE) also the test NLL from ``iwae_samples`` importance samples, in
-    nats (``iwae_nll``) and bits/dim (0 skips it).
+    nats (``iwae_nll``) and bits/dim (0 skips it). With ``samples``, the sample quality of that many samples
+    against the test split (``zoo.quality``: ``fid``, ``kid``, ``precision``, ``recall``), in the feature space
+    of the data's domain network, or of the network in the safetensors file ``features``.
     """
     if iwae_samples < 0:
         raise ZooError(f"iwae_samples={iwae_samples}: expected a number of importance samples >= 1, or 0 to skip "
                        "the test NLL")
+    if features is not None and not samples:
+        raise ZooError("--features names the network sample quality is measured in: give --samples N too")
     model, recipe = load(run_dir, which=which, device=device)
+    if samples:
+        quality.check_samples(model, samples)  # before the metrics that take time
     settings = TrainSettings.from_recipe(recipe)
     target = next(model.parameters()).device
     loader = DataLoader(build_dataset(recipe, split), batch_size=settings.micro_batch_size(1),
@@ -181,6 +188,9 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
             metrics.update(estimate_nll(model, batches, num_samples=iwae_samples))
         except ZooError as exc:  # e.g. a VAE trained with a deterministic encoder has no likelihood
             warnings.warn(f"no test NLL: {exc}", stacklevel=2, category=ZooWarning)
+    if samples:
+        network = quality.load_features(features) if features is not None else None
+        metrics.update(quality.sample_quality(model, recipe, n=samples, features=network))
     return metrics
 
 
