@@ -11,8 +11,8 @@ from the written file: the headline numbers (``zoo eval NAME``: the model's test
 likelihood), sample quality where the model samples images of a domain with a feature network
 (``zoo.quality``), and a quick check that ``tests/test_pretrained.py`` repeats.
 
-A recipe whose plugin is elsewhere (flows, SDFs) is one more line in RECIPES: its name and how many test batches its
-quick check evaluates.
+A recipe whose plugin is elsewhere (flows, SDFs) is one more line in RECIPES: its name, how many test batches its
+quick check evaluates, and its headline metric. ``--table`` prints the README's table from the manifests.
 """
 
 from __future__ import annotations
@@ -34,23 +34,23 @@ from zoo import pretrained, training  # noqa: E402
 from zoo.recipes import load_recipe  # noqa: E402
 from zoo.registry import get_registry  # noqa: E402
 
-# recipe -> test batches its quick check evaluates (0: all of them); feature networks first: the others' sample
-# quality is measured with them
+# recipe -> (test batches its quick check evaluates, 0: all; its headline metric, for the README's table). The
+# feature networks come first: the others' sample quality is measured with them
 RECIPES = {
-    "features-digits": 0,
-    "features-faces": 0,
-    "vae-digits": 0,
-    "ae-digits": 0,
-    "swae-digits": 0,
-    "vae-siren-digits": 0,
-    "gon-digits": 0,
-    "gon-siren-digits": 0,
-    "vgon-digits": 0,
-    "nerf-toy": 0,
-    "vae-faces": 0,
-    "gon-siren-faces": 0,
-    "siren-camera": 0,
-    "vdvae-digits": 1,
+    "features-digits": (0, "accuracy"),
+    "features-faces": (0, "accuracy"),
+    "vae-digits": (0, "iwae_nll"),
+    "ae-digits": (0, "reconstruction"),
+    "swae-digits": (0, "reconstruction"),
+    "vae-siren-digits": (0, "iwae_nll"),
+    "gon-digits": (0, "mse"),
+    "gon-siren-digits": (0, "mse"),
+    "vgon-digits": (0, "loss"),
+    "nerf-toy": (0, "psnr"),
+    "vae-faces": (0, "iwae_nll"),
+    "gon-siren-faces": (0, "mse"),
+    "siren-camera": (0, "psnr"),
+    "vdvae-digits": (1, "iwae_nll"),
 }
 QUALITY_SAMPLES = 1000  # samples for the sample-quality numbers recorded in the manifest
 
@@ -93,6 +93,20 @@ def measure(name: str, batches: int) -> dict:
     return metrics
 
 
+def table() -> str:
+    """The README's table of shipped weights, from the manifests: recipe, headline metric, its value, FID."""
+    shipped = pretrained.available()
+    lines = ["| recipe | metric (`zoo eval NAME`) | value | FID (domain network) | CPU s to train |",
+             "|---|---|---|---|---|"]
+    for name, (_, metric) in RECIPES.items():
+        if name in shipped:
+            metrics = shipped[name].metrics
+            fid = f"{metrics['fid']:.2f}" if "fid" in metrics else ""
+            seconds = metrics["train_cpu_seconds"]
+            lines.append(f"| `{name}` | {metric} | {metrics[metric]:.4g} | {fid} | {seconds:.0f} |")
+    return "\n".join(lines)
+
+
 def check_stale() -> int:
     shipped = pretrained.available()
     stale = 0
@@ -114,18 +128,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recipes", nargs="*", help=f"recipes to retrain (default: {', '.join(RECIPES)})")
     parser.add_argument("--check", action="store_true", help="say which shipped weights are stale; train nothing")
+    parser.add_argument("--table", action="store_true", help="print the README's table of shipped weights")
     parser.add_argument("--measure", action="store_true",
                         help="measure the shipped weights again (the manifest's numbers); train nothing")
     args = parser.parse_args()
     if args.check:
         return check_stale()
+    if args.table:
+        print(table())
+        return 0
     unknown = [name for name in args.recipes if name not in RECIPES]
     if unknown:
-        sys.exit(f"not in RECIPES: {', '.join(unknown)} (add a line there: the name and its quick check's batches)")
+        sys.exit(f"not in RECIPES: {', '.join(unknown)} (add a line there: the name, its quick check's batches, its headline metric)")
     for name in args.recipes or RECIPES:
         if not args.measure:
             retrain(name)
-        metrics = measure(name, RECIPES[name])
+        metrics = measure(name, RECIPES[name][0])
         shown = ", ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
         print(f"{name}: {shown}", flush=True)
     return 0

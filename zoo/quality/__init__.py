@@ -215,9 +215,11 @@ def _embed(network: FeatureExtractor, images: Tensor, batch: int = 500) -> Tenso
 
 
 def sample_quality(model, recipe: dict, *, n: int, seed: int = 0, features: FeatureExtractor | None = None,
-                   batch: int = 250) -> dict[str, float]:
+                   batch: int = 250, options: dict[str, Any] | None = None) -> dict[str, float]:
     """FID, KID, precision and recall of ``n`` samples of ``model`` against the test split of ``recipe``'s data,
-    in the feature space of ``features`` (by default the domain network of the data: ``features_for``)."""
+    in the feature space of ``features`` (by default the domain network of the data: ``features_for``).
+
+    ``options`` go to ``model.sample`` (an autoencoder's ``standard_normal=True``)."""
     from zoo.recipes import build_dataset
 
     check_samples(model, n)
@@ -226,7 +228,8 @@ def sample_quality(model, recipe: dict, *, n: int, seed: int = 0, features: Feat
     test = build_dataset(recipe, "test")
     real = torch.stack([test[i] for i in range(len(test))])
     torch.manual_seed(seed)
-    drawn = [model.sample(min(batch, n - i)).detach().float().cpu().clamp(0, 1) for i in range(0, n, batch)]
+    drawn = [model.sample(min(batch, n - i), **(options or {})).detach().float().cpu().clamp(0, 1)
+             for i in range(0, n, batch)]
     real_features, fake_features = _embed(network, real), _embed(network, torch.cat(drawn))
     precision, recall = precision_recall(real_features, fake_features)
     return {"fid": frechet_distance(real_features, fake_features),
