@@ -32,7 +32,8 @@ def test_fid_of_a_set_against_itself_is_zero_and_grows_with_noise():
     assert abs(frechet_distance(features, features)) < 1e-8
     noise = _gaussian(500, 8, 1)
     distances = [frechet_distance(features, features + scale * noise) for scale in (0.1, 0.5, 1.0, 2.0)]
-    assert distances[0] > 1e-3 and distances == sorted(distances)
+    # 0.1 of noise: variances 1.01 instead of 1, about 8 * (sqrt(1.01) - 1)^2 = 2e-4 apart, plus the sets' own error
+    assert distances[0] > 1e-4 and all(a < b for a, b in zip(distances, distances[1:]))
 
 
 def test_fid_agrees_with_a_direct_scipy_computation():

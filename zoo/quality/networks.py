@@ -77,7 +77,8 @@ class FeatureClassifier(Model, FeatureExtractor):
     network).
 
     Three 3x3 convolutions (``width``, then twice ``2 * width`` channels at stride 2, SiLU), a linear map to
-    ``feature_dim`` features, then SiLU and a linear map to the ``num_classes`` scores. Images of another size
+    ``feature_dim`` features standardised with the training data's running mean and variance (a BatchNorm without
+    its affine map), then SiLU and a linear map to the ``num_classes`` scores. Images of another size
     than ``shape`` are resized to it (antialiased bilinear) before the features are taken.
     """
 
@@ -94,6 +95,9 @@ class FeatureClassifier(Model, FeatureExtractor):
             nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.SiLU(),
             nn.Flatten(),
             nn.Linear(2 * width * _halved(_halved(height)) * _halved(_halved(width_px)), feature_dim),
+            # features standardised by the training data's running statistics, so that distances and KID's
+            # polynomial kernel see numbers of order 1 whatever scale the network learned
+            nn.BatchNorm1d(feature_dim, affine=False),
         )
         self.head = nn.Sequential(nn.SiLU(), nn.Linear(feature_dim, num_classes))
 
