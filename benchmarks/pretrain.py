@@ -139,7 +139,8 @@ def main() -> int:
         return 0
     unknown = [name for name in args.recipes if name not in RECIPES]
     if unknown:
-        sys.exit(f"not in RECIPES: {', '.join(unknown)} (add a line there: the name, its quick check's batches, its headline metric)")
+        sys.exit(f"not in RECIPES: {', '.join(unknown)} (add a line there: the name, its quick check's batches, its "
+                 "headline metric)")
     for name in args.recipes or RECIPES:
         if not args.measure:
             retrain(name)
