@@ -76,7 +76,8 @@ def _entry_row(e, shipped: dict) -> dict:
     return row | {"pretrained": e.name in shipped} if e.kind == "recipe" else row
 
 
-PRETRAINED_MARK = "(weights)"  # what `zoo list` puts before the summary of a recipe whose weights ship
+# what `zoo list` puts before the summary of a recipe whose weights ship (`zoo sample NAME` uses them; see --help)
+PRETRAINED_MARK = "(weights)"
 
 
 def _print_json(data) -> None:
@@ -213,10 +214,6 @@ def cmd_list(args: argparse.Namespace) -> None:
         if i:
             console.print()
         console.print(table)
-        if any(getattr(e, "pretrained", False) for e in group):
-            console.print(f"[dim]{PRETRAINED_MARK}: trained weights ship with the recipe's plugin; zoo sample|eval|"
-                          "render|interpolate NAME uses them, zoo train NAME --init pretrained starts from them[/]",
-                          soft_wrap=True)
     broken = [p for p in catalogue["plugins"] if p["status"] != "ok"]
     for p in broken:
         problem = escape(f"plugin {p['name']!r} is broken and was skipped: {p['error']}")
@@ -512,7 +509,10 @@ def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list registered components and recipes")
+    p = sub.add_parser("list", help="list registered components and recipes",
+                       description=f"List registered components and recipes. A recipe marked {PRETRAINED_MARK} ships "
+                                   "trained weights: `zoo sample|eval|render|interpolate NAME` uses them, `zoo train "
+                                   "NAME --init pretrained` starts from them.")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on names, e.g. 'vae-*'")
     p.add_argument("--kind", "-k", help="only this kind (field, model, prior, ...: the headings of `zoo list`; "
                                         "`zoo info KIND` describes one)")
