@@ -7,6 +7,7 @@ The public API. Importing ``zoo`` is cheap; the registry (and torch) load on fir
     field = zoo.create("field", "siren", in_dim=2, out_dim=1)
     run = zoo.train("siren-camera", "runs/camera", steps=200)     # the CLI's `zoo train`
     model, recipe = zoo.load(run)
+    model, recipe = zoo.load_pretrained("vae-digits")             # the weights its plugin ships
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from __future__ import annotations
 from zoo.hookspecs import hookimpl
 
 __version__ = "0.2.0"
-__all__ = ["hookimpl", "create", "list_components", "get_registry", "train", "load", "__version__"]
+__all__ = ["hookimpl", "create", "list_components", "get_registry", "train", "load", "load_pretrained",
+           "__version__"]
 
 _LAZY = {
     "create": "zoo.registry",
     "list_components": "zoo.registry",
     "get_registry": "zoo.registry",
     "load": "zoo.training",
+    "load_pretrained": "zoo.pretrained",
 }
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 __all__ = ["cache_dir", "cached", "fingerprint"]
 
-FORMAT = 1  # bump when the stored data's layout changes
+FORMAT = 2  # bump when the stored data's layout changes
 
 
 def cache_dir() -> Path | None:

@@ -44,11 +44,14 @@ def _registry():
 def _snapshot() -> dict:
     """What the listing commands show, as plain data (``zoo.catalogue``: computed once from the registry, then
     read from the cache until what is installed changes)."""
+    from zoo.pretrained import available
+
     registry = _registry()
     entries = registry.list()
+    shipped = available()
     return {
         "kinds": list(registry.kinds),
-        "entries": [_entry_row(e) for e in entries],
+        "entries": [_entry_row(e, shipped) for e in entries],
         "plugins": [{"name": p.name, "module": p.module, "distribution": p.distribution, "version": p.version,
                      "builtin": p.builtin, "hooks": p.hooks, "status": p.status, "error": p.error, "core": p.core}
                     for p in registry.plugins],
@@ -67,9 +70,14 @@ def _catalogue() -> dict:
     return _snapshot() if registry is not None and registry._registry is not None else cached(_snapshot)
 
 
-def _entry_row(e) -> dict:
-    return {"kind": e.kind, "name": e.name, "summary": e.summary, "paper": e.paper, "plugin": e.plugin,
-            "distribution": e.distribution, "version": e.version}
+def _entry_row(e, shipped: dict) -> dict:
+    row = {"kind": e.kind, "name": e.name, "summary": e.summary, "paper": e.paper, "plugin": e.plugin,
+           "distribution": e.distribution, "version": e.version}
+    return row | {"pretrained": e.name in shipped} if e.kind == "recipe" else row
+
+
+# what `zoo list` puts before the summary of a recipe whose weights ship (`zoo sample NAME` uses them; see --help)
+PRETRAINED_MARK = "(weights)"
 
 
 def _print_json(data) -> None:
@@ -200,7 +208,8 @@ def cmd_list(args: argparse.Namespace) -> None:
                              max_width=widths["paper"])
             table.add_column("plugin", style="green", no_wrap=True)
         for e in group:
-            row = (e.name, _plain(e.summary), e.paper or "", e.plugin) if long else (e.name, _plain(e.summary))
+            summary = f"{PRETRAINED_MARK} {_plain(e.summary)}" if getattr(e, "pretrained", False) else _plain(e.summary)
+            row = (e.name, summary, e.paper or "", e.plugin) if long else (e.name, summary)
             table.add_row(*map(escape, row))
         if i:
             console.print()
@@ -393,7 +402,16 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     recipe = recipes.load_recipe(args.recipe, config=args.config, overrides=args.set)
     out = Path(args.out) if args.out else Path("runs") / recipe["name"]
-    training.train(recipe, out, steps=args.steps, device=args.device)
+    training.train(recipe, out, steps=args.steps, device=args.device, init=args.init)
+
+
+def _say_if_shipped(run_dir: str) -> None:
+    """The one line that says a recipe's shipped weights stand where a run directory was expected."""
+    from zoo import training
+
+    weights = training.shipped(run_dir)
+    if weights is not None:
+        err_console.print(weights.note(), markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
@@ -405,7 +423,9 @@ def cmd_resume(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     from zoo import training
 
-    metrics = training.evaluate(args.run_dir, iwae_samples=args.iwae_samples)
+    _say_if_shipped(args.run_dir)
+    metrics = training.evaluate(args.run_dir, iwae_samples=args.iwae_samples, samples=args.samples,
+                                features=args.features)
     if args.json:
         _print_json(metrics)
         return
@@ -434,11 +454,13 @@ def cmd_draw(args: argparse.Namespace) -> None:
 
     options = {name.removeprefix(OPTION): _value(text) for name, text in vars(args).items() if name.startswith(OPTION)}
     draw = {"sample": training.sample, "interpolate": training.interpolate, "render": training.render}[args.command]
+    _say_if_shipped(args.run_dir)
     path = draw(args.run_dir, out=args.out, **options)
     console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
-RUN_DIR_HELP = "a run directory written by `zoo train`"
+RUN_DIR_HELP = ("a run directory written by `zoo train`, or a recipe's name: the weights shipped for it (zoo list "
+                "marks them)")
 OPTION = "option_"  # the argparse destination of an artifact's option: option_temperature
 DRAWING = {  # zoo.artifacts.COMMANDS, the commands that run an artifact: what they are for, where they write
     "sample": ("draw samples from a run's model into a PNG grid", "RUN_DIR/samples.png"),
@@ -488,7 +510,10 @@ def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list registered components and recipes")
+    p = sub.add_parser("list", help="list registered components and recipes",
+                       description=f"List registered components and recipes. A recipe marked {PRETRAINED_MARK} ships "
+                                   "trained weights: `zoo sample|eval|render|interpolate NAME` uses them, `zoo train "
+                                   "NAME --init pretrained` starts from them.")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on names, e.g. 'vae-*'")
     p.add_argument("--kind", "-k", help="only this kind (field, model, prior, ...: the headings of `zoo list`; "
                                         "`zoo info KIND` describes one)")
@@ -520,6 +545,8 @@ def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default: runs/RECIPE)")
     p.add_argument("--steps", type=int, help="total training steps (overrides train.steps)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: auto)")
+    p.add_argument("--init", choices=["pretrained"],
+                   help="start from the weights shipped for the recipe (fine-tuning) instead of its initialisation")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("resume", help="continue a run from its last checkpoint")
@@ -532,6 +559,12 @@ def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("--iwae-samples", type=int, default=1000,
                    help="importance samples for the test NLL of models with a likelihood (0: skip)")
+    p.add_argument("--samples", type=int, default=0, metavar="N",
+                   help="also the sample quality of N samples against the test split: FID, KID, precision/recall in "
+                        "the feature space of a small network trained on the data's domain (not Inception's)")
+    p.add_argument("--features", metavar="FILE",
+                   help="measure sample quality in this network instead: safetensors whose metadata names a "
+                        "registered component (zoo.quality.save_features writes one)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_eval)
 

@@ -13,7 +13,7 @@ the pieces it uses.
 from __future__ import annotations
 
 from zoo.errors import TrainingInterrupted
-from zoo.training.api import build, evaluate, interpolate, load, render, resume, sample, train
+from zoo.training.api import build, evaluate, interpolate, load, render, resume, sample, shipped, train
 from zoo.training.checkpoint import CheckpointError, MissingPluginError
 from zoo.training.loop import FitResult, fit, learning_rate
 from zoo.training.settings import TrainSettings
@@ -33,5 +33,6 @@ __all__ = [
     "render",
     "resume",
     "sample",
+    "shipped",
     "train",
 ]

@@ -11,6 +11,7 @@ so a run is rebuilt from its directory alone::
     zoo.training.sample(run, 64, "samples.png")   # what zoo.artifacts registers for `zoo sample`
     zoo.training.render(run)                       # an image field at 1024 px; a scene's views and an orbit
     model, recipe = zoo.training.load(run)         # EMA weights when the run kept an EMA
+    zoo.training.sample("vae-digits")              # a recipe's name: the weights its plugin ships (zoo.pretrained)
 
 ``train`` and ``resume`` raise ``zoo.errors.TrainingInterrupted`` after Ctrl-C has saved a checkpoint, so
 a caller can tell a stopped run from a finished one (``fit`` returns ``FitResult.interrupted``).
@@ -30,7 +31,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
-from zoo import artifacts
+from zoo import artifacts, pretrained, quality
 from zoo._aliases import moved
 from zoo.errors import TrainingInterrupted, ZooError, ZooWarning
 from zoo.interfaces import LikelihoodEstimator, Model
@@ -40,8 +41,10 @@ from zoo.training import checkpoint, runtime
 from zoo.training.loop import estimate_metrics, fit
 from zoo.training.settings import TrainSettings
 
-__all__ = ["Built", "build", "evaluate", "interpolate", "load", "render", "resume", "sample", "train",
+__all__ = ["Built", "build", "evaluate", "interpolate", "load", "render", "resume", "sample", "shipped", "train",
            "write_pictures"]
+
+INITS = ("pretrained",)  # what train(init=...) starts from instead of the recipe's initialisation
 
 
 @dataclass
@@ -89,14 +92,31 @@ def _fit(run: Built, out: Path, *, resume: bool, quiet: bool, pictures: bool) ->
 
 
 def train(recipe: dict | str, out: str | Path, *, steps: int | None = None, device: str | None = None,
-          quiet: bool = False, pictures: bool = True) -> Path:
+          quiet: bool = False, pictures: bool = True, init: str | None = None) -> Path:
     """Build the recipe and train it into the run directory ``out``; returns ``out``.
 
     With ``pictures``, what a person wants to look at is written as PNGs (``write_pictures``). Ctrl-C
-    saves a checkpoint and raises ``TrainingInterrupted`` (``resume`` continues the run).
+    saves a checkpoint and raises ``TrainingInterrupted`` (``resume`` continues the run). ``init="pretrained"``
+    starts from the weights shipped for the recipe it is (or is based on, overrides laid over it: fine-tuning),
+    checked as ``zoo.load_pretrained`` checks them; settings that change a size can't start from them.
     """
-    return _fit(build(recipe, steps=steps, device=device), Path(out), resume=False, quiet=quiet,
-                pictures=pictures)
+    run = build(recipe, steps=steps, device=device)
+    if init is not None:
+        if init not in INITS:
+            raise ZooError(f"init={init!r}: expected one of {', '.join(INITS)} (or none: the recipe's own "
+                           "initialisation)")
+        weights = pretrained.require(run.recipe["name"])
+        pretrained.load_into(run.model, weights, load_recipe(weights.recipe))
+    return _fit(run, Path(out), resume=False, quiet=quiet, pictures=pictures)
+
+
+def shipped(run_dir: str | Path) -> pretrained.Weights | None:
+    """None when ``run_dir`` is a path that exists (a run directory); else the weights shipped for the recipe it
+    names, or a PretrainedError naming what it could mean (did-you-mean). What every function here that takes a
+    run directory does with a recipe's name."""
+    if Path(run_dir).exists():
+        return None
+    return pretrained.require(str(run_dir))
 
 
 def _recipe_of(info: dict[str, Any], where: Path) -> dict:
@@ -124,8 +144,11 @@ def load(run_dir: str | Path, *, which: str = "latest", device: str = "cpu", ema
     """``(model, recipe)`` from a run directory (or one of its step directories), in eval mode.
 
     ``which`` is ``"latest"`` or ``"best"`` (by the eval metric). The EMA weights are loaded when the run
-    kept an EMA and ``ema`` is true. Fails with the ``pip install`` line when a plugin is missing.
+    kept an EMA and ``ema`` is true. Fails with the ``pip install`` line when a plugin is missing. A recipe's name
+    instead of a directory loads the weights its plugin ships (``zoo.load_pretrained``).
     """
+    if shipped(run_dir) is not None:
+        return pretrained.load_pretrained(str(run_dir), device=device)
     found = checkpoint.find_checkpoint(run_dir, which)
     info = checkpoint.read_info(found)
     checkpoint.check_provenance(info["provenance"])
@@ -136,16 +159,23 @@ def load(run_dir: str | Path, *, which: str = "latest", device: str = "cpu", ema
 
 
 def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest", device: str = "auto",
-             max_batches: int = 0, iwae_samples: int = 1000) -> dict[str, float]:
+             max_batches: int = 0, iwae_samples: int = 1000, samples: int = 0,
+             features: str | Path | None = None) -> dict[str, float]:
     """The model's own metrics, averaged over the ``split`` of its dataset (all of it unless ``max_batches``).
 
     For a ``LikelihoodEstimator`` (a VAE) also the test NLL from ``iwae_samples`` importance samples, in
-    nats (``iwae_nll``) and bits/dim (0 skips it).
+    nats (``iwae_nll``) and bits/dim (0 skips it). With ``samples``, the sample quality of that many samples
+    against the test split (``zoo.quality``: ``fid``, ``kid``, ``precision``, ``recall``), in the feature space
+    of the data's domain network, or of the network in the safetensors file ``features``.
     """
     if iwae_samples < 0:
         raise ZooError(f"iwae_samples={iwae_samples}: expected a number of importance samples >= 1, or 0 to skip "
                        "the test NLL")
+    if features is not None and not samples:
+        raise ZooError("--features names the network sample quality is measured in: give --samples N too")
     model, recipe = load(run_dir, which=which, device=device)
+    if samples:
+        quality.check_samples(model, samples)  # before the metrics that take time
     settings = TrainSettings.from_recipe(recipe)
     target = next(model.parameters()).device
     loader = DataLoader(build_dataset(recipe, split), batch_size=settings.micro_batch_size(1),
@@ -158,20 +188,30 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
             metrics.update(estimate_nll(model, batches, num_samples=iwae_samples))
         except ZooError as exc:  # e.g. a VAE trained with a deterministic encoder has no likelihood
             warnings.warn(f"no test NLL: {exc}", stacklevel=2, category=ZooWarning)
+    if samples:
+        network = quality.load_features(features) if features is not None else None
+        metrics.update(quality.sample_quality(model, recipe, n=samples, features=network))
     return metrics
 
 
 def _draw(run_dir: str | Path, command: str, out: str | Path | None, options: dict[str, Any], *, which: str,
           device: str) -> Path:
     """Run the artifact ``command`` runs for the run's model (``zoo.artifacts.choose``) with ``options`` (those
-    given, not None) into ``out`` (default: its output in the run directory); returns ``out``."""
-    found = checkpoint.find_checkpoint(run_dir, which)
-    model, recipe = load(found, device=device)
-    run = artifacts.Run(model, run_dir, recipe=recipe, metrics=checkpoint.read_info(found).get("eval_metrics"))
+    given, not None) into ``out`` (default: its output in the run directory, or ``pretrained/RECIPE/`` for a recipe's
+    shipped weights); returns ``out``."""
+    weights = shipped(run_dir)
+    if weights is None:
+        found = checkpoint.find_checkpoint(run_dir, which)
+        model, recipe = load(found, device=device)
+        directory, metrics = Path(run_dir), checkpoint.read_info(found).get("eval_metrics")
+    else:
+        model, recipe = pretrained.load_pretrained(weights.recipe, device=device)
+        directory, metrics = Path(pretrained.FOLDER) / weights.recipe, weights.metrics
+    run = artifacts.Run(model, directory, recipe=recipe, metrics=metrics)
     entry = artifacts.choose(command, model, run)
     options = {name: value for name, value in options.items() if value is not None}
     options = entry.obj.check(options, name=entry.name, model=type(model).__name__)
-    out = entry.obj.out_path(Path(run_dir), options, out)
+    out = entry.obj.out_path(directory, options, out)
     artifacts.draw(entry, run, out, options)
     return out
 
