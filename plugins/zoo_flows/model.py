@@ -51,6 +51,16 @@ def _logit_with_log_det(y: Tensor) -> tuple[Tensor, Tensor]:
     return torch.logit(v), log_det.sum(-1)
 
 
+def _from_logit(s: Tensor) -> Tensor:
+    """The inverse of ``_logit_with_log_det``'s map: s ``(b, D)`` -> y ``(b, D)`` (in [0, 1] where s came from it)."""
+    return (torch.sigmoid(s) - ALPHA) / (1 - 2 * ALPHA)
+
+
+def _level_index(s: Tensor, levels: int) -> Tensor:
+    """Logits s ``(b, D)`` -> the index k of the level whose cell [k / L, (k + 1) / L) holds y, ``(b, D)``."""
+    return torch.floor(_from_logit(s) * levels).clamp(0, levels - 1)
+
+
 class Flow(Model, Sampler, ExactLikelihood):
     """A normalizing flow over the data, trained by maximum likelihood: ``family`` is zuko's flow by name.
 
@@ -111,8 +121,13 @@ class Flow(Model, Sampler, ExactLikelihood):
             return self.density().log_prob(x)
         k = torch.round(x * (self.levels - 1))
         u, log_q = self._noise(k)
-        s, log_det = _logit_with_log_det((k + u) / self.levels)
-        return self.density().log_prob(s) + log_det - self.num_dims * math.log(self.levels) - log_q
+        return self.cube_log_density((k + u) / self.levels) - self.num_dims * math.log(self.levels) - log_q
+
+    def cube_log_density(self, y: Tensor) -> Tensor:
+        """On discrete data: dequantised items y ``(b, D)`` in [0, 1]^D -> log p(y) ``(b,)``, the flow's density
+        carried back through the logit (level index k owns the cell [k / L, (k + 1) / L) of each axis)."""
+        s, log_det = _logit_with_log_det(y)
+        return self.density().log_prob(s) + log_det
 
     def loss(self, batch: Tensor) -> dict[str, Tensor]:
         """x ``(b, *shape)`` -> ``{"nll": E_b[-log p(x)]}`` (nats per example)."""
@@ -129,8 +144,7 @@ class Flow(Model, Sampler, ExactLikelihood):
         """``n`` draws ``(n, *shape)``; on discrete data each pixel is the level whose bin the draw falls in."""
         s = self.density().sample((n,))  # (n, D)
         if self.levels is not None:
-            y = ((torch.sigmoid(s) - ALPHA) / (1 - 2 * ALPHA)).clamp(0.0, 1.0)
-            s = torch.floor(y * self.levels).clamp(max=self.levels - 1) / (self.levels - 1)
+            s = _level_index(s, self.levels) / (self.levels - 1)
         return s.reshape(n, *self.shape)
 
     def extra_repr(self) -> str:
