@@ -12,8 +12,7 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, TransformedDistribution
-from zuko.transforms import ComposedTransform
+from torch.distributions import Distribution, Transform, TransformedDistribution, constraints
 
 import zoo
 from zoo.errors import IncompatibleComponentsError
@@ -25,11 +24,42 @@ from .families import build_flow
 __all__ = ["FlowPosterior", "TransformedPosterior"]
 
 
+class _Remembering(Transform):
+    """``transform`` that remembers its last output: the inverse of a code it just made is looked up, not computed.
+
+    (zuko's composed transforms build a fresh inverse on each ``.inv``, so torch's own cache never sees one: this
+    wrapper is what keeps log q(z|x) of a code just drawn at one pass of the flow, not ``latent_dim`` of them.)
+    """
+
+    bijective = True
+
+    def __init__(self, transform: Transform):
+        super().__init__(cache_size=1)
+        self.transform = transform
+
+    @property
+    def domain(self) -> constraints.Constraint:
+        return self.transform.domain
+
+    @property
+    def codomain(self) -> constraints.Constraint:
+        return self.transform.codomain
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.transform(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self.transform.inv(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.transform.log_abs_det_jacobian(x, y)
+
+
 class TransformedPosterior(TransformedDistribution):
     """q(z|x), batch ``(b,)``, event ``(d,)``: a base posterior carried through one (cached) flow transform.
 
     ``mean`` is the flow's image of the base posterior's mean, the code ``encode`` gives: the expectation of
-    f(z0) has no closed form. The transform caches its last sample, so ``log_prob`` of a code just drawn is
+    f(z0) has no closed form. The transform remembers its last sample, so ``log_prob`` of a code just drawn is
     one pass, not an inversion.
     """
 
@@ -71,7 +101,7 @@ class FlowPosterior(Encoder):
                 f"flow-posterior transforms its base encoder's posterior, but {type(self.base).__name__} returned a "
                 "point mass, which has no density to transform: set the base's deterministic=false")
         context = torch.cat([q0.mean, q0.stddev.log()], dim=-1)  # (b, 2d)
-        return TransformedPosterior(q0, [ComposedTransform(self.flow.transform(context), cache_size=1)])
+        return TransformedPosterior(q0, [_Remembering(self.flow.transform(context))])
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, latent_dim={self.latent_dim}, family={self.family!r}"
