@@ -69,7 +69,7 @@ def nll(args: argparse.Namespace) -> None:
 
 
 def ae(args: argparse.Namespace) -> None:
-    """Train ae-digits once; fit its codes with the fitted Gaussian mixture and the fitted flow; score held-out codes."""
+    """Train ae-digits once; fit its codes with the fitted Gaussian mixture and with the fitted flow; score both."""
     from zoo_flows import FittedFlow
 
     print(machine())

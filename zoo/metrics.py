@@ -25,7 +25,8 @@ from einops import rearrange, repeat
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-__all__ = ["bits_per_dim", "elbo", "exact_nll", "importance_weighted", "iwae_bound", "nats_from_bits_per_dim", "psnr", "ssim"]
+__all__ = ["bits_per_dim", "elbo", "estimate_nll", "exact_nll", "importance_weighted", "iwae_bound",
+           "nats_from_bits_per_dim", "psnr", "ssim"]
 
 Decode = Callable[[Tensor], Distribution]
 

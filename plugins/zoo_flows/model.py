@@ -148,4 +148,5 @@ class Flow(Model, Sampler, ExactLikelihood):
         return s.reshape(n, *self.shape)
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}, family={self.family!r}, levels={self.levels}, dequantization={self.dequantization!r}"
+        return (f"shape={self.shape}, family={self.family!r}, levels={self.levels}, "
+                f"dequantization={self.dequantization!r}")
