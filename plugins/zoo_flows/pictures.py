@@ -2,8 +2,9 @@
 
 - ``density`` (after training, a ``Flow`` on points ``(2,)``): three panels on one square window around the
   data: the learned density p(x) evaluated on a grid, a histogram of samples, and a histogram of the
-  held-out data, each scaled to its own maximum. ``zoo sample`` on such a run says the samples are not
-  pictures; this is the picture.
+  held-out data, each scaled to its own maximum.
+- ``flow-samples`` (``zoo sample``, a ``Flow``): for images the core's grid of samples; for 2-D points a
+  histogram of ``n`` samples on the data's window (``zoo sample RUN -n 20000``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from einops import rearrange
 from torch import Tensor
 
 from zoo import viz
-from zoo.artifacts import NothingToDraw, Run
+from zoo.artifacts import NothingToDraw, Run, draw_samples
 from zoo.recipes import Interval, PositiveInt
 
 from .model import Flow
 
-__all__ = ["density", "density_grid", "histogram", "window"]
+__all__ = ["density", "density_grid", "flow_samples", "histogram", "window"]
 
 
 def window(points: Tensor, margin: float = 0.15) -> tuple[float, float]:
@@ -60,13 +61,31 @@ def _heat(values: Tensor) -> Tensor:
     return torch.stack([(3 * v).clamp(0, 1), (3 * v - 1).clamp(0, 1), (3 * v - 2).clamp(0, 1)])
 
 
-def density(run: Run, out: Path, *, resolution: Annotated[PositiveInt, Interval(le=1024), "grid cells per side"] = 200,
-            n: Annotated[PositiveInt, "number of samples in the middle panel"] = 20000,
-            seed: Annotated[int, "which random draws are shown"] = 0) -> list[Path]:
+Resolution = Annotated[PositiveInt, Interval(le=1024), "grid cells per side"]
+Seed = Annotated[int, "which random draws are shown"]
+
+
+def _held_out(run: Run) -> Tensor:
+    return torch.stack([run.test_set[i] for i in range(len(run.test_set))])
+
+
+def flow_samples(run: Run, out: Path, *, n: Annotated[PositiveInt, "number of samples"] = 64,
+                 resolution: Resolution = 200, seed: Seed = 0) -> list[Path]:
+    """Samples: a grid for images; for 2-D points, their histogram on the window of the held-out data."""
+    if run.shape != (2,):
+        return draw_samples(run, out, n=n, seed=seed)
+    low, high = window(_held_out(run))
+    torch.manual_seed(seed)
+    picture = _heat(histogram(run.model.sample(n), low, high, resolution))
+    return [viz.save_image_grid(picture[None], out, row_labels=[f"{n} samples"])]
+
+
+def density(run: Run, out: Path, *, resolution: Resolution = 200,
+            n: Annotated[PositiveInt, "number of samples in the middle panel"] = 20000, seed: Seed = 0) -> list[Path]:
     """The learned density on a grid, a histogram of samples and one of the held-out data, side by side."""
     if run.shape != (2,):
         raise NothingToDraw(f"the density picture is of 2-D points, but this run's items have shape {run.shape}")
-    data = torch.stack([run.test_set[i] for i in range(len(run.test_set))])
+    data = _held_out(run)
     low, high = window(data)
     torch.manual_seed(seed)
     samples = run.model.sample(n)
