@@ -71,10 +71,11 @@ class TransformedPosterior(TransformedDistribution):
 class FlowPosterior(Encoder):
     """Any encoder's Gaussian q0(z|x) transformed by a flow conditioned on x (an IAF-style posterior).
 
-    In a recipe: ``encoder: {name: flow-posterior, base: {name: mlp}}``. ``base`` (by default the registered ``mlp`` encoder) is built with this encoder's ``shape`` and
-    ``latent_dim`` and must be stochastic; ``family`` is zuko's flow by name (``maf``: the fast direction is the
-    one that samples, as in an IAF), sized by ``transforms``, ``hidden_dim`` and ``num_layers``; its context is
-    the base posterior's mean and log standard deviation ``(b, 2d)``.
+    In a recipe: ``encoder: {name: flow-posterior, base: {name: mlp}}``. ``base`` (by default the registered
+    ``mlp`` encoder) is built with this encoder's ``shape`` and ``latent_dim`` and must be stochastic; ``family``
+    is zuko's flow by name (``maf``: the fast direction is the one that samples, as in an IAF), sized by
+    ``transforms``, ``hidden_dim`` and ``num_layers``; its context is the base posterior's mean and log standard
+    deviation ``(b, 2d)``.
     """
 
     part_sizes: ClassVar = {"base": {"shape": lambda shape: shape, "latent_dim": lambda latent_dim: latent_dim,
