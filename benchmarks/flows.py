@@ -82,7 +82,8 @@ def ae(args: argparse.Namespace) -> None:
     flow = load_recipe("ae-flowprior-digits")["model"]["prior"]
     fitted = {"fitted-gaussian (10 components)": model.prior,
               f"fitted-flow ({flow['family']}, {flow['steps']} steps)": FittedFlow(
-                  model.prior.latent_dim, family=flow["family"], steps=flow["steps"])}
+                  model.prior.latent_dim, family=flow["family"], transforms=flow["transforms"],
+                  hidden_dim=flow["hidden_dim"], steps=flow["steps"])}
     for label, prior in fitted.items():
         start = time.perf_counter()
         with torch.no_grad():

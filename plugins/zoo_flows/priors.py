@@ -56,11 +56,12 @@ class FittedFlow(Prior, Fittable):
     is held out, and the weights it scores best, checked every 25 steps, are the ones kept: a flow learns a few
     thousand codes by heart long before it stops improving on them. Its weights are frozen outside the fit:
     nothing else trains it. Calling it before the first fit raises a ZooError that says what to do. The
-    default of 100 steps is a quick fit; ``ae-flowprior-digits`` fits up to 2000.
+    defaults (2 transforms of 32 units, 100 steps) are a quick fit; ``ae-flowprior-digits`` fits 3 of 64 for up to
+    2000 steps.
     """
 
-    def __init__(self, latent_dim: PositiveInt, *, family: str = "maf", transforms: PositiveInt = 3,
-                 hidden_dim: PositiveInt = 64, num_layers: PositiveInt = 2, steps: PositiveInt = 100,
+    def __init__(self, latent_dim: PositiveInt, *, family: str = "maf", transforms: PositiveInt = 2,
+                 hidden_dim: PositiveInt = 32, num_layers: PositiveInt = 2, steps: PositiveInt = 100,
                  batch_size: PositiveInt = 256, lr: PositiveFloat = 3e-3):
         super().__init__()
         self.latent_dim, self.family = latent_dim, family
