@@ -11,9 +11,11 @@ from scipy import stats
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, kl_divergence
 
+from zoo.interfaces import ExactLikelihood
 from zoo.metrics import (
     bits_per_dim,
     elbo,
+    exact_nll,
     iwae_bound,
     log_importance_weights,
     nats_from_bits_per_dim,
@@ -234,3 +236,16 @@ def test_ssim_matches_scikit_image():
     assert ssim(clean, clean).item() == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError, match="b, c, h, w"):
         ssim(clean[0], clean[0])
+
+
+def test_exact_nll_averages_a_computed_likelihood_over_every_example_and_needs_no_samples():
+    class StandardNormalData(ExactLikelihood):
+        def log_likelihood(self, x):
+            return Normal(0.0, 1.0).log_prob(x).sum(-1)
+
+    # by hand: -log N(0; 0, 1) = ½ log 2π per dimension, -log N(1; 0, 1) = ½ log 2π + ½
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    expected = (2 * 3 * half_log_2pi + 3 * (half_log_2pi + 0.5)) / 3
+    result = exact_nll(StandardNormalData(), [torch.zeros(2, 3), torch.ones(1, 3)])
+    assert result["nll"] == pytest.approx(expected)
+    assert result["bits_per_dim"] == pytest.approx(expected / (3 * math.log(2)))

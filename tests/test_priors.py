@@ -19,9 +19,8 @@ from zoo.priors import FittedGaussian, GaussianMixture, StandardNormal
 
 def test_the_three_priors_are_registered(capsys):
     assert main(["list", "--kind", "prior", "--json"]) == 0
-    listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
-    assert set(listed) == {"standard-normal", "gaussian-mixture", "fitted-gaussian"}
-    assert {e["plugin"] for e in listed.values()} == {"zoo.priors"}
+    listed = {e["name"]: e for e in json.loads(capsys.readouterr().out) if e["plugin"] == "zoo.priors"}
+    assert set(listed) == {"standard-normal", "gaussian-mixture", "fitted-gaussian"}  # the core's; plugins add more
     assert isinstance(zoo.create("prior", "gaussian-mixture", latent_dim=3), Prior)
 
 

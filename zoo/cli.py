@@ -558,7 +558,8 @@ def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run's model on the held-out split")
     p.add_argument("run_dir", help=RUN_DIR_HELP)
     p.add_argument("--iwae-samples", type=int, default=1000,
-                   help="importance samples for the test NLL of models with a likelihood (0: skip)")
+                   help="importance samples for the test NLL of models that estimate it (0: skip); a model "
+                        "that computes its likelihood exactly (a flow) needs none")
     p.add_argument("--samples", type=int, default=0, metavar="N",
                    help="also the sample quality of N samples against the test split: FID, KID, precision/recall in "
                         "the feature space of a small network trained on the data's domain (not Inception's)")

@@ -38,6 +38,7 @@ __all__ = [
     "Reconstructor",
     "Renderer",
     "LikelihoodEstimator",
+    "ExactLikelihood",
     "LatentModel",
     "BeforeUpdate",
     "PosthocPrior",
@@ -294,6 +295,20 @@ class LikelihoodEstimator(ABC):
 
     @abstractmethod
     def log_likelihood(self, x: Tensor, *, num_samples: int = 1000) -> Tensor: ...
+
+
+class ExactLikelihood(ABC):
+    """A model that computes log p(x) rather than estimating it: ``log_likelihood(x (b, ...))`` -> ``(b,)`` nats.
+
+    No sample count: the density is the model's own, evaluated in closed form (a change of variables).
+    ``zoo eval`` reports it as the test ``nll`` (nats per example) and ``bits_per_dim``, never as an importance
+    estimate. It is exact for the density the model defines; a model that learns discrete data through a
+    continuous relaxation (noise added to the data) says in its docstring what its number is exact of, and what
+    it bounds.
+    """
+
+    @abstractmethod
+    def log_likelihood(self, x: Tensor) -> Tensor: ...
 
 
 class BeforeUpdate(ABC):

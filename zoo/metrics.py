@@ -13,6 +13,8 @@ posterior q(z|x), a ``decode`` callable z -> p(x|z) (any ``zoo.interfaces.Decode
   ``renyi_bound``, the variational Rényi bound of Li & Turner 2016 (arXiv:1602.02311) estimated from them:
   α = 1 is the ELBO, α = 0 the IWAE bound; what a model trains on when its objective is a bound
   (``BOUNDS``, ``check_bound``).
+- ``estimate_nll`` / ``exact_nll``: a model's test NLL, estimated by importance sampling (``iwae_nll``) or
+  computed (``nll``), in nats per example and bits/dim.
 - ``bits_per_dim`` / ``nats_from_bits_per_dim``: NLL in nats per example <-> bits per data dimension.
 - ``psnr``: peak signal-to-noise ratio in dB; ``ssim``: structural similarity (pytorch-msssim's).
 """
@@ -28,8 +30,9 @@ from einops import rearrange, repeat
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-__all__ = ["BOUNDS", "Objective", "bits_per_dim", "check_bound", "elbo", "importance_weighted", "iwae_bound",
-           "log_importance_weights", "nats_from_bits_per_dim", "psnr", "renyi_bound", "ssim"]
+__all__ = ["BOUNDS", "Objective", "bits_per_dim", "check_bound", "elbo", "estimate_nll", "exact_nll",
+           "importance_weighted", "iwae_bound", "log_importance_weights", "nats_from_bits_per_dim", "psnr",
+           "renyi_bound", "ssim"]
 
 Decode = Callable[[Tensor], Distribution]
 
@@ -171,6 +174,21 @@ def estimate_nll(model, batches: Iterable[Tensor], *, num_samples: int = 1000) -
         raise ValueError("estimate_nll got no batches")
     nll = total / count
     return {"iwae_nll": nll, "iwae_bits_per_dim": bits_per_dim(nll, num_dims)}
+
+
+@torch.no_grad()
+def exact_nll(model, batches: Iterable[Tensor]) -> dict[str, float]:
+    """The test NLL of an ``ExactLikelihood`` over ``batches``: nats per example (``nll``) and ``bits_per_dim``.
+
+    ``-model.log_likelihood(x)`` averaged over every example: no importance samples, nothing to tighten.
+    """
+    total, count, num_dims = 0.0, 0, 0
+    for x in batches:
+        total += float(-model.log_likelihood(x).sum())
+        count, num_dims = count + x.shape[0], math.prod(x.shape[1:])
+    if not count:
+        raise ValueError("exact_nll got no batches")
+    return {"nll": total / count, "bits_per_dim": bits_per_dim(total / count, num_dims)}
 
 
 def bits_per_dim(nll: Tensor | float, num_dims: int) -> Tensor | float:

@@ -34,8 +34,8 @@ from torch.utils.data import DataLoader, Dataset
 from zoo import artifacts, pretrained, quality
 from zoo._aliases import moved
 from zoo.errors import TrainingInterrupted, ZooError, ZooWarning
-from zoo.interfaces import LikelihoodEstimator, Model
-from zoo.metrics import estimate_nll
+from zoo.interfaces import ExactLikelihood, LikelihoodEstimator, Model
+from zoo.metrics import estimate_nll, exact_nll
 from zoo.recipes import build_dataset, build_model, load_recipe, resolve_references
 from zoo.training import checkpoint, runtime
 from zoo.training.loop import estimate_metrics, fit
@@ -164,9 +164,10 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
     """The model's own metrics, averaged over the ``split`` of its dataset (all of it unless ``max_batches``).
 
     For a ``LikelihoodEstimator`` (a VAE) also the test NLL from ``iwae_samples`` importance samples, in
-    nats (``iwae_nll``) and bits/dim (0 skips it). With ``samples``, the sample quality of that many samples
-    against the test split (``zoo.quality``: ``fid``, ``kid``, ``precision``, ``recall``), in the feature space
-    of the data's domain network, or of the network in the safetensors file ``features``.
+    nats (``iwae_nll``) and bits/dim (0 skips it); for an ``ExactLikelihood`` the computed test NLL, in nats
+    (``nll``) and ``bits_per_dim``, which needs no samples. With ``samples``, the sample quality of that many
+    samples against the test split (``zoo.quality``: ``fid``, ``kid``, ``precision``, ``recall``), in the feature
+    space of the data's domain network, or of the network in the safetensors file ``features``.
     """
     if iwae_samples < 0:
         raise ZooError(f"iwae_samples={iwae_samples}: expected a number of importance samples >= 1, or 0 to skip "
@@ -182,8 +183,10 @@ def evaluate(run_dir: str | Path, *, split: str = "test", which: str = "latest",
                         num_workers=settings.num_workers)
     precision = runtime.resolve_precision(target, settings.precision)
     metrics = estimate_metrics(model, loader, device=target, precision=precision, max_batches=max_batches)
-    if iwae_samples and isinstance(model, LikelihoodEstimator):
-        batches = (runtime.to_device(x, target) for i, x in enumerate(loader) if not max_batches or i < max_batches)
+    batches = (runtime.to_device(x, target) for i, x in enumerate(loader) if not max_batches or i < max_batches)
+    if isinstance(model, ExactLikelihood):
+        metrics.update(exact_nll(model, batches))
+    elif iwae_samples and isinstance(model, LikelihoodEstimator):
         try:
             metrics.update(estimate_nll(model, batches, num_samples=iwae_samples))
         except ZooError as exc:  # e.g. a VAE trained with a deterministic encoder has no likelihood
