@@ -11,6 +11,9 @@ posterior q(z|x), a ``decode`` callable z -> p(x|z) (any ``zoo.interfaces.Decode
   chunking for any model's log weights (a hierarchical VAE's too).
 - ``bits_per_dim`` / ``nats_from_bits_per_dim``: NLL in nats per example <-> bits per data dimension.
 - ``psnr``: peak signal-to-noise ratio in dB; ``ssim``: structural similarity (pytorch-msssim's).
+- ``chamfer_distance`` and ``normal_consistency`` between two oriented point sets sampled on surfaces (the
+  symmetric means over nearest neighbours of Occupancy Networks, Mescheder et al. 2019, arXiv:1812.03828),
+  ``nearest_neighbours`` beneath them (a k-d tree: scipy's ``cKDTree``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from einops import rearrange, repeat
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-__all__ = ["bits_per_dim", "elbo", "importance_weighted", "iwae_bound", "nats_from_bits_per_dim", "psnr", "ssim"]
+__all__ = ["bits_per_dim", "chamfer_distance", "elbo", "importance_weighted", "iwae_bound", "nats_from_bits_per_dim",
+           "nearest_neighbours", "normal_consistency", "psnr", "ssim"]
 
 Decode = Callable[[Tensor], Distribution]
 
@@ -159,3 +163,28 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, *, per_example: bool = F
         raise ValueError(f"ssim needs two image batches (b, c, h, w) of one shape, got {tuple(x.shape)} and "
                          f"{tuple(y.shape)}")
     return structural_similarity(x.float(), y.float(), data_range=data_range, size_average=not per_example)
+
+
+def nearest_neighbours(queries: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
+    """For each of ``queries`` ``(n, k)`` its nearest of ``points`` ``(m, k)``: Euclidean distances ``(n,)`` and
+    indices ``(n,)`` into ``points`` (on the queries' device, the distances in their dtype)."""
+    from scipy.spatial import cKDTree
+
+    distances, indices = cKDTree(points.detach().cpu().double().numpy()).query(queries.detach().cpu().double().numpy())
+    return (torch.from_numpy(distances).to(queries.device, queries.dtype),
+            torch.from_numpy(indices).to(queries.device, torch.int64))
+
+
+def chamfer_distance(a: Tensor, b: Tensor) -> Tensor:
+    """The symmetric Chamfer distance ``()`` between point sets ``a`` ``(n, k)`` and ``b`` ``(m, k)``: the mean over
+    ``a`` of the distance to the nearest point of ``b`` and the same from ``b`` to ``a``, averaged (L1-Chamfer:
+    distances, not their squares, in the points' units)."""
+    return (nearest_neighbours(a, b)[0].mean() + nearest_neighbours(b, a)[0].mean()) / 2
+
+
+def normal_consistency(a: Tensor, normals_a: Tensor, b: Tensor, normals_b: Tensor) -> Tensor:
+    """How well the unit normals of two oriented point sets agree ``()``, in [-1, 1]: the mean cosine between each
+    point's normal and that of its nearest neighbour in the other set, both ways, averaged (1: the same surface
+    with the same orientation; a flipped normal counts against it)."""
+    ab, ba = nearest_neighbours(a, b)[1], nearest_neighbours(b, a)[1]
+    return ((normals_a * normals_b[ab]).sum(-1).mean() + (normals_b * normals_a[ba]).sum(-1).mean()) / 2

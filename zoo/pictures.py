@@ -9,7 +9,9 @@ Registered through ``register_artifacts`` like a plugin's (see ``zoo.artifacts``
 - ``interpolations`` (``zoo interpolate``, a ``LatentModel``): decoded lines between held-out codes;
 - ``fitted-image`` (a ``Renderer``): the fitted image at the data's resolution and at 4x; ``image-render``
   (``zoo render``): at any size and sub-pixel offset;
-- ``curves`` (any ``Model``): the curves of the run's metrics.jsonl.
+- ``curves`` (any ``Model``): the curves of the run's metrics.jsonl;
+- ``mesh`` (``zoo export``, a ``ScalarVolume``): its surface as a PLY mesh, by marching cubes at any resolution;
+  ``mesh-views`` (after training): that mesh shaded from four sides.
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from zoo import hookimpl, viz
+from zoo import hookimpl, meshes, viz
 from zoo.artifacts import NothingToDraw, Run, check_memory, draw_samples, spatial_size
 from zoo.errors import ZooError
-from zoo.interfaces import LatentModel, Model, Reconstructor, Renderer, Sampler
+from zoo.interfaces import LatentModel, Model, Reconstructor, Renderer, Sampler, ScalarVolume
 from zoo.recipes import Interval, PositiveInt
 
-__all__ = ["curves", "fitted_image", "image_render", "interpolations", "reconstructions", "samples"]
+__all__ = ["curves", "fitted_image", "image_render", "interpolations", "mesh", "mesh_views", "reconstructions",
+           "samples"]
 
 Size = Annotated[PositiveInt | None, "decode at this resolution (longest side, pixels) instead of the data's; "
                                       "needs a resizable decoder, e.g. a field decoder"]
 Seed = Annotated[int, "which random draws (and held-out examples) are shown"]
+Resolution = Annotated[int, Interval(ge=2), "grid points per side of the box marching cubes samples the field on"]
+Level = Annotated[float | None, "the level set to mesh (default: the model's surface)"]
 
 
 def _resized(run: Run, size: int | None) -> tuple[int, ...] | None:
@@ -120,6 +125,23 @@ def curves(run: Run, out: Path) -> list[Path]:
     return [plot] if plot is not None else []
 
 
+def _mesh(run: Run, resolution: int, level: float | None) -> meshes.Mesh:
+    check_memory(4 * resolution**3, what=f"a field on a {resolution}³ grid", lower="--resolution", device=run.device)
+    return meshes.extract_mesh(run.model, resolution, level=level)
+
+
+def mesh(run: Run, out: Path, *, resolution: Resolution = 128, level: Level = None) -> list[Path]:
+    """The surface of the model's scalar field as a PLY mesh (marching cubes), normals pointing out of the solid."""
+    return [meshes.write_ply(_mesh(run, resolution, level), out)]
+
+
+def mesh_views(run: Run, out: Path, *, resolution: Resolution = 128, size: Annotated[PositiveInt, "pixels a side"] = 256,
+               views: Annotated[PositiveInt, "azimuths it is seen from"] = 4) -> list[Path]:
+    """The mesh of the model's surface, shaded, from ``views`` sides (rasterised here, no graphics library)."""
+    pictures = meshes.render_mesh(_mesh(run, resolution, None), size=size, views=views)
+    return [viz.save_image_grid(pictures, out, nrow=views, min_tile=0)]
+
+
 @hookimpl
 def register_artifacts(register):
     register("samples", samples, applies_to=Sampler, output="samples.png", command="sample")
@@ -130,3 +152,5 @@ def register_artifacts(register):
     register("image-render", image_render, applies_to=Renderer, output="render-{size}.png", command="render",
              after_training=False)
     register("curves", curves, applies_to=Model, output="curves.png")
+    register("mesh", mesh, applies_to=ScalarVolume, output="mesh.ply", command="export", after_training=False)
+    register("mesh-views", mesh_views, applies_to=ScalarVolume, output="mesh.png")
