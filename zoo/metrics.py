@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import torch
 from einops import rearrange, repeat
 from torch import Tensor
@@ -165,26 +166,42 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, *, per_example: bool = F
     return structural_similarity(x.float(), y.float(), data_range=data_range, size_average=not per_example)
 
 
-def nearest_neighbours(queries: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
+def nearest_neighbours(queries: Tensor, points: Tensor, *, max_distance: float = math.inf) -> tuple[Tensor, Tensor]:
     """For each of ``queries`` ``(n, k)`` its nearest of ``points`` ``(m, k)``: Euclidean distances ``(n,)`` and
-    indices ``(n,)`` into ``points`` (on the queries' device, the distances in their dtype)."""
+    indices ``(n,)`` into ``points`` (on the queries' device, the distances in their dtype).
+
+    With ``max_distance`` the search stops there: a query with no point that near gets ``max_distance`` and the
+    index -1. (Points on a surface are slow to search from far away, which a poor fit's are.)
+    """
     from scipy.spatial import cKDTree
 
-    distances, indices = cKDTree(points.detach().cpu().double().numpy()).query(queries.detach().cpu().double().numpy())
+    tree = cKDTree(points.detach().cpu().double().numpy())
+    distances, indices = tree.query(queries.detach().cpu().double().numpy(), distance_upper_bound=max_distance)
+    far = np.isinf(distances)
+    distances[far], indices[far] = max_distance, -1
     return (torch.from_numpy(distances).to(queries.device, queries.dtype),
             torch.from_numpy(indices).to(queries.device, torch.int64))
 
 
-def chamfer_distance(a: Tensor, b: Tensor) -> Tensor:
+def chamfer_distance(a: Tensor, b: Tensor, *, max_distance: float = math.inf) -> Tensor:
     """The symmetric Chamfer distance ``()`` between point sets ``a`` ``(n, k)`` and ``b`` ``(m, k)``: the mean over
     ``a`` of the distance to the nearest point of ``b`` and the same from ``b`` to ``a``, averaged (L1-Chamfer:
-    distances, not their squares, in the points' units)."""
-    return (nearest_neighbours(a, b)[0].mean() + nearest_neighbours(b, a)[0].mean()) / 2
+    distances, not their squares, in the points' units), each distance capped at ``max_distance``."""
+    there = nearest_neighbours(a, b, max_distance=max_distance)[0].mean()
+    back = nearest_neighbours(b, a, max_distance=max_distance)[0].mean()
+    return (there + back) / 2
 
 
-def normal_consistency(a: Tensor, normals_a: Tensor, b: Tensor, normals_b: Tensor) -> Tensor:
+def normal_consistency(a: Tensor, normals_a: Tensor, b: Tensor, normals_b: Tensor, *,
+                       max_distance: float = math.inf) -> Tensor:
     """How well the unit normals of two oriented point sets agree ``()``, in [-1, 1]: the mean cosine between each
     point's normal and that of its nearest neighbour in the other set, both ways, averaged (1: the same surface
-    with the same orientation; a flipped normal counts against it)."""
-    ab, ba = nearest_neighbours(a, b)[1], nearest_neighbours(b, a)[1]
-    return ((normals_a * normals_b[ab]).sum(-1).mean() + (normals_b * normals_a[ba]).sum(-1).mean()) / 2
+    with the same orientation; a flipped normal counts against it). A point with no neighbour within
+    ``max_distance`` counts 0."""
+
+    def agreement(x: Tensor, normals_x: Tensor, y: Tensor, normals_y: Tensor) -> Tensor:
+        index = nearest_neighbours(x, y, max_distance=max_distance)[1]
+        cosine = (normals_x * normals_y[index.clamp(min=0)]).sum(-1)
+        return torch.where(index >= 0, cosine, 0.0).mean()
+
+    return (agreement(a, normals_a, b, normals_b) + agreement(b, normals_b, a, normals_a)) / 2
