@@ -33,7 +33,7 @@ __all__ = ["SHAPES", "RoundedBox", "Scaled", "Shape", "SmoothUnion", "Sphere", "
 BOX = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))  # where every shape lies, as the fields' coordinates do
 MARGIN = 0.9  # a shape of other units is scaled into [-MARGIN, MARGIN]^3: off-surface points surround it
 NEWTON_STEPS = 4
-MESH_RESOLUTION = 128  # of the mesh the samples start from (their density, not their accuracy)
+MESH_RESOLUTION = 64  # of the mesh the samples start from (their density by area, not their accuracy)
 
 
 class Shape(ABC):
