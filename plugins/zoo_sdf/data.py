@@ -16,6 +16,7 @@ outward normal ``(x, y, z, nx, ny, nz)``, inside ``[-1, 1]^3``. Its kind is ``po
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +78,14 @@ def shapes(*, root: str | None = None, split: str = "train", shape: str = "torus
 
 def _xyz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        rows = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # an empty file: said below
+            rows = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2)
     except ValueError as error:
         raise DataError(f"{path} is not an .xyz point cloud: {error}; expected six numbers a line, "
                         "x y z nx ny nz") from None
+    if rows.size == 0:
+        raise DataError(f"{path} holds no points")
     if rows.shape[1] != 6:
         raise DataError(f"{path} has {rows.shape[1]} numbers a line, not 6: an .xyz cloud for a signed distance "
                         "needs x y z nx ny nz (points with their normals)")

@@ -9,7 +9,7 @@ union of the objects of zoo_nerf's embedded procedural scene, built from that sc
 
 ``sample_oriented`` draws points uniformly by area on a shape's surface with their unit outward normals: it meshes
 the zero level set finely, samples the triangles by area, then moves each point onto the exact surface with
-Newton steps ``p <- p - sdf(p) ∇sdf(p) / |∇sdf(p)|²``, the normal being the unit gradient there.
+Newton steps ``p <- p - sdf(p) ∇sdf(p) / |∇sdf(p)|²``, the normal being the unit gradient just outside.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = ["SHAPES", "RoundedBox", "Scaled", "Shape", "SmoothUnion", "Sphere", "
 BOX = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))  # where every shape lies, as the fields' coordinates do
 MARGIN = 0.9  # a shape of other units is scaled into [-MARGIN, MARGIN]^3: off-surface points surround it
 NEWTON_STEPS = 4
+OFFSET = 1e-6  # how far outside the surface a normal is read
 MESH_RESOLUTION = 64  # of the mesh the samples start from (their density by area, not their accuracy)
 
 
@@ -157,16 +158,20 @@ class _Volume(ScalarVolume):
 
 def _newton(shape: Shape, points: Tensor) -> tuple[Tensor, Tensor]:
     """``points`` ``(n, 3)`` moved onto the zero level set, and the unit gradient there (the outward normal)."""
-    for _ in range(NEWTON_STEPS):
+    def value_and_gradient(x: Tensor) -> tuple[Tensor, Tensor]:
         with torch.enable_grad():
-            x = points.detach().requires_grad_()
+            x = x.detach().requires_grad_()
             value = shape.sdf(x)[:, None]
-            grad = gradient(value, x)
-        points = (x - value * grad / grad.square().sum(-1, keepdim=True).clamp(min=1e-12)).detach()
-    with torch.enable_grad():
-        x = points.requires_grad_()
-        normals = gradient(shape.sdf(x)[:, None], x).detach()
-    return points.detach(), F.normalize(normals, dim=-1)
+            return value.detach(), gradient(value, x).detach()
+
+    outward = None
+    for _ in range(NEWTON_STEPS):
+        value, grad = value_and_gradient(points)
+        outward = grad if outward is None else outward  # the first, from the mesh's point: off the surface
+        points = points - value * grad / grad.square().sum(-1, keepdim=True).clamp(min=1e-12)
+    # on a box's face its sdf has a kink (autograd's gradient there is 0); a hair outside, along the first step's
+    # gradient, the gradient is the normal itself
+    return points, F.normalize(value_and_gradient(points + OFFSET * F.normalize(outward, dim=-1))[1], dim=-1)
 
 
 def sample_oriented(shape: Shape, n: int, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
