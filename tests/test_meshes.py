@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from zoo import meshes
-from zoo.errors import ZooError
 from zoo.interfaces import ScalarVolume
 from zoo.metrics import chamfer_distance, nearest_neighbours, normal_consistency
 
@@ -44,7 +43,7 @@ def test_marching_cubes_of_a_ball_lies_within_a_voxel_with_outward_normals(solid
 
 
 def test_a_level_outside_the_fields_values_is_one_error():
-    with pytest.raises(ZooError, match=r"no surface at level 5: .* the field takes values in \[-0.35\d*, 1.13\d*\]"):
+    with pytest.raises(meshes.NoSurface, match=r"no surface at level 5: .* the field takes values in \[-0.35\d*, 1.13\d*\]"):
         meshes.extract_mesh(_Ball(), 8, level=5.0)
 
 
@@ -88,7 +87,8 @@ def _brute_nearest(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def test_nearest_neighbours_are_the_brute_force_ones():
-    a, b = torch.rand(50, 3, generator=torch.Generator().manual_seed(0)), torch.rand(70, 3)
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.rand(50, 3, generator=generator), torch.rand(70, 3, generator=generator)
     distances, indices = nearest_neighbours(a, b)
     brute, brute_indices = _brute_nearest(a, b)
     assert torch.allclose(distances, brute, atol=1e-6) and torch.equal(indices, brute_indices)

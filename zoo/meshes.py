@@ -25,11 +25,15 @@ from zoo.errors import ZooError
 from zoo.files import atomic_path
 from zoo.interfaces import ScalarVolume
 
-__all__ = ["Mesh", "extract_mesh", "grid_points", "render_mesh", "sample_surface", "write_ply"]
+__all__ = ["Mesh", "NoSurface", "extract_mesh", "grid_points", "render_mesh", "sample_surface", "write_ply"]
 
 BACKGROUND = 1.0  # white behind the mesh
 ALBEDO = (0.78, 0.8, 0.86)
 AMBIENT = 0.25
+
+
+class NoSurface(ZooError):
+    """The field never crosses the level inside its box: there is nothing to mesh."""
 
 
 class Mesh(NamedTuple):
@@ -68,7 +72,7 @@ def extract_mesh(volume: ScalarVolume, resolution: int = 128, *, level: float | 
     grid = values.reshape(points.shape[:3]).numpy()
     low, high = float(grid.min()), float(grid.max())
     if not low < level < high:
-        raise ZooError(f"no surface at level {level:g}: over its box {volume.volume_bounds} the field takes values in "
+        raise NoSurface(f"no surface at level {level:g}: over its box {volume.volume_bounds} the field takes values in "
                        f"[{low:.4g}, {high:.4g}] on a {resolution}³ grid; train longer, or pick a level inside them")
     # scikit-image's normals point towards decreasing values whatever gradient_direction says, which only winds
     # the faces: "ascent" winds them counter-clockwise seen from the decreasing side

@@ -14,9 +14,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from zoo.errors import IncompatibleComponentsError, ZooError
+from zoo.errors import IncompatibleComponentsError
 from zoo.interfaces import ImplicitField, Model, ScalarVolume
-from zoo.meshes import extract_mesh, sample_surface
+from zoo.meshes import NoSurface, extract_mesh, sample_surface
 from zoo.metrics import chamfer_distance, normal_consistency
 from zoo.nn.diff import gradient
 from zoo.recipes import NonNegativeFloat, PositiveFloat, PositiveInt
@@ -134,7 +134,7 @@ class SdfFit(Model, ScalarVolume):
         nan = torch.tensor(float("nan"), device=cloud.device)
         try:
             mesh = extract_mesh(self, self.metrics_resolution, chunk_size=self.chunk_size)
-        except ZooError:  # no zero level set in the box yet
+        except NoSurface:  # no zero level set in the box yet
             return {**found, "chamfer": nan, "normal_consistency": nan}
         fitted, fitted_normals = sample_surface(mesh, self.metrics_points,
                                                 generator=torch.Generator().manual_seed(0))
