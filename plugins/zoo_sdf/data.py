@@ -16,6 +16,7 @@ outward normal ``(x, y, z, nx, ny, nz)``, inside ``[-1, 1]^3``. Its kind is ``po
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -72,8 +73,13 @@ def shapes(*, root: str | None = None, split: str = "train", shape: str = "torus
     if shape not in SHAPES:
         raise DataError(f"unknown shape {shape!r}: expected one of {', '.join(SHAPES)} (set it with "
                         "--set data.shape=torus)")
-    generator = torch.Generator().manual_seed(2 * seed + (split == "test"))
-    return OrientedPoints(*sample_oriented(SHAPES[shape](seed), num_points, generator=generator))
+    return OrientedPoints(*_sampled(shape, num_points, seed, split == "test"))
+
+
+@functools.lru_cache(maxsize=8)  # a recipe builds its data more than once (train, test, every tiny mix)
+def _sampled(shape: str, num_points: int, seed: int, test: bool) -> tuple[Tensor, Tensor]:
+    generator = torch.Generator().manual_seed(2 * seed + test)
+    return sample_oriented(SHAPES[shape](seed), num_points, generator=generator)
 
 
 def _xyz(path: Path) -> tuple[np.ndarray, np.ndarray]:

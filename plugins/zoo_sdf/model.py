@@ -43,12 +43,13 @@ class SdfFit(Model, ScalarVolume):
     A weight of 0 drops its term. Gradients are autograd's (``zoo.nn.diff.gradient``), trained through
     (second order: the field must differentiate twice, as siren and hashgrid do; a ReLU field's is zero).
 
-    Metrics on the held-out cloud (another sample of the same surface): the loss terms and ``loss``; ``chamfer`` and ``normal_consistency``
-    between the fitted surface (marching cubes at ``metrics_resolution``, ``metrics_points`` points sampled on
-    it by area) and the cloud, the Chamfer distance as a fraction of the diagonal of the cloud's bounding box;
-    ``surface_abs``, the mean |Φ| on the cloud; ``eikonal_error``, the mean | |∇Φ| - 1 | at uniform points in the
-    box. Nearest neighbours are searched for up to 3 % of the diagonal: a point farther from the other
-    surface counts as that far, and its normal as orthogonal. Where the field has no zero level set yet, ``chamfer`` and ``normal_consistency`` are NaN.
+    Metrics on the held-out cloud (another sample of the same surface): the loss terms and ``loss``;
+    ``chamfer`` and ``normal_consistency`` between the fitted surface (marching cubes at ``metrics_resolution``,
+    ``metrics_points`` points sampled on it by area) and the cloud, the Chamfer distance as a fraction of the
+    diagonal of the cloud's bounding box; ``surface_abs``, the mean |Φ| on the cloud; ``eikonal_error``, the
+    mean | |∇Φ| - 1 | at uniform points in the box. Nearest neighbours are searched for up to 3 % of the
+    diagonal: a point farther from the other surface counts as that far, and its normal as orthogonal; so
+    where the field has no zero level set yet, ``chamfer`` is 0.03 and ``normal_consistency`` 0.
     ``chunk_size`` bounds how many points are evaluated at once when meshing (memory, not results).
     """
 
@@ -97,7 +98,7 @@ class SdfFit(Model, ScalarVolume):
 
     def _uniform(self, n: int) -> Tensor:
         """``n`` points uniform in the box ``(n, 3)``."""
-        return torch.lerp(self.lower, self.upper, torch.rand(n, 3, device=self.lower.device))
+        return torch.lerp(self.lower, self.upper, torch.rand(n, 3, device=self.lower.device, dtype=self.lower.dtype))
 
     def terms(self, surface: Tensor, normals: Tensor, off_surface: Tensor) -> dict[str, Tensor]:
         """The weighted terms at points on the surface ``(m, 3)`` with their unit ``normals`` ``(m, 3)`` and points
@@ -131,11 +132,10 @@ class SdfFit(Model, ScalarVolume):
         with torch.no_grad():
             surface_abs = torch.cat([self.field(part) for part in points.split(self.chunk_size)]).abs().mean()
         found = {**super().metrics(batch), "surface_abs": surface_abs, "eikonal_error": eikonal_error}
-        nan = torch.tensor(float("nan"), device=cloud.device)
         try:
             mesh = extract_mesh(self, self.metrics_resolution, chunk_size=self.chunk_size)
-        except NoSurface:  # no zero level set in the box yet
-            return {**found, "chamfer": nan, "normal_consistency": nan}
+        except NoSurface:  # no zero level set in the box yet: every point is as far as the search goes
+            return {**found, "chamfer": points.new_tensor(MAX_DISTANCE), "normal_consistency": points.new_tensor(0.0)}
         fitted, fitted_normals = sample_surface(mesh, self.metrics_points,
                                                 generator=torch.Generator().manual_seed(0))
         diagonal = (points.amax(0) - points.amin(0)).norm()
