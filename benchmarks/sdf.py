@@ -70,7 +70,8 @@ def run(name: str) -> dict:
         training.train(recipe, Path(out) / "run", quiet=True, pictures=False)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         metrics = training.evaluate(Path(out) / "run", device="cpu")
-    return {"run": name, "steps": recipe["train"]["steps"], "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+    return {"run": name, "steps": recipe["train"]["steps"], "train_wall_s": round(wall, 1),
+            "train_cpu_s": round(cpu, 1),
             "chamfer_percent_of_diagonal": round(100 * metrics["chamfer"], 3),
             "normal_consistency": round(metrics["normal_consistency"], 4),
             "surface_abs": round(metrics["surface_abs"], 5), "eikonal_error": round(metrics["eikonal_error"], 4),

@@ -428,8 +428,8 @@ def _value(text: str):
 
 
 def cmd_draw(args: argparse.Namespace) -> None:
-    """``zoo sample | interpolate | render | export``: the artifact the command runs for the run's model, with the options
-    given (each parsed as YAML and checked against the artifact's annotations)."""
+    """``zoo sample | interpolate | render | export``: the artifact the command runs for the run's model, with the
+    options given (each parsed as YAML and checked against the artifact's annotations)."""
     from zoo import training
 
     options = {name.removeprefix(OPTION): _value(text) for name, text in vars(args).items() if name.startswith(OPTION)}

@@ -45,7 +45,8 @@ class OrientedPoints(Dataset):
 
     def __init__(self, points: Tensor, normals: Tensor):
         if points.dim() != 2 or points.shape[1] != 3 or normals.shape != points.shape:
-            raise ValueError(f"expected points and normals (n, 3), got {tuple(points.shape)} and {tuple(normals.shape)}")
+            raise ValueError(f"expected points and normals (n, 3), got {tuple(points.shape)} and "
+                             f"{tuple(normals.shape)}")
         self.cloud = torch.cat([points, normals], dim=-1).float()
         self.shape: tuple[int, ...] = tuple(self.cloud.shape)
 
