@@ -289,7 +289,8 @@ class Renderer(ABC):
 class ScalarVolume(ABC):
     """A model with a scalar field over a 3-D box whose level sets are surfaces: ``zoo export --mesh`` meshes one.
 
-    ``scalar_field(points (n, 3))`` -> ``(n,)`` in the model's world coordinates, inside the box
+    ``scalar_field(points (n, 3))`` -> ``(n,)`` in the model's world coordinates (points on any device: the
+    model moves them to its own), inside the box
     ``volume_bounds`` (lower and upper corners). The surface is the level set ``surface_level``; the solid
     lies where the values are below it (a signed distance, negative inside) or, with ``solid_above``, above
     it (a density), which orients the mesh's normals outwards.

@@ -57,8 +57,9 @@ def extract_mesh(volume: ScalarVolume, resolution: int = 128, *, level: float | 
                  chunk_size: int = 65536) -> Mesh:
     """The surface ``scalar_field = level`` (default: the model's ``surface_level``) over the volume's box.
 
-    The field is evaluated ``chunk_size`` points at a time on the model's device. A level that the field never
-    crosses inside the box is a ZooError giving the range of values it takes.
+    The field is evaluated ``chunk_size`` points at a time (float32 points on the CPU, which the model moves
+    where it computes). A level that the field never crosses inside the box is ``NoSurface``, which gives the
+    range of values it takes.
     """
     from skimage.measure import marching_cubes
 
@@ -66,9 +67,8 @@ def extract_mesh(volume: ScalarVolume, resolution: int = 128, *, level: float | 
         raise ZooError(f"resolution={resolution}: marching cubes needs at least 2 grid points per side")
     level = volume.surface_level if level is None else float(level)
     points, spacing = grid_points(volume.volume_bounds, resolution)
-    device = next(volume.parameters(), torch.empty(0)).device if isinstance(volume, torch.nn.Module) else "cpu"
     flat = rearrange(points, "x y z k -> (x y z) k")
-    values = torch.cat([volume.scalar_field(part.to(device)).detach().float().cpu() for part in flat.split(chunk_size)])
+    values = torch.cat([volume.scalar_field(part).detach().float().cpu() for part in flat.split(chunk_size)])
     grid = values.reshape(points.shape[:3]).numpy()
     low, high = float(grid.min()), float(grid.max())
     if not low < level < high:
