@@ -179,7 +179,8 @@ def test_artifacts_are_registered_by_their_owners():
     assert owners == {"samples": "zoo.pictures", "reconstructions": "zoo.pictures", "interpolations": "zoo.pictures",
                       "fitted-image": "zoo.pictures", "image-render": "zoo.pictures", "curves": "zoo.pictures",
                       "samples-at-temperature": "zoo_vdvae", "temperature-rows": "zoo_vdvae",
-                      "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf"}
+                      "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf",
+                      "mesh": "zoo.pictures", "mesh-views": "zoo.pictures"}
 
 
 def test_memory_is_checked_against_a_quarter_of_the_machine(monkeypatch):
@@ -236,7 +237,8 @@ def _drawable() -> list[tuple[str, str]]:
 @pytest.mark.parametrize("artifact, recipe", _drawable())
 def test_every_artifact_draws_every_tiny_model_it_applies_to(artifact, recipe, tmp_path):
     """With its defaults, from an untrained model, as `zoo train` would: it writes what it says, or has nothing
-    to draw (the curves and the KL bars of a run that has no metrics yet)."""
+    to draw (the curves and the KL bars of a run that has no metrics yet, the mesh of a field that has no level set
+    yet)."""
     from zoo.recipes import build_model, load_recipe
 
     from zoo.interfaces import PosthocPrior
@@ -252,6 +254,6 @@ def test_every_artifact_draws_every_tiny_model_it_applies_to(artifact, recipe, t
     try:
         written = artifacts.draw(entry, run, out, {})
     except NothingToDraw as nothing:
-        assert artifact in ("curves", "kl-per-layer"), nothing
+        assert artifact in ("curves", "kl-per-layer", "mesh", "mesh-views"), nothing
         return
     assert written and all(path.exists() for path in written) and written[0] == out

@@ -21,6 +21,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
+from zoo.artifacts import NothingToDraw
 from zoo.errors import ZooError
 from zoo.files import atomic_path
 from zoo.interfaces import ScalarVolume
@@ -32,8 +33,9 @@ ALBEDO = (0.78, 0.8, 0.86)
 AMBIENT = 0.25
 
 
-class NoSurface(ZooError):
-    """The field never crosses the level inside its box: there is nothing to mesh."""
+class NoSurface(NothingToDraw):
+    """The field never crosses the level inside its box: there is nothing to mesh (an untrained field, a level
+    outside its values)."""
 
 
 class Mesh(NamedTuple):

@@ -138,11 +138,7 @@ def mesh(run: Run, out: Path, *, resolution: Resolution = 128, level: Level = No
 def mesh_views(run: Run, out: Path, *, resolution: Resolution = 96, size: Annotated[PositiveInt, "pixels a side"] = 256,
                views: Annotated[PositiveInt, "azimuths it is seen from"] = 4) -> list[Path]:
     """The mesh of the model's surface, shaded, from ``views`` sides (rasterised here, no graphics library)."""
-    try:
-        mesh = _mesh(run, resolution, None)
-    except meshes.NoSurface as error:
-        raise NothingToDraw(str(error)) from None
-    pictures = meshes.render_mesh(mesh, size=size, views=views)
+    pictures = meshes.render_mesh(_mesh(run, resolution, None), size=size, views=views)
     return [viz.save_image_grid(pictures, out, nrow=views, min_tile=0)]
 
 
