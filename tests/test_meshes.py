@@ -109,3 +109,10 @@ def test_chamfer_and_normal_consistency_are_the_brute_force_means():
     cosines = ((na * nb[ab_index]).sum(-1).mean() + (nb * na[ba_index]).sum(-1).mean()) / 2
     assert normal_consistency(a, na, b, nb).item() == pytest.approx(cosines.item())
     assert chamfer_distance(a, a).item() == 0 and normal_consistency(a, na, a, -na).item() == pytest.approx(-1)
+    # a short search radius changes nothing while the far points are all searched, and estimates them otherwise
+    exact = {"search_radius": 0.05, "far_sample": 60}
+    assert chamfer_distance(a, b, **exact).item() == pytest.approx(chamfer_distance(a, b).item())
+    assert normal_consistency(a, na, b, nb, **exact).item() == pytest.approx(cosines.item())
+    estimates = [chamfer_distance(a, b, search_radius=0.05, far_sample=10, generator=torch.Generator().manual_seed(i))
+                 for i in range(200)]
+    assert torch.stack(estimates).mean().item() == pytest.approx(chamfer_distance(a, b).item(), rel=0.02)

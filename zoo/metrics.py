@@ -171,7 +171,7 @@ def nearest_neighbours(queries: Tensor, points: Tensor, *, max_distance: float =
     indices ``(n,)`` into ``points`` (on the queries' device, the distances in their dtype).
 
     With ``max_distance`` the search stops there: a query with no point that near gets ``max_distance`` and the
-    index -1. (Points on a surface are slow to search from far away, which a poor fit's are.)
+    index -1. (Points on a surface are slow to search from far away.)
     """
     from scipy.spatial import cKDTree
 
@@ -183,25 +183,50 @@ def nearest_neighbours(queries: Tensor, points: Tensor, *, max_distance: float =
             torch.from_numpy(indices).to(queries.device, torch.int64))
 
 
-def chamfer_distance(a: Tensor, b: Tensor, *, max_distance: float = math.inf) -> Tensor:
+def _nearest_weighted(queries: Tensor, points: Tensor, search_radius: float, far_sample: int | None,
+                      generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Rows of ``queries``, their nearest ``points`` (distances, indices) and weights whose weighted sums over
+    the rows, divided by ``n``, are means over all queries: every query nearer than ``search_radius`` to a
+    point, exactly; of the farther ones (slow to search), all of them when they are at most ``far_sample``, else
+    that many drawn at random, each weighted for its share (an unbiased estimate of their part)."""
+    distances, indices = nearest_neighbours(queries, points, max_distance=search_radius)
+    far = (indices < 0).nonzero()[:, 0]
+    near = (indices >= 0).nonzero()[:, 0]
+    weight = 1.0
+    if far_sample is not None and len(far) > far_sample:
+        weight = len(far) / far_sample
+        far = far[torch.randperm(len(far), generator=generator)[:far_sample].to(far.device)]
+    far_distances, far_indices = nearest_neighbours(queries[far], points)
+    rows = torch.cat([near, far])
+    weights = torch.cat([torch.ones(len(near)), torch.full((len(far),), weight)]).to(queries)
+    return rows, torch.cat([distances[near], far_distances]), torch.cat([indices[near], far_indices]), weights
+
+
+def chamfer_distance(a: Tensor, b: Tensor, *, search_radius: float = math.inf, far_sample: int | None = None,
+                     generator: torch.Generator | None = None) -> Tensor:
     """The symmetric Chamfer distance ``()`` between point sets ``a`` ``(n, k)`` and ``b`` ``(m, k)``: the mean over
     ``a`` of the distance to the nearest point of ``b`` and the same from ``b`` to ``a``, averaged (L1-Chamfer:
-    distances, not their squares, in the points' units), each distance capped at ``max_distance``."""
-    there = nearest_neighbours(a, b, max_distance=max_distance)[0].mean()
-    back = nearest_neighbours(b, a, max_distance=max_distance)[0].mean()
-    return (there + back) / 2
+    distances, not their squares, in the points' units).
+
+    Exact unless more than ``far_sample`` points of a set lie farther than ``search_radius`` from the other (a
+    poor fit's): then the mean over that many of them, drawn with ``generator``, stands for theirs.
+    """
+    means = []
+    for x, y in ((a, b), (b, a)):
+        _, distances, _, weights = _nearest_weighted(x, y, search_radius, far_sample, generator)
+        means.append((weights * distances).sum() / len(x))
+    return (means[0] + means[1]) / 2
 
 
 def normal_consistency(a: Tensor, normals_a: Tensor, b: Tensor, normals_b: Tensor, *,
-                       max_distance: float = math.inf) -> Tensor:
+                       search_radius: float = math.inf, far_sample: int | None = None,
+                       generator: torch.Generator | None = None) -> Tensor:
     """How well the unit normals of two oriented point sets agree ``()``, in [-1, 1]: the mean cosine between each
     point's normal and that of its nearest neighbour in the other set, both ways, averaged (1: the same surface
-    with the same orientation; a flipped normal counts against it). A point with no neighbour within
-    ``max_distance`` counts 0."""
-
-    def agreement(x: Tensor, normals_x: Tensor, y: Tensor, normals_y: Tensor) -> Tensor:
-        index = nearest_neighbours(x, y, max_distance=max_distance)[1]
-        cosine = (normals_x * normals_y[index.clamp(min=0)]).sum(-1)
-        return torch.where(index >= 0, cosine, 0.0).mean()
-
-    return (agreement(a, normals_a, b, normals_b) + agreement(b, normals_b, a, normals_a)) / 2
+    with the same orientation; a flipped normal counts against it). ``search_radius`` and ``far_sample`` as
+    for ``chamfer_distance``."""
+    means = []
+    for x, normals_x, y, normals_y in ((a, normals_a, b, normals_b), (b, normals_b, a, normals_a)):
+        rows, _, indices, weights = _nearest_weighted(x, y, search_radius, far_sample, generator)
+        means.append((weights * (normals_x[rows] * normals_y[indices]).sum(-1)).sum() / len(x))
+    return (means[0] + means[1]) / 2

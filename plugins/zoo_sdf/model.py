@@ -24,7 +24,8 @@ from zoo.recipes import NonNegativeFloat, PositiveFloat, PositiveInt
 __all__ = ["SdfFit"]
 
 BOUNDS = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
-MAX_DISTANCE = 0.03  # of the diagonal: a nearest neighbour searched for no farther (a poor fit is slow to search)
+SEARCH_RADIUS = 0.03  # of the diagonal: nearer neighbours are found fast; farther ones are slow to search, so
+FAR_SAMPLE = 10_000  # of the points farther than that, at most this many are searched (a poor fit's estimate)
 
 
 class SdfFit(Model, ScalarVolume):
@@ -47,9 +48,10 @@ class SdfFit(Model, ScalarVolume):
     ``chamfer`` and ``normal_consistency`` between the fitted surface (marching cubes at ``metrics_resolution``,
     ``metrics_points`` points sampled on it by area) and the cloud, the Chamfer distance as a fraction of the
     diagonal of the cloud's bounding box; ``surface_abs``, the mean |Φ| on the cloud; ``eikonal_error``, the
-    mean | |∇Φ| - 1 | at uniform points in the box. Nearest neighbours are searched for up to 3 % of the
-    diagonal: a point farther from the other surface counts as that far, and its normal as orthogonal; so
-    where the field has no zero level set yet, ``chamfer`` is 0.03 and ``normal_consistency`` 0.
+    mean | |∇Φ| - 1 | at uniform points in the box. The geometry is exact while at most 10,000 points of either
+    set lie farther than 3 % of the diagonal from the other (floaters, a poor fit): beyond that, 10,000 of them,
+    drawn at random, stand for all. Where the field has no zero level set yet, ``chamfer`` is 1 (a diagonal)
+    and ``normal_consistency`` 0.
     ``chunk_size`` bounds how many points are evaluated at once when meshing (memory, not results).
     """
 
@@ -134,15 +136,16 @@ class SdfFit(Model, ScalarVolume):
         found = {**super().metrics(batch), "surface_abs": surface_abs, "eikonal_error": eikonal_error}
         try:
             mesh = extract_mesh(self, self.metrics_resolution, chunk_size=self.chunk_size)
-        except NoSurface:  # no zero level set in the box yet: every point is as far as the search goes
-            return {**found, "chamfer": points.new_tensor(MAX_DISTANCE), "normal_consistency": points.new_tensor(0.0)}
+        except NoSurface:  # no zero level set in the box yet: as far from the surface as the box allows
+            return {**found, "chamfer": points.new_tensor(1.0), "normal_consistency": points.new_tensor(0.0)}
         fitted, fitted_normals = sample_surface(mesh, self.metrics_points,
                                                 generator=torch.Generator().manual_seed(0))
         diagonal = (points.amax(0) - points.amin(0)).norm()
         fitted, fitted_normals = fitted.to(points), fitted_normals.to(points)
-        cap = MAX_DISTANCE * float(diagonal)
-        return {**found, "chamfer": chamfer_distance(fitted, points, max_distance=cap) / diagonal,
-                "normal_consistency": normal_consistency(fitted, fitted_normals, points, normals, max_distance=cap)}
+        search = {"search_radius": SEARCH_RADIUS * float(diagonal), "far_sample": FAR_SAMPLE,
+                  "generator": torch.Generator().manual_seed(0)}
+        return {**found, "chamfer": chamfer_distance(fitted, points, **search) / diagonal,
+                "normal_consistency": normal_consistency(fitted, fitted_normals, points, normals, **search)}
 
     @torch.no_grad()
     def scalar_field(self, points: Tensor) -> Tensor:
