@@ -36,7 +36,7 @@ from zoo.recipes import build_dataset, build_model, load_recipe  # noqa: E402
 #: name -> (recipe, overrides)
 RUNS = {
     "sdf-torus (SIREN)": ("sdf-torus", []),
-    "sdf-torus, the paper's ω0 = 30": ("sdf-torus", ["model.field.w0=30.0", "model.field.w0_initial=30.0"]),
+    "sdf-torus, the paper's ω0 = 30": ("sdf-torus", ["model.field.w0_initial=30.0"]),
     "sdf-torus, ReLU+PE field": ("sdf-torus", ["model.field=relu-pe", "model.field.hidden_dim=128",
                                               "model.field.num_layers=3"]),
     "sdf-hashgrid-torus": ("sdf-hashgrid-torus", []),
