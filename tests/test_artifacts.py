@@ -181,7 +181,8 @@ def test_artifacts_are_registered_by_their_owners():
                       "fitted-video": "zoo.pictures", "video-render": "zoo.pictures",
                       "samples-at-temperature": "zoo_vdvae", "temperature-rows": "zoo_vdvae",
                       "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf",
-                      "density": "zoo_flows", "flow-samples": "zoo_flows"}
+                      "density": "zoo_flows", "flow-samples": "zoo_flows",
+                      "mesh": "zoo.pictures", "mesh-views": "zoo.pictures"}
 
 
 def test_memory_is_checked_against_a_quarter_of_the_machine(monkeypatch):
@@ -264,7 +265,8 @@ def _drawable() -> list[tuple[str, str]]:
 @pytest.mark.parametrize("artifact, recipe", _drawable())
 def test_every_artifact_draws_every_tiny_model_it_applies_to(artifact, recipe, tmp_path):
     """With its defaults, from an untrained model, as `zoo train` would: it writes what it says, or has nothing
-    to draw (the curves and the KL bars of a run that has no metrics yet)."""
+    to draw (the curves and the KL bars of a run that has no metrics yet, the mesh of a field that has no level set
+    yet)."""
     from zoo.recipes import build_model, load_recipe
 
     from zoo.interfaces import PosthocPrior
@@ -282,6 +284,6 @@ def test_every_artifact_draws_every_tiny_model_it_applies_to(artifact, recipe, t
     except NothingToDraw as nothing:
         # a command's artifact that a more specific one replaces for this model (a flow's samples of 2-D points)
         replaced = entry.obj.command is not None and artifacts.choose(entry.obj.command, run.model).name != artifact
-        assert artifact in ("curves", "kl-per-layer") or replaced, nothing
+        assert artifact in ("curves", "kl-per-layer", "mesh", "mesh-views") or replaced, nothing
         return
     assert written and all(path.exists() for path in written) and written[0] == out

@@ -236,7 +236,7 @@ def test_a_timm_backbone_of_a_fixed_input_size_is_built_for_the_data():
 #: Why a mix may be refused: the reasons that are mathematics, not plumbing. A refusal whose message matches none
 #: is artificial, and is listed in ARTIFICIAL (measured, so that it cannot grow unseen).
 LEGITIMATE = {
-    "wrong data kind": r"takes (images|signals|views|labelled-images) .* but dataset .* holds",
+    "wrong data kind": r"takes (images|signals|views|labelled-images|points|surface-points) .* but dataset .* holds",
     "a 1-D divergence on codes of more dimensions": r"wasserstein-1d takes 1-D samples",
     "a per-example objective and a batch-level divergence": r"compares every layer's posterior .* per example, "
                                                             r"but divergence \w+ is batch-level",

@@ -67,12 +67,13 @@ def affordable(argv: list[str], steps: int = 2) -> list[str]:
     """A documented command with a test's budget: the same command, smaller.
 
     ``zoo train`` runs ``steps`` steps, logged four times, and ``zoo resume`` a step more than the run has;
-    ``zoo eval`` draws 10 importance samples instead of 1000; ``zoo render`` renders 32 pixels wide; the
-    image fits train on the cameraman at 32x32 instead of 256x256.
+    ``zoo eval`` draws 10 importance samples instead of 1000; ``zoo render`` renders 32 pixels wide and ``zoo
+    export`` meshes on a 32³ grid; the image fits train on the cameraman at 32x32 instead of 256x256.
     """
     command, args = argv[1], list(argv[2:])
     budget = {"train": {"--steps": str(steps)}, "resume": {"--steps": str(steps + 1)},
-              "eval": {"--iwae-samples": "10"}, "render": {"--size": "32"}}.get(command, {})
+              "eval": {"--iwae-samples": "10"}, "render": {"--size": "32"},
+              "export": {"--resolution": "32"}}.get(command, {})
     for option, value in budget.items():
         if option in args:
             args[args.index(option) + 1] = value

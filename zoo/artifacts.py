@@ -7,7 +7,7 @@ writes by default and the command that runs it::
 
     register("samples", samples, applies_to=Sampler, output="samples.png", command="sample")
 
-- ``zoo sample | interpolate | render RUN`` runs the one artifact of that command that applies to the run's
+- ``zoo sample | interpolate | render | export RUN`` runs the one artifact of that command that applies to the run's
   model; of several, the one registered for the most specific class in the model's MRO, as
   ``functools.singledispatch`` picks a function (zoo_vdvae's temperature samples, for a VDVAE, over the
   core's samples, for any Sampler). ``command=None``: not run by a command.
@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # zoo.registry imports this module
 __all__ = ["COMMANDS", "Artifact", "NothingToDraw", "Run", "check_memory", "choose", "draw", "draw_samples",
            "spatial_size", "write_after_training"]
 
-COMMANDS = ("sample", "interpolate", "render")
+COMMANDS = ("sample", "interpolate", "render", "export")
 RESERVED = ("run_dir", "which", "device")  # arguments of the Python API's sample / interpolate / render themselves
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".mp4", ".webp")
 MEMORY_FRACTION = 0.25  # of the machine's (and a GPU's) memory one picture may take

@@ -1,4 +1,5 @@
-"""The ``zoo`` command: list | info | plugins | new-plugin | train | resume | eval | sample | interpolate | render.
+"""The ``zoo`` command: list | info | plugins | new-plugin | train | resume | eval | sample | interpolate | render |
+export.
 
 Listing commands print rich tables for people and ``--json`` for scripts. Text that comes from plugins
 (summaries, docs, papers, errors) or from users (paths) is escaped: rich must not read ``[log p]`` as markup.
@@ -448,12 +449,13 @@ def _value(text: str):
 
 
 def cmd_draw(args: argparse.Namespace) -> None:
-    """``zoo sample | interpolate | render``: the artifact the command runs for the run's model, with the options
-    given (each parsed as YAML and checked against the artifact's annotations)."""
+    """``zoo sample | interpolate | render | export``: the artifact the command runs for the run's model, with the
+    options given (each parsed as YAML and checked against the artifact's annotations)."""
     from zoo import training
 
     options = {name.removeprefix(OPTION): _value(text) for name, text in vars(args).items() if name.startswith(OPTION)}
-    draw = {"sample": training.sample, "interpolate": training.interpolate, "render": training.render}[args.command]
+    draw = {"sample": training.sample, "interpolate": training.interpolate, "render": training.render,
+            "export": training.export}[args.command]
     _say_if_shipped(args.run_dir)
     path = draw(args.run_dir, out=args.out, **options)
     console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
@@ -468,7 +470,10 @@ DRAWING = {  # zoo.artifacts.COMMANDS, the commands that run an artifact: what t
                     "RUN_DIR/interpolations.png"),
     "render": ("render a fitted image field at any resolution into a PNG, or a scene's held-out views and an orbit "
                "around it (PNGs, GIFs, MP4, depth maps) into a folder", "RUN_DIR/render-SIZE.png, RUN_DIR/render/"),
+    "export": ("mesh the surface of a run's scalar field (a signed distance, a density) into a PLY by marching cubes",
+               "RUN_DIR/mesh.ply"),
 }
+OUT_FLAGS = {"export": ("--mesh",)}  # what a command's -o/--out is also spelled
 
 
 def _metavar(annotation) -> str:
@@ -573,7 +578,7 @@ def build_parser(drawing: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(command, help=summary, description=f"{summary}. What it draws and its options come from "
                            f"the artifact registered for the run's model: zoo list --kind artifact")
         p.add_argument("run_dir", help=RUN_DIR_HELP)
-        p.add_argument("-o", "--out", help=f"where to write (default: {out})")
+        p.add_argument("-o", "--out", *OUT_FLAGS.get(command, ()), help=f"where to write (default: {out})")
         if drawing == command:
             _add_artifact_options(p, command)
         p.set_defaults(func=cmd_draw)

@@ -37,6 +37,7 @@ __all__ = [
     "Sampler",
     "Reconstructor",
     "Renderer",
+    "ScalarVolume",
     "LikelihoodEstimator",
     "ExactLikelihood",
     "LatentModel",
@@ -284,6 +285,25 @@ class Renderer(ABC):
 
     @abstractmethod
     def render(self, shape: tuple[int, ...], offset: float = 0.0) -> Tensor: ...
+
+
+class ScalarVolume(ABC):
+    """A model with a scalar field over a 3-D box whose level sets are surfaces: ``zoo export --mesh`` meshes one.
+
+    ``scalar_field(points (n, 3))`` -> ``(n,)`` in the model's world coordinates (points on any device: the
+    model moves them to its own), inside the box
+    ``volume_bounds`` (lower and upper corners). The surface is the level set ``surface_level``; the solid
+    lies where the values are below it (a signed distance, negative inside) or, with ``solid_above``, above
+    it (a density), which orients the mesh's normals outwards.
+    """
+
+    volume_bounds: tuple[tuple[float, float, float], tuple[float, float, float]]
+    surface_level: float = 0.0
+    solid_above: ClassVar[bool] = False
+
+    @abstractmethod
+    def scalar_field(self, points: Tensor) -> Tensor:
+        """``(n, 3)`` -> ``(n,)``."""
 
 
 class LikelihoodEstimator(ABC):

@@ -17,6 +17,9 @@ posterior q(z|x), a ``decode`` callable z -> p(x|z) (any ``zoo.interfaces.Decode
   computed (``nll``), in nats per example and bits/dim.
 - ``bits_per_dim`` / ``nats_from_bits_per_dim``: NLL in nats per example <-> bits per data dimension.
 - ``psnr``: peak signal-to-noise ratio in dB; ``ssim``: structural similarity (pytorch-msssim's).
+- ``chamfer_distance`` and ``normal_consistency`` between two oriented point sets sampled on surfaces (the
+  symmetric means over nearest neighbours of Occupancy Networks, Mescheder et al. 2019, arXiv:1812.03828),
+  ``nearest_neighbours`` beneath them (a k-d tree: scipy's ``cKDTree``).
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+import numpy as np
 import torch
 from einops import rearrange, repeat
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-__all__ = ["BOUNDS", "Objective", "bits_per_dim", "check_bound", "elbo", "estimate_nll", "exact_nll",
-           "importance_weighted", "iwae_bound", "log_importance_weights", "nats_from_bits_per_dim", "psnr",
-           "renyi_bound", "ssim"]
+__all__ = ["BOUNDS", "Objective", "bits_per_dim", "chamfer_distance", "check_bound", "elbo", "estimate_nll",
+           "exact_nll", "importance_weighted", "iwae_bound", "log_importance_weights", "nats_from_bits_per_dim",
+           "nearest_neighbours", "normal_consistency", "psnr", "renyi_bound", "ssim"]
 
 Decode = Callable[[Tensor], Distribution]
 
@@ -238,3 +242,69 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, *, per_example: bool = F
         raise ValueError(f"ssim needs two image batches (b, c, h, w) of one shape, got {tuple(x.shape)} and "
                          f"{tuple(y.shape)}")
     return structural_similarity(x.float(), y.float(), data_range=data_range, size_average=not per_example)
+
+
+def nearest_neighbours(queries: Tensor, points: Tensor, *, max_distance: float = math.inf) -> tuple[Tensor, Tensor]:
+    """For each of ``queries`` ``(n, k)`` its nearest of ``points`` ``(m, k)``: Euclidean distances ``(n,)`` and
+    indices ``(n,)`` into ``points`` (on the queries' device, the distances in their dtype).
+
+    With ``max_distance`` the search stops there: a query with no point that near gets ``max_distance`` and the
+    index -1. (Points on a surface are slow to search from far away.)
+    """
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(points.detach().cpu().double().numpy())
+    distances, indices = tree.query(queries.detach().cpu().double().numpy(), distance_upper_bound=max_distance)
+    far = np.isinf(distances)
+    distances[far], indices[far] = max_distance, -1
+    return (torch.from_numpy(distances).to(queries.device, queries.dtype),
+            torch.from_numpy(indices).to(queries.device, torch.int64))
+
+
+def _nearest_weighted(queries: Tensor, points: Tensor, search_radius: float, far_sample: int | None,
+                      generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Rows of ``queries``, their nearest ``points`` (distances, indices) and weights whose weighted sums over
+    the rows, divided by ``n``, are means over all queries: every query nearer than ``search_radius`` to a
+    point, exactly; of the farther ones (slow to search), all of them when they are at most ``far_sample``, else
+    that many drawn at random, each weighted for its share (an unbiased estimate of their part)."""
+    distances, indices = nearest_neighbours(queries, points, max_distance=search_radius)
+    far = (indices < 0).nonzero()[:, 0]
+    near = (indices >= 0).nonzero()[:, 0]
+    weight = 1.0
+    if far_sample is not None and len(far) > far_sample:
+        weight = len(far) / far_sample
+        far = far[torch.randperm(len(far), generator=generator)[:far_sample].to(far.device)]
+    far_distances, far_indices = nearest_neighbours(queries[far], points)
+    rows = torch.cat([near, far])
+    weights = torch.cat([torch.ones(len(near)), torch.full((len(far),), weight)]).to(queries)
+    return rows, torch.cat([distances[near], far_distances]), torch.cat([indices[near], far_indices]), weights
+
+
+def chamfer_distance(a: Tensor, b: Tensor, *, search_radius: float = math.inf, far_sample: int | None = None,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """The symmetric Chamfer distance ``()`` between point sets ``a`` ``(n, k)`` and ``b`` ``(m, k)``: the mean over
+    ``a`` of the distance to the nearest point of ``b`` and the same from ``b`` to ``a``, averaged (L1-Chamfer:
+    distances, not their squares, in the points' units).
+
+    Exact unless more than ``far_sample`` points of a set lie farther than ``search_radius`` from the other (a
+    poor fit's): then the mean over that many of them, drawn with ``generator``, stands for theirs.
+    """
+    means = []
+    for x, y in ((a, b), (b, a)):
+        _, distances, _, weights = _nearest_weighted(x, y, search_radius, far_sample, generator)
+        means.append((weights * distances).sum() / len(x))
+    return (means[0] + means[1]) / 2
+
+
+def normal_consistency(a: Tensor, normals_a: Tensor, b: Tensor, normals_b: Tensor, *,
+                       search_radius: float = math.inf, far_sample: int | None = None,
+                       generator: torch.Generator | None = None) -> Tensor:
+    """How well the unit normals of two oriented point sets agree ``()``, in [-1, 1]: the mean cosine between each
+    point's normal and that of its nearest neighbour in the other set, both ways, averaged (1: the same surface
+    with the same orientation; a flipped normal counts against it). ``search_radius`` and ``far_sample`` as
+    for ``chamfer_distance``."""
+    means = []
+    for x, normals_x, y, normals_y in ((a, normals_a, b, normals_b), (b, normals_b, a, normals_a)):
+        rows, _, indices, weights = _nearest_weighted(x, y, search_radius, far_sample, generator)
+        means.append((weights * (normals_x[rows] * normals_y[indices]).sum(-1)).sum() / len(x))
+    return (means[0] + means[1]) / 2

@@ -12,7 +12,9 @@ Registered through ``register_artifacts`` like a plugin's (see ``zoo.artifacts``
 - ``fitted-video`` (a ``Renderer`` of videos ``(c, t, h, w)``): the clip beside its fit, the fit at twice the
   frame rate and twice the size, and each frame's PSNR; ``video-render`` (``zoo render``): at any number of
   frames, frame rate and size (GIFs, and MP4s with imageio-ffmpeg);
-- ``curves`` (any ``Model``): the curves of the run's metrics.jsonl.
+- ``curves`` (any ``Model``): the curves of the run's metrics.jsonl;
+- ``mesh`` (``zoo export``, a ``ScalarVolume``): its surface as a PLY mesh, by marching cubes at any resolution;
+  ``mesh-views`` (after training): that mesh shaded from four sides.
 """
 
 from __future__ import annotations
@@ -25,22 +27,24 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from zoo import hookimpl, viz
+from zoo import hookimpl, meshes, viz
 from zoo.artifacts import NothingToDraw, Run, check_memory, draw_samples, spatial_size
 from zoo.errors import ZooError
 from zoo.files import atomic_path
-from zoo.interfaces import LatentModel, Model, Reconstructor, Renderer, Sampler
+from zoo.interfaces import LatentModel, Model, Reconstructor, Renderer, Sampler, ScalarVolume
 from zoo.metrics import psnr
 from zoo.recipes import Interval, PositiveFloat, PositiveInt
 
-__all__ = ["curves", "fitted_image", "fitted_video", "image_render", "interpolations", "reconstructions", "samples",
-           "video_render"]
+__all__ = ["curves", "fitted_image", "fitted_video", "image_render", "interpolations", "mesh", "mesh_views",
+           "reconstructions", "samples", "video_render"]
 
 FRAME_RATE = 25.0  # frames per second of a video whose data states none (``sample_rate``)
 
 Size = Annotated[PositiveInt | None, "decode at this resolution (longest side, pixels) instead of the data's; "
                                       "needs a resizable decoder, e.g. a field decoder"]
 Seed = Annotated[int, "which random draws (and held-out examples) are shown"]
+Resolution = Annotated[int, Interval(ge=2), "grid points per side of the box marching cubes samples the field on"]
+Level = Annotated[float | None, "the level set to mesh (default: the model's surface)"]
 
 
 def _resized(run: Run, size: int | None) -> tuple[int, ...] | None:
@@ -188,6 +192,23 @@ def curves(run: Run, out: Path) -> list[Path]:
     return [plot] if plot is not None else []
 
 
+def _mesh(run: Run, resolution: int, level: float | None) -> meshes.Mesh:
+    check_memory(4 * resolution**3, what=f"a field on a {resolution}³ grid", lower="--resolution", device=run.device)
+    return meshes.extract_mesh(run.model, resolution, level=level)
+
+
+def mesh(run: Run, out: Path, *, resolution: Resolution = 128, level: Level = None) -> list[Path]:
+    """The surface of the model's scalar field as a PLY mesh (marching cubes), normals pointing out of the solid."""
+    return [meshes.write_ply(_mesh(run, resolution, level), out)]
+
+
+def mesh_views(run: Run, out: Path, *, resolution: Resolution = 96, size: Annotated[PositiveInt, "pixels a side"] = 256,
+               views: Annotated[PositiveInt, "azimuths it is seen from"] = 4) -> list[Path]:
+    """The mesh of the model's surface, shaded, from ``views`` sides (rasterised here, no graphics library)."""
+    pictures = meshes.render_mesh(_mesh(run, resolution, None), size=size, views=views)
+    return [viz.save_image_grid(pictures, out, nrow=views, min_tile=0)]
+
+
 @hookimpl
 def register_artifacts(register):
     register("samples", samples, applies_to=Sampler, output="samples.png", command="sample")
@@ -201,3 +222,5 @@ def register_artifacts(register):
     register("video-render", video_render, applies_to=Renderer, output="video-render.gif", command="render",
              after_training=False, applies_if=_is_video)
     register("curves", curves, applies_to=Model, output="curves.png")
+    register("mesh", mesh, applies_to=ScalarVolume, output="mesh.ply", command="export", after_training=False)
+    register("mesh-views", mesh_views, applies_to=ScalarVolume, output="mesh.png")

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from zoo.errors import IncompatibleComponentsError
-from zoo.interfaces import BeforeUpdate, ImplicitField, Model
+from zoo.interfaces import BeforeUpdate, ImplicitField, Model, ScalarVolume
 from zoo.metrics import psnr, ssim
 from zoo.recipes import Interval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from zoo_nerf.cameras import Camera, ViewRenderer, pixel_rays
@@ -46,7 +46,7 @@ class Views(NamedTuple):
     intrinsics: Tensor
 
 
-class NeRF(Model, ViewRenderer, BeforeUpdate):
+class NeRF(Model, ViewRenderer, BeforeUpdate, ScalarVolume):
     """Neural radiance fields (Mildenhall et al. 2020) with optional empty-space skipping (Instant-NGP).
 
     - ``field``: the coarse field, ``fine_field``: the fine one (hierarchical sampling, §5.2). Without a
@@ -75,6 +75,8 @@ class NeRF(Model, ViewRenderer, BeforeUpdate):
       ``occupancy_fraction`` of them (Instant-NGP: every cell for its first 256 steps, then a sample of
       cells drawn uniformly and among the occupied ones).
     - ``chunk_size`` rays are rendered at a time when rendering a view (memory, not results).
+    - ``surface_density``: the level of the density (the larger of the fields') that ``zoo export --mesh``
+      meshes as the scene's surface, over the scene box (a ``ScalarVolume``); ``--level`` picks another.
 
     Loss: ``coarse_mse`` (+ ``fine_mse``) between rendered and true pixel colours. Metrics on held-out
     views: ``psnr`` and ``ssim`` of the fine renders (mean over views) and ``mse``.
@@ -107,6 +109,7 @@ class NeRF(Model, ViewRenderer, BeforeUpdate):
         occupancy_warmup: NonNegativeInt = 256,
         occupancy_fraction: Annotated[float, Interval(gt=0, le=1)] = 1.0,
         chunk_size: PositiveInt = 4096,
+        surface_density: PositiveFloat = 10.0,
     ):
         super().__init__()
         for name, f in (("field", field), ("fine_field", fine_field)):
@@ -148,6 +151,7 @@ class NeRF(Model, ViewRenderer, BeforeUpdate):
             self.occupancy = OccupancyGrid(occupancy_resolution, threshold=threshold, decay=occupancy_decay)
         self.occupancy_update_every = occupancy_update_every
         self.occupancy_warmup, self.occupancy_fraction = occupancy_warmup, occupancy_fraction
+        self.surface_level = surface_density
 
     # -- the fields along rays ----------------------------------------------------------------------------
 
@@ -244,6 +248,20 @@ class NeRF(Model, ViewRenderer, BeforeUpdate):
             raw = torch.cat([field(part) for part in coords.split(self.chunk_size * self.num_samples)])
             densities.append(self.activation(raw[:, -1]))
         return torch.stack(densities).amax(0)
+
+    # -- ScalarVolume: the density's level set, a mesh of the scene -----------------------------------------
+
+    solid_above = True
+
+    @property
+    def volume_bounds(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        r = self.scene_radius
+        return (-r, -r, -r), (r, r, r)
+
+    @torch.no_grad()
+    def scalar_field(self, points: Tensor) -> Tensor:
+        """The density at world ``points`` ``(n, 3)`` -> ``(n,)``."""
+        return self._density(points.to(self.background) / self.scene_radius)
 
     # -- ViewRenderer ---------------------------------------------------------------------------------------
 

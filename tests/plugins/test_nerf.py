@@ -322,3 +322,19 @@ def test_a_nerf_recipe_with_pictures_instead_of_views_is_refused_when_it_is_vali
                                           r"dataset '\w+' holds (signals|images); datasets it takes: blender, "
                                           r"procedural-scene$"):
         load_recipe("nerf-tiny", overrides=[f"data={data}"])
+
+
+def test_a_radiance_field_is_meshed_at_a_level_of_its_density():
+    from zoo.interfaces import ScalarVolume
+    from zoo.meshes import extract_mesh
+    from zoo.recipes import build_model, load_recipe
+
+    model = build_model(load_recipe("nerf-tiny"))
+    assert isinstance(model, ScalarVolume) and model.solid_above
+    r = model.scene_radius
+    assert model.volume_bounds == ((-r, -r, -r), (r, r, r))
+    points = torch.rand(64, 3) * 2 * r - r
+    assert torch.equal(model.scalar_field(points), model._density(points / r))
+    values = model.scalar_field(points)
+    mesh = extract_mesh(model, 12, level=float(values.median()))
+    assert len(mesh.faces) and (mesh.vertices.abs() <= r + 1e-5).all()

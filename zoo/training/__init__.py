@@ -1,4 +1,4 @@
-"""The shared training loop and the Python API of `zoo train | resume | eval | sample | render`.
+"""The shared training loop and the Python API of `zoo train | resume | eval | sample | render | export`.
 
     import zoo
     run = zoo.train("vae-digits", "runs/vae")            # zoo.training.train, re-exported
@@ -13,7 +13,7 @@ the pieces it uses.
 from __future__ import annotations
 
 from zoo.errors import TrainingInterrupted
-from zoo.training.api import build, evaluate, interpolate, load, render, resume, sample, shipped, train
+from zoo.training.api import build, evaluate, export, interpolate, load, render, resume, sample, shipped, train
 from zoo.training.checkpoint import CheckpointError, MissingPluginError
 from zoo.training.loop import FitResult, fit, learning_rate
 from zoo.training.settings import TrainSettings
@@ -26,6 +26,7 @@ __all__ = [
     "TrainingInterrupted",
     "build",
     "evaluate",
+    "export",
     "fit",
     "interpolate",
     "learning_rate",

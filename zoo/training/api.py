@@ -10,6 +10,7 @@ so a run is rebuilt from its directory alone::
     zoo.training.evaluate(run)                     # {"reconstruction": ..., "kl": ..., "loss": ...}
     zoo.training.sample(run, 64, "samples.png")   # what zoo.artifacts registers for `zoo sample`
     zoo.training.render(run)                       # an image field at 1024 px; a scene's views and an orbit
+    zoo.training.export(run, "shape.ply")          # the surface of a scalar field (a signed distance) as a mesh
     model, recipe = zoo.training.load(run)         # EMA weights when the run kept an EMA
     zoo.training.sample("vae-digits")              # a recipe's name: the weights its plugin ships (zoo.pretrained)
 
@@ -41,8 +42,8 @@ from zoo.training import checkpoint, runtime
 from zoo.training.loop import estimate_metrics, fit
 from zoo.training.settings import TrainSettings
 
-__all__ = ["Built", "build", "evaluate", "interpolate", "load", "render", "resume", "sample", "shipped", "train",
-           "write_pictures"]
+__all__ = ["Built", "build", "evaluate", "export", "interpolate", "load", "render", "resume", "sample", "shipped",
+           "train", "write_pictures"]
 
 INITS = ("pretrained",)  # what train(init=...) starts from instead of the recipe's initialisation
 
@@ -254,6 +255,17 @@ def render(run_dir: str | Path, size: int | None = None, out: str | Path | None 
     (default ``RUN/render``), with their longest side ``size`` pixels (default: the data's).
     """
     return _draw(run_dir, "render", out, {"size": size, **options}, which=which, device=device)
+
+
+def export(run_dir: str | Path, out: str | Path | None = None, *, resolution: int | None = None,
+           which: str = "latest", device: str = "auto", **options: Any) -> Path:
+    """Export a run's model with the artifact ``zoo export`` runs for it; returns what it wrote.
+
+    A model with a scalar field over a box (a ``ScalarVolume``: a fitted signed distance, a radiance field's
+    density) is meshed by marching cubes on a ``resolution``³ grid (default 128) into the PLY ``out`` (default
+    ``RUN/mesh.ply``); ``level`` picks another level set than the model's surface.
+    """
+    return _draw(run_dir, "export", out, {"resolution": resolution, **options}, which=which, device=device)
 
 
 def write_pictures(model: Model, test_set: Dataset, run_dir: str | Path, *, quiet: bool = False,
