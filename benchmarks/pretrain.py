@@ -50,6 +50,8 @@ RECIPES = {
     "vae-faces": (0, "iwae_nll"),
     "gon-siren-faces": (0, "mse"),
     "siren-camera": (0, "psnr"),
+    "flow-moons": (0, "nll"),
+    "flow-digits": (0, "nll"),
     "vdvae-digits": (1, "iwae_nll"),  # 7 CPU minutes alone; not shipped yet: the machine was shared five ways
 }
 QUALITY_SAMPLES = 1000  # samples for the sample-quality numbers recorded in the manifest
