@@ -70,32 +70,43 @@ def _schedule(diameter: float, p: float, eps: float, scaling: float) -> list[flo
     return [diameter**p * scaling**k for k in range(steps) if diameter**p * scaling**k > eps] + [eps]
 
 
-def entropic_transport(cost: Tensor, log_a: Tensor, log_b: Tensor, *, eps: float, diameter: float, p: float,
-                       max_iter: int, tol: float, scaling: float) -> tuple[Tensor, int]:
+def entropic_transport(cost: Tensor, log_a: Tensor, log_b: Tensor | None = None, *, eps: float, diameter: float,
+                       p: float, max_iter: int, tol: float, scaling: float) -> tuple[Tensor, int]:
     """OT_ε(a, b) for a cost matrix ``(n, m)`` and log-weights ``(n,)``, ``(m,)`` -> (value ``()``, iterations).
 
-    ``tol`` bounds the L1 error of the plan's second marginal, Σ_j |Σ_i P_ij - b_j| (the first is exact after
-    each f update); iterations stop there or after ``max_iter`` at the final ε.
+    The potentials move by averaged steps, f <- ½ (f + T(g)) and g <- ½ (g + T(f)) at once, which converge where
+    alternating ones oscillate on symmetric problems (Feydy et al. 2019, §3.1). ``log_b=None`` is the symmetric
+    problem OT_ε(a, a) of a symmetric cost ``(n, n)``, whose potentials are equal (f = g): half the work, and
+    the same numbers as OT_ε(a, b) of an identical copy, so S_ε of identical sets is 0. ``tol`` bounds the
+    plan's marginal error Σ_i |Σ_j P_ij - a_i| + Σ_j |Σ_i P_ij - b_j|; iterations stop there or after
+    ``max_iter`` at the final ε.
     """
+    symmetric = log_b is None
+    log_b = log_a if symmetric else log_b
+    a, b = log_a.exp(), log_b.exp()
     with torch.no_grad():
         c = cost.detach()
-        g = torch.zeros_like(log_b)
-        schedule = _schedule(diameter, p, eps, scaling)
-        for level in schedule[:-1]:
-            scaled = c / level
-            f = _softmin(scaled, level, log_b + g / level, dim=1)
-            g = _softmin(scaled, level, log_a + f / level, dim=0)
+        f, g = torch.zeros_like(log_a), torch.zeros_like(log_b)
+        for level in _schedule(diameter, p, eps, scaling)[:-1]:
+            f_target, g_target = _targets(c / level, level, log_a, log_b, f, g, symmetric)
+            f, g = 0.5 * (f + f_target), 0.5 * (g + g_target)
         scaled, done = c / eps, 0
-        b = log_b.exp()
         while done < max_iter:
-            f = _softmin(scaled, eps, log_b + g / eps, dim=1)
-            g_next = _softmin(scaled, eps, log_a + f / eps, dim=0)
-            error = (b * torch.expm1((g - g_next) / eps).abs()).sum()
-            g, done = g_next, done + 1
+            f_target, g_target = _targets(scaled, eps, log_a, log_b, f, g, symmetric)
+            # the marginals of the plan of (f, g) are a·exp((f - T(g))/ε) and b·exp((g - T(f))/ε)
+            error = (a * torch.expm1((f - f_target) / eps).abs()).sum() + (b * torch.expm1((g - g_target) / eps).abs()).sum()
+            f, g, done = 0.5 * (f + f_target), 0.5 * (g + g_target), done + 1
             if error < tol:
                 break
     f = _softmin(cost / eps, eps, log_b + g / eps, dim=1)  # with autograd: the envelope gradient
-    return (log_a.exp() * f).sum() + (log_b.exp() * g).sum(), done
+    return (a * f).sum() + (b * g).sum(), done
+
+
+def _targets(cost_over_eps: Tensor, eps: float, log_a: Tensor, log_b: Tensor, f: Tensor, g: Tensor,
+             symmetric: bool) -> tuple[Tensor, Tensor]:
+    """(T(g), T(f)): the potentials each side's marginal asks for, given the other's."""
+    f_target = _softmin(cost_over_eps, eps, log_b + g / eps, dim=1)
+    return f_target, f_target if symmetric else _softmin(cost_over_eps, eps, log_a + f / eps, dim=0)
 
 
 def sinkhorn_divergence(x: Tensor, y: Tensor, x_weights: Tensor | None = None, y_weights: Tensor | None = None, *,
@@ -119,8 +130,8 @@ def sinkhorn_divergence(x: Tensor, y: Tensor, x_weights: Tensor | None = None, y
     cross, _ = entropic_transport(transport_cost(x, y, p), log_a, log_b, **solve)
     if not debias:
         return cross
-    self_x, _ = entropic_transport(transport_cost(x, x, p), log_a, log_a, **solve)
-    self_y, _ = entropic_transport(transport_cost(y, y, p), log_b, log_b, **solve)
+    self_x, _ = entropic_transport(transport_cost(x, x, p), log_a, **solve)
+    self_y, _ = entropic_transport(transport_cost(y, y, p), log_b, **solve)
     return cross - 0.5 * (self_x + self_y)
 
 
