@@ -74,39 +74,43 @@ def entropic_transport(cost: Tensor, log_a: Tensor, log_b: Tensor | None = None,
                        p: float, max_iter: int, tol: float, scaling: float) -> tuple[Tensor, int]:
     """OT_ε(a, b) for a cost matrix ``(n, m)`` and log-weights ``(n,)``, ``(m,)`` -> (value ``()``, iterations).
 
-    The potentials move by averaged steps, f <- ½ (f + T(g)) and g <- ½ (g + T(f)) at once, which converge where
-    alternating ones oscillate on symmetric problems (Feydy et al. 2019, §3.1). ``log_b=None`` is the symmetric
-    problem OT_ε(a, a) of a symmetric cost ``(n, n)``, whose potentials are equal (f = g): half the work, and
-    the same numbers as OT_ε(a, b) of an identical copy, so S_ε of identical sets is 0. ``tol`` bounds the
-    plan's marginal error Σ_i |Σ_j P_ij - a_i| + Σ_j |Σ_i P_ij - b_j|; iterations stop there or after
-    ``max_iter`` at the final ε.
+    ``log_b=None`` is the symmetric problem OT_ε(a, a) of a symmetric cost ``(n, n)``: its potentials are equal,
+    f = g, and the averaged update f <- ½ (f + T(f)) converges where alternating ones oscillate (Feydy et al.
+    2019, §3.1). ``tol`` bounds the error of the plan's marginal, ‖Σ_i P_ij - b_j‖₂ (POT's criterion; the other
+    marginal is exact after each update); iterations stop there or after ``max_iter`` at the final ε.
     """
     symmetric = log_b is None
     log_b = log_a if symmetric else log_b
-    a, b = log_a.exp(), log_b.exp()
+    step = _symmetric_step if symmetric else _alternating_step
     with torch.no_grad():
         c = cost.detach()
-        f, g = torch.zeros_like(log_a), torch.zeros_like(log_b)
+        g = torch.zeros_like(log_b)
         for level in _schedule(diameter, p, eps, scaling)[:-1]:
-            f_target, g_target = _targets(c / level, level, log_a, log_b, f, g, symmetric)
-            f, g = 0.5 * (f + f_target), 0.5 * (g + g_target)
+            g, _ = step(c / level, level, log_a, log_b, g)
         scaled, done = c / eps, 0
         while done < max_iter:
-            f_target, g_target = _targets(scaled, eps, log_a, log_b, f, g, symmetric)
-            # the marginals of the plan of (f, g) are a·exp((f - T(g))/ε) and b·exp((g - T(f))/ε)
-            error = (a * torch.expm1((f - f_target) / eps).abs()).sum() + (b * torch.expm1((g - g_target) / eps).abs()).sum()
-            f, g, done = 0.5 * (f + f_target), 0.5 * (g + g_target), done + 1
+            g, error = step(scaled, eps, log_a, log_b, g)
+            done += 1
             if error < tol:
                 break
     f = _softmin(cost / eps, eps, log_b + g / eps, dim=1)  # with autograd: the envelope gradient
-    return (a * f).sum() + (b * g).sum(), done
+    return (log_a.exp() * f).sum() + (log_b.exp() * g).sum(), done
 
 
-def _targets(cost_over_eps: Tensor, eps: float, log_a: Tensor, log_b: Tensor, f: Tensor, g: Tensor,
-             symmetric: bool) -> tuple[Tensor, Tensor]:
-    """(T(g), T(f)): the potentials each side's marginal asks for, given the other's."""
-    f_target = _softmin(cost_over_eps, eps, log_b + g / eps, dim=1)
-    return f_target, f_target if symmetric else _softmin(cost_over_eps, eps, log_a + f / eps, dim=0)
+def _alternating_step(cost_over_eps: Tensor, eps: float, log_a: Tensor, log_b: Tensor,
+                      g: Tensor) -> tuple[Tensor, Tensor]:
+    """f = T(g), then g' = T(f) -> (g', the error of the plan of (f, g): its second marginal's, the first being
+    exact)."""
+    f = _softmin(cost_over_eps, eps, log_b + g / eps, dim=1)
+    g_next = _softmin(cost_over_eps, eps, log_a + f / eps, dim=0)
+    return g_next, (log_b.exp() * torch.expm1((g - g_next) / eps)).norm()
+
+
+def _symmetric_step(cost_over_eps: Tensor, eps: float, log_a: Tensor, log_b: Tensor,
+                    f: Tensor) -> tuple[Tensor, Tensor]:
+    """f' = ½ (f + T(f)) -> (f', the error of the marginal of the plan of (f, f))."""
+    target = _softmin(cost_over_eps, eps, log_a + f / eps, dim=1)
+    return 0.5 * (f + target), (log_a.exp() * torch.expm1((f - target) / eps)).norm()
 
 
 def sinkhorn_divergence(x: Tensor, y: Tensor, x_weights: Tensor | None = None, y_weights: Tensor | None = None, *,
@@ -146,7 +150,7 @@ class Sinkhorn(Divergence):
         eps: the entropic regularisation ε (smaller: closer to exact transport, more iterations).
         p: the cost's exponent, ``p >= 1``.
         max_iter: the iteration budget at the final ε (after ε-scaling).
-        tol: stop when the plan's marginal error (L1) is below this.
+        tol: stop when the plan's marginal error (the L2 norm, as POT's ``stopThr``) is below this.
         scaling: the ε-scaling factor (closer to 1: more annealing steps, fewer iterations at the end).
 
     ``forward(q, p, q_weights=None, p_weights=None)``: samples ``(n, d)`` and ``(m, d)`` (with optional

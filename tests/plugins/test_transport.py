@@ -73,15 +73,15 @@ def test_entropic_transport_and_the_debiased_divergence_match_pot(weighted):
 def test_at_a_small_eps_and_the_default_tolerance_the_transport_cost_is_pots_to_1e_3():
     x, y = clouds(60, 50)
     eps = 0.02
-    ours = sinkhorn_divergence(x, y, eps=eps, debias=False).item()  # tol = 1e-4 on the marginals (L1)
+    ours = sinkhorn_divergence(x, y, eps=eps, debias=False).item()  # tol = 1e-4 on the marginal (L2)
     assert ours == pytest.approx(pot_entropic(x.numpy(), y.numpy(), np.full(60, 1 / 60), np.full(50, 1 / 50), eps),
                                  rel=1e-3)
 
 
 def test_debiased_sinkhorn_is_zero_for_identical_sets_and_grows_with_a_shift():
     x, _ = clouds(50, 1)
-    divergence = Sinkhorn(eps=0.05)
-    assert abs(divergence(x, x.clone()).item()) < 1e-10
+    divergence = Sinkhorn(eps=0.05, tol=1e-9)
+    assert abs(divergence(x, x.clone()).item()) < 1e-8
     shifts = [divergence(x, x + shift).item() for shift in (0.5, 1.0, 2.0)]
     assert 0 < shifts[0] < shifts[1] < shifts[2]
     assert shifts[2] == pytest.approx(8.0, rel=1e-3)  # a translation by t = (2, 2) costs |t|² (entropy cancels)
@@ -91,9 +91,9 @@ def test_debiased_sinkhorn_is_zero_for_identical_sets_and_grows_with_a_shift():
 def test_as_eps_shrinks_sinkhorn_approaches_the_exact_wasserstein():
     x, y = clouds(12, 12)
     exact = wasserstein(x, y, p=2).item() ** 2
-    gaps = [abs(sinkhorn_divergence(x, y, eps=eps, tol=1e-9, max_iter=100_000).item() - exact)
-            for eps in (0.3, 0.03, 0.003)]
-    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-2 * exact
+    gaps = [abs(sinkhorn_divergence(x, y, eps=eps, tol=1e-7, max_iter=100_000).item() - exact)
+            for eps in (0.3, 0.1, 0.03)]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-3 * exact
 
 
 def test_sinkhorn_gradients_in_both_sets_and_weights_match_finite_differences():
@@ -122,7 +122,7 @@ def test_sinkhorn_gradients_in_both_sets_and_weights_match_finite_differences():
 
 def test_sinkhorn_is_stable_for_a_small_eps_and_refuses_bad_arguments():
     x, y = clouds(30, 30)
-    value = Sinkhorn(eps=1e-4, max_iter=20_000)(x.float(), y.float())
+    value = Sinkhorn(eps=1e-4, max_iter=50)(x.float(), y.float())
     assert torch.isfinite(value) and value > 0  # the log domain: exp(-C/ε) alone would underflow to 0
     with pytest.raises(ValueError, match="same d"):
         Sinkhorn()(x, y[:, :1])
