@@ -236,7 +236,7 @@ def test_a_timm_backbone_of_a_fixed_input_size_is_built_for_the_data():
 #: Why a mix may be refused: the reasons that are mathematics, not plumbing. A refusal whose message matches none
 #: is artificial, and is listed in ARTIFICIAL (measured, so that it cannot grow unseen).
 LEGITIMATE = {
-    "wrong data kind": r"takes (images|signals|views) .* but dataset .* holds",
+    "wrong data kind": r"takes (images|signals|views|points) .* but dataset .* holds",
     "a 1-D divergence on codes of more dimensions": r"wasserstein-1d takes 1-D samples",
     "a per-example objective and a batch-level divergence": r"compares every layer's posterior .* per example, "
                                                             r"but divergence \w+ is batch-level",
@@ -245,6 +245,11 @@ LEGITIMATE = {
     "a learned prior where nothing trains it": r"has parameters .* that only a prior term would train",
     "a post-hoc prior where the objective needs p(z) from the first step": r"is fitted to the codes after "
                                                                             r"training, but the \S+ prior term",
+    "a closed form for Gaussians given another distribution": r"wasserstein-gaussian compares Gaussians",
+    "a fit of a distribution that has nothing to fit": r"has no parameters to fit",
+    "a fit given both a distribution and particles": r"fits either a distribution q or particles",
+    "a density-based divergence on particles": r"particles have no density",
+    "a sample-set divergence on draws that carry no gradient": r"draws without reparameterisation",
 }
 
 #: Refusals the matrix measures that are plumbing: the swap leaves a required part unnamed, which one more --set
