@@ -84,7 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
-    print(f"{cpu_name()}, torch {torch.__version__}, 1 thread, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    now = datetime.datetime.now(datetime.UTC)
+    print(f"{cpu_name()}, torch {torch.__version__}, 1 thread, {now:%Y-%m-%d %H:%M} UTC")
     for d in args.dims:
         for n in args.sizes:
             x, y = clouds(n, d)

@@ -18,7 +18,15 @@ from collections.abc import Callable
 
 from zoo import hookimpl
 
-from .information import CrossEntropy, JensenShannon, KLDivergence, cross_entropy, entropy, jensen_shannon, kl_divergence
+from .information import (
+    CrossEntropy,
+    JensenShannon,
+    KLDivergence,
+    cross_entropy,
+    entropy,
+    jensen_shannon,
+    kl_divergence,
+)
 from .kernel import MMD, Energy, energy_distance, mmd_squared
 from .sinkhorn import Sinkhorn, sinkhorn_divergence
 from .transport import (

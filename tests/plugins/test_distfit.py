@@ -30,7 +30,7 @@ def gaussian_fit(direction: str) -> torch.Tensor:
     torch.manual_seed(1)
     model = DistributionFit("bimodal", KLDivergence(num_samples=128), LearnedGaussian(2, spread=0.5),
                             direction=direction)
-    q = fitted(model, 150, 0.08).q()
+    q = fitted(model, 250, 0.05).q()
     return q.mean.detach(), q.covariance_matrix.detach()
 
 

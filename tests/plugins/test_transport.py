@@ -48,7 +48,7 @@ def pot_entropic(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, eps
     return float((plan * cost).sum() + eps * (plan[positive] * np.log(plan[positive] / np.outer(a, b)[positive])).sum())
 
 
-# --- sinkhorn --------------------------------------------------------------------------------------------------------
+# --- sinkhorn -----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -130,7 +130,7 @@ def test_sinkhorn_is_stable_for_a_small_eps_and_refuses_bad_arguments():
         sinkhorn_divergence(x, y, None, -torch.ones(30, dtype=torch.float64))
 
 
-# --- wasserstein ---------------------------------------------------------------------------------------------------
+# --- wasserstein --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("n", "m", "p"), [(9, 9, 2.0), (9, 9, 1.0), (7, 11, 2.0), (10, 4, 1.5)])
@@ -175,7 +175,7 @@ def test_wasserstein_is_differentiable_and_refuses_sets_too_large():
         wasserstein(torch.zeros(600, 2), torch.zeros(500, 2))
 
 
-# --- wasserstein-gaussian ----------------------------------------------------------------------------------------------
+# --- wasserstein-gaussian -----------------------------------------------------------------------------------------
 
 
 def w2_by_hand(m1, s1, m2, s2) -> float:
@@ -233,7 +233,7 @@ def test_gaussian_wasserstein_refuses_what_is_not_gaussian():
         GaussianWasserstein()(Independent(Normal(torch.zeros(3), torch.ones(3)), 1), mixture)
 
 
-# --- energy, jensen-shannon -----------------------------------------------------------------------------------------------
+# --- energy, jensen-shannon ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("exponent", [1.0, 0.5, 1.5])
@@ -281,7 +281,7 @@ def test_jensen_shannon_is_zero_at_equality_log_2_apart_and_a_prior_term():
     assert value.shape == (5,) and grad.abs().sum() > 0
 
 
-# --- the oracles stay oracles -----------------------------------------------------------------------------------------
+# --- the oracles stay oracles -------------------------------------------------------------------------------------
 
 
 def test_pot_and_geomloss_are_never_imported_at_run_time():

@@ -1,4 +1,4 @@
-"""zoo-hellinger: the Monte Carlo estimate against the closed form for Gaussians, its bounds, and the conformance suite."""
+"""zoo-hellinger: the Monte Carlo estimate against the closed form for Gaussians, its bounds, the conformance suite."""
 
 import math
 
