@@ -80,8 +80,8 @@ def test_at_a_small_eps_and_the_default_tolerance_the_transport_cost_is_pots_to_
 
 def test_debiased_sinkhorn_is_zero_for_identical_sets_and_grows_with_a_shift():
     x, _ = clouds(50, 1)
-    divergence = Sinkhorn(eps=0.05, tol=1e-9)
-    assert abs(divergence(x, x.clone()).item()) < 1e-8
+    divergence = Sinkhorn(eps=0.05, tol=1e-6, max_iter=5000)
+    assert abs(divergence(x, x.clone()).item()) < 1e-5  # zero to the solver's tolerance; OT_ε(x, x) alone is 0.18
     shifts = [divergence(x, x + shift).item() for shift in (0.5, 1.0, 2.0)]
     assert 0 < shifts[0] < shifts[1] < shifts[2]
     assert shifts[2] == pytest.approx(8.0, rel=1e-3)  # a translation by t = (2, 2) costs |t|² (entropy cancels)
@@ -106,18 +106,15 @@ def test_sinkhorn_gradients_in_both_sets_and_weights_match_finite_differences():
     inputs = [t.clone().requires_grad_() for t in (x, y, a)]
     grads = torch.autograd.grad(value(*inputs), inputs)
     h = 1e-6
-    for which, index in ((0, (3, 1)), (1, (7, 0)), (2, (4,))):
+    directions = [torch.zeros_like(t) for t in (x, y, a)]
+    directions[0][3, 1], directions[1][7, 0] = 1.0, 1.0
+    directions[2][4], directions[2][5] = 1.0, -1.0  # weights are normalised: a direction that keeps their sum
+    for which, direction in enumerate(directions):
         plus, minus = [t.clone() for t in (x, y, a)], [t.clone() for t in (x, y, a)]
-        plus[which][index] += h
-        minus[which][index] -= h
+        plus[which] += h * direction
+        minus[which] -= h * direction
         numeric = (value(*plus) - value(*minus)).item() / (2 * h)
-        if which == 2:  # weights are normalised: compare along a direction that keeps their sum
-            numeric -= sum(((value(*[t if i != 2 else a + h * torch.eye(15, dtype=a.dtype)[k] for i, t in
-                                     enumerate((x, y, a))]) - value(x, y, a)).item() / h) for k in range(15)) / 15
-            analytic = grads[2][index].item() - grads[2].mean().item()
-        else:
-            analytic = grads[which][index].item()
-        assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+        assert (grads[which] * direction).sum().item() == pytest.approx(numeric, rel=1e-4, abs=1e-7)
 
 
 def test_sinkhorn_is_stable_for_a_small_eps_and_refuses_bad_arguments():
@@ -223,8 +220,8 @@ def test_gaussian_wasserstein_is_the_limit_of_the_exact_distance_between_many_sa
     q = MultivariateNormal(torch.tensor([0.0, 1.0], dtype=torch.float64), cov_q)
     p = MultivariateNormal(torch.tensor([2.0, -1.0], dtype=torch.float64), cov_p)
     torch.manual_seed(3)
-    empirical = wasserstein(q.sample((1500,)), p.sample((1500,))).item()
-    assert empirical == pytest.approx(GaussianWasserstein()(q, p).item(), rel=0.03)
+    empirical = wasserstein(q.sample((1000,)), p.sample((1000,))).item()
+    assert empirical == pytest.approx(GaussianWasserstein()(q, p).item(), rel=0.04)
 
 
 def test_gaussian_wasserstein_refuses_what_is_not_gaussian():
