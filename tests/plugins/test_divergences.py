@@ -548,6 +548,11 @@ def test_plugin_registers_every_divergence_with_a_summary_and_a_paper():
         "wasserstein-1d": True,
         "sliced-wasserstein": True,
         "mmd": True,
+        "jensen-shannon": False,
+        "wasserstein": True,
+        "wasserstein-gaussian": False,
+        "sinkhorn": True,
+        "energy": True,
     }
     assert set(registered) == {("divergence", name) for name in expected}
     for (_, name), (cls, paper) in registered.items():
