@@ -567,7 +567,8 @@ def test_zoo_create_and_list_components_find_the_plugin(fresh_registry):
     kl = zoo.create("divergence", "kl", num_samples=4)
     assert isinstance(kl, KLDivergence) and kl.num_samples == 4
     entries = {e.name: e for e in zoo.list_components("divergence") if e.plugin == "zoo_divergences"}
-    assert set(entries) == {"kl", "cross-entropy", "wasserstein-1d", "sliced-wasserstein", "mmd"}
+    assert set(entries) == {"kl", "cross-entropy", "wasserstein-1d", "sliced-wasserstein", "mmd", "jensen-shannon",
+                            "wasserstein", "wasserstein-gaussian", "sinkhorn", "energy"}
     assert all(e.summary and e.paper for e in entries.values())
 
 
