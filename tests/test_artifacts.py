@@ -179,7 +179,8 @@ def test_artifacts_are_registered_by_their_owners():
     assert owners == {"samples": "zoo.pictures", "reconstructions": "zoo.pictures", "interpolations": "zoo.pictures",
                       "fitted-image": "zoo.pictures", "image-render": "zoo.pictures", "curves": "zoo.pictures",
                       "samples-at-temperature": "zoo_vdvae", "temperature-rows": "zoo_vdvae",
-                      "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf"}
+                      "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf",
+                      "fit-over-training": "zoo_distfit"}
 
 
 def test_memory_is_checked_against_a_quarter_of_the_machine(monkeypatch):

@@ -12,7 +12,7 @@ these demos need, and it takes any divergence through the registry (a third part
 - ``targets.py``: the 2-D targets (Gaussian mixtures with exact densities) and ``target-draws``, their data;
 - ``model.py``: ``distribution-fit`` and the ``learned-gaussian`` prior (a full-covariance Gaussian with
   ``rsample``, what a sample-set divergence needs of q);
-- ``pictures.py``: the ``fit`` artifact, the fit over training as a GIF.
+- ``pictures.py``: the ``fit-over-training`` artifact, the fit over training as a GIF.
 
 Recipes: ``kl-forward-bimodal``, ``kl-reverse-bimodal``, ``sinkhorn-particles`` (and their ``-tiny``
 variants), under ``zoo_distfit`` in registry.yaml.
@@ -41,4 +41,4 @@ def register_components(register):
 
 @hookimpl
 def register_artifacts(register):
-    register("fit", fit_pictures, applies_to=DistributionFit, output="fit/")
+    register("fit-over-training", fit_pictures, applies_to=DistributionFit, output="fit/")
