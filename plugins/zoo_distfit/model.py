@@ -13,8 +13,8 @@ D(p ‖ q), ``direction: forward``) with the divergence the recipe names:
 
 While it trains it keeps pictures of the fit (``BeforeUpdate``): every ``frame_every`` updates one frame,
 the target's density in blue and q's (or the particles) in red, up to ``frames`` of them (then every other one
-is dropped and the interval doubles, so a run of any length fits). The ``fit-over-training`` artifact writes them as a GIF
-and the last one as a PNG.
+is dropped and the interval doubles, so a run of any length fits). The ``fit-over-training`` artifact writes
+them as a GIF and the last one as a PNG.
 """
 
 from __future__ import annotations
