@@ -23,7 +23,7 @@ torch.set_num_threads(1)  # small ops: threads cost more than they bring, and te
 ROOT = Path(__file__).parents[1]
 # third-party plugins as a user installs them: the README's field, a plugin that adds a kind, the guide's example
 PIP_PLUGINS = [ROOT / "tests" / "fixtures" / "zoo-gabor", ROOT / "tests" / "fixtures" / "zoo-schedules",
-               ROOT / "examples" / "zoo-jsd"]
+               ROOT / "examples" / "zoo-hellinger"]
 
 
 @pytest.fixture

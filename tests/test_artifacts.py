@@ -182,7 +182,8 @@ def test_artifacts_are_registered_by_their_owners():
                       "samples-at-temperature": "zoo_vdvae", "temperature-rows": "zoo_vdvae",
                       "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf",
                       "density": "zoo_flows", "flow-samples": "zoo_flows",
-                      "mesh": "zoo.pictures", "mesh-views": "zoo.pictures"}
+                      "mesh": "zoo.pictures", "mesh-views": "zoo.pictures",
+                      "fit-over-training": "zoo_distfit"}
 
 
 def test_memory_is_checked_against_a_quarter_of_the_machine(monkeypatch):

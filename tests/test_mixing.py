@@ -249,6 +249,11 @@ LEGITIMATE = {
                                                                                     r"with the prior inside each "
                                                                                     r"importance weight",
     "a stochastic posterior where the model's code is a point": r"the autoencoder's code is the mean of q\(z\|x\)",
+    "a closed form for Gaussians given another distribution": r"wasserstein-gaussian compares Gaussians",
+    "a fit of a distribution that has nothing to fit": r"has no parameters to fit",
+    "a fit given both a distribution and particles": r"fits either a distribution q or particles",
+    "a density-based divergence on particles": r"particles have no density",
+    "a sample-set divergence on draws that carry no gradient": r"draws without reparameterisation",
 }
 
 #: Refusals the matrix measures that are plumbing: the swap leaves a required part unnamed, which one more --set

@@ -42,7 +42,7 @@ NOT_RUN = {
     },
     GUIDE: {
         "pip": "the `installed` fixture imports what it names; tests/test_scaffold.py and tests/test_examples.py "
-               "pip-install a generated plugin and examples/zoo-jsd for real",
+               "pip-install a generated plugin and examples/zoo-hellinger for real",
         "pytest": "tests/test_scaffold.py and tests/test_examples.py run a plugin's tests after pip install; "
                   "tests/test_conformance.py runs pytest --zoo-conformance[=PLUGIN]",
     },
@@ -101,7 +101,7 @@ def installed(tmp_path_factory):
 
     The guide's ``zoo new-plugin`` commands run in a fresh folder; each ``pip install [-e] PATH`` imports
     the modules that PATH's pyproject.toml declares in the entry-point group ``zoo`` (PATH is looked for in
-    that folder, then in the checkout: examples/zoo-jsd), as the installed plugin would be loaded.
+    that folder, then in the checkout: examples/zoo-hellinger), as the installed plugin would be loaded.
     """
     folder, modules, paths = tmp_path_factory.mktemp("installed"), [], []
     for argv in (argv for block in blocks(GUIDE, "bash") for argv in commands(block) if is_setup(argv)):

@@ -548,6 +548,11 @@ def test_plugin_registers_every_divergence_with_a_summary_and_a_paper():
         "wasserstein-1d": True,
         "sliced-wasserstein": True,
         "mmd": True,
+        "jensen-shannon": False,
+        "wasserstein": True,
+        "wasserstein-gaussian": False,
+        "sinkhorn": True,
+        "energy": True,
     }
     assert set(registered) == {("divergence", name) for name in expected}
     for (_, name), (cls, paper) in registered.items():
@@ -562,7 +567,8 @@ def test_zoo_create_and_list_components_find_the_plugin(fresh_registry):
     kl = zoo.create("divergence", "kl", num_samples=4)
     assert isinstance(kl, KLDivergence) and kl.num_samples == 4
     entries = {e.name: e for e in zoo.list_components("divergence") if e.plugin == "zoo_divergences"}
-    assert set(entries) == {"kl", "cross-entropy", "wasserstein-1d", "sliced-wasserstein", "mmd"}
+    assert set(entries) == {"kl", "cross-entropy", "wasserstein-1d", "sliced-wasserstein", "mmd", "jensen-shannon",
+                            "wasserstein", "wasserstein-gaussian", "sinkhorn", "energy"}
     assert all(e.summary and e.paper for e in entries.values())
 
 
