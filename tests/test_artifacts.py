@@ -181,7 +181,7 @@ def test_artifacts_are_registered_by_their_owners():
                       "fitted-video": "zoo.pictures", "video-render": "zoo.pictures",
                       "samples-at-temperature": "zoo_vdvae", "temperature-rows": "zoo_vdvae",
                       "kl-per-layer": "zoo_vdvae", "views": "zoo_nerf", "orbit": "zoo_nerf",
-                      "density": "zoo_flows", "flow-samples": "zoo_flows",
+                      "density": "zoo_flows",
                       "mesh": "zoo.pictures", "mesh-views": "zoo.pictures",
                       "fit-over-training": "zoo_distfit"}
 

@@ -42,7 +42,8 @@ def test_list_json_has_the_divergences_with_their_plugin(capsys):
 
 def test_list_filters_by_kind_and_pattern(capsys):
     _, out, _ = run(capsys, "list", "--kind", "divergence", "*wasserstein*", "--json")
-    assert sorted(r["name"] for r in json.loads(out)) == ["sliced-wasserstein", "wasserstein-1d"]
+    assert sorted(r["name"] for r in json.loads(out)) == ["sliced-wasserstein", "wasserstein", "wasserstein-1d",
+                                                                "wasserstein-gaussian"]
     code, out, _ = run(capsys, "list", "--kind", "divergence", "--long")
     assert code == 0 and "kl" in out and "zoo_divergences" in out and "divergence" in out
 

@@ -236,8 +236,12 @@ def check_memory(values: int, *, what: str, lower: str, device: torch.device | N
                            f"than a quarter of {where} {_bytes(total)} of memory: lower {lower}")
 
 
+POINT_RESOLUTION = 200  # cells per side of the histogram that shows samples of 2-D points
+
+
 def draw_samples(run: Run, out: Path, *, n: int, seed: int, **options: Any) -> list[Path]:
-    """``n`` samples of a Sampler, ``model.sample(n, **options)`` after seeding with ``seed``, as a PNG grid.
+    """``n`` samples of a Sampler, ``model.sample(n, **options)`` after seeding with ``seed``, as a PNG grid; samples
+    of 2-D points ``(n, 2)`` as their histogram (``zoo sample RUN -n 20000``).
 
     One sample is drawn first for its shape, so a grid too big for memory is refused before it is drawn.
     """
@@ -247,6 +251,13 @@ def draw_samples(run: Run, out: Path, *, n: int, seed: int, **options: Any) -> l
     one = run.model.sample(1, **options)
     check_memory(n * one[0].numel(), what=f"{n} samples of shape {tuple(one.shape[1:])}", lower="-n or --size",
                  device=one.device)
+    if one.shape[1:] == (2,):  # 2-D points: their histogram on the window of the held-out data
+        data = run.stack(range(len(run.test_set))) if run.shape == (2,) else None
+        torch.manual_seed(seed)
+        points = run.model.sample(n, **options).detach()
+        low, high = viz.point_window(points if data is None else data)
+        picture = viz.heat_map(viz.point_histogram(points, low, high, POINT_RESOLUTION))
+        return [viz.save_image_grid(picture[None], out, row_labels=[f"{n} samples"])]
     if one.dim() != 4:
         raise NothingToDraw(f"samples of shape {tuple(one.shape[1:])} are not pictures (c, h, w): save them with "
                             "torch.save")

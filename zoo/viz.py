@@ -27,8 +27,8 @@ from zoo.errors import MissingExtraError
 if TYPE_CHECKING:  # matplotlib is optional (genzoo[plots])
     from matplotlib.figure import Figure
 
-__all__ = ["bars_figure", "can_save_mp4", "depth_images", "metrics_figure", "plot_bars", "plot_metrics", "save_gif",
-           "save_image_grid", "save_mp4"]
+__all__ = ["bars_figure", "can_save_mp4", "depth_images", "heat_map", "metrics_figure", "plot_bars", "plot_metrics",
+           "point_histogram", "point_window", "save_gif", "save_image_grid", "save_mp4"]
 
 
 def save_image_grid(
@@ -68,6 +68,30 @@ def save_image_grid(
     with atomic_path(path) as tmp:
         picture.save(tmp, format="PNG")
     return path
+
+
+def point_window(points: Tensor, margin: float = 0.15) -> tuple[float, float]:
+    """A square window ``(low, high)`` around points ``(n, 2)``, ``margin`` of its side wider on each end."""
+    low, high = float(points.min()), float(points.max())
+    pad = margin * (high - low)
+    return low - pad, high + pad
+
+
+def point_histogram(points: Tensor, low: float, high: float, resolution: int) -> Tensor:
+    """Counts of points ``(n, 2)`` in a ``resolution``² grid of cells on [low, high]²: ``(r, r)``, rows are y with
+    the top row highest (as a picture shows them); points outside are not counted."""
+    cells = ((points.double().cpu() - low) / (high - low) * resolution).floor().long()
+    inside = ((cells >= 0) & (cells < resolution)).all(-1)
+    x, y = cells[inside].unbind(-1)
+    counts = torch.zeros(resolution * resolution, dtype=torch.float64)
+    counts.index_add_(0, (resolution - 1 - y) * resolution + x, torch.ones(len(x), dtype=torch.float64))
+    return rearrange(counts, "(h w) -> h w", h=resolution)
+
+
+def heat_map(values: Tensor) -> Tensor:
+    """Non-negative values ``(h, w)`` -> an RGB heat map ``(3, h, w)`` in [0, 1] (black, red, yellow, white)."""
+    v = (values / values.max().clamp_min(1e-300)).float().cpu()
+    return torch.stack([(3 * v).clamp(0, 1), (3 * v - 1).clamp(0, 1), (3 * v - 2).clamp(0, 1)])
 
 
 def _with_row_labels(picture, labels: list[str], *, tile: int):

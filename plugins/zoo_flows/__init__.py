@@ -10,9 +10,9 @@ bijector, only the zoo's side.
 Registers the model ``flow`` (density estimation with an exact log-likelihood, an ``ExactLikelihood``), the
 priors ``flow`` (learned with a ``vae`` or ``variational-gon``) and ``fitted-flow`` (fitted after training to an
 ``ae``'s or ``gon``'s codes), the encoder ``flow-posterior`` (an IAF-style posterior around any encoder's
-Gaussian), the 2-D datasets ``moons``, ``circles`` and ``swiss-roll``, and the pictures ``density`` and
-``flow-samples``. The flow families are named by a string argument (``family: nsf``;
-``zoo_flows.families.FAMILIES``). Recipes: ``flow-*``, ``vae-flowprior-digits``, ``vae-iaf-digits``,
+Gaussian), the 2-D datasets ``moons``, ``circles`` and ``swiss-roll``, and the picture ``density`` (``zoo
+sample`` draws 2-D samples as the core's histogram). The flow families are named by a string argument
+(``family: nsf``; ``zoo_flows.families.FAMILIES``). Recipes: ``flow-*``, ``vae-flowprior-digits``, ``vae-iaf-digits``,
 ``ae-flowprior-digits`` in registry.yaml.
 """
 
@@ -22,7 +22,7 @@ from zoo import hookimpl
 from zoo_flows.data import circles, moons, swiss_roll
 from zoo_flows.families import FAMILIES, build_flow
 from zoo_flows.model import Flow
-from zoo_flows.pictures import density, flow_samples
+from zoo_flows.pictures import density
 from zoo_flows.posterior import FlowPosterior
 from zoo_flows.priors import FittedFlow, FlowPrior
 
@@ -49,4 +49,3 @@ def register_components(register):
 @hookimpl
 def register_artifacts(register):
     register("density", density, applies_to=Flow, output="density.png")
-    register("flow-samples", flow_samples, applies_to=Flow, output="samples.png", command="sample")

@@ -11,12 +11,13 @@ import torch
 from torch.distributions import Independent, Normal
 from zoo_flows import FAMILIES, Flow, FlowPosterior, build_flow
 from zoo_flows.model import _from_logit, _level_index, _logit_with_log_det
-from zoo_flows.pictures import density_grid, window
+from zoo_flows.pictures import density_grid
 
 import zoo
 from zoo import training
 from zoo.errors import IncompatibleComponentsError
 from zoo.recipes import build_dataset, load_recipe
+from zoo.viz import point_window as window
 from zoo.plugins import builtin_config
 
 DIM = 3
