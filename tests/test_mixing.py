@@ -280,6 +280,17 @@ ARTIFICIAL = {
     # a flow is sized by its data's shape, which these recipes state only in their encoder or decoder
     "ae-tiny --set model=flow": "needs 'shape'",
     "gon-tiny --set model=flow": "needs 'shape'",
+    "iwae-tiny --set model=flow": "needs 'shape'",
+    "distribution-fit-tiny --set model=flow": "needs 'shape'",
+    "sinkhorn-particles-tiny --set model=flow": "needs 'shape'",
+    # a distribution fit reads its target from its data (target-draws states it); other 2-D points state none
+    "distribution-fit-tiny --set data=circles": "states no data.target",
+    "distribution-fit-tiny --set data=moons": "states no data.target",
+    "distribution-fit-tiny --set data=swiss-roll": "states no data.target",
+    "sinkhorn-particles-tiny --set data=circles": "states no data.target",
+    "sinkhorn-particles-tiny --set data=moons": "states no data.target",
+    "sinkhorn-particles-tiny --set data=swiss-roll": "states no data.target",
+    "flow-tiny --set model=distribution-fit": "needs 'target', 'divergence'",
     "vae-tiny --set model=flow": "needs 'shape'",
     "variational-gon-tiny --set model=flow": "needs 'shape'",
     "vdvae-tiny --set model=flow": "needs 'shape'",

@@ -313,12 +313,17 @@ class Wasserstein(Divergence):
 
 
 def _gaussian(dist: Distribution, role: str) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """(mean ``(..., d)``, standard deviations ``(..., d)`` or None, Cholesky factor ``(..., d, d)`` or None)."""
-    if isinstance(dist, Independent) and isinstance(dist.base_dist, Normal) and dist.reinterpreted_batch_ndims == 1:
-        return dist.base_dist.loc, dist.base_dist.scale, None
+    """(mean ``(..., d)``, standard deviations ``(..., d)`` or None, Cholesky factor ``(..., d, d)`` or None).
+
+    A diagonal Gaussian over events of any shape (``Independent(Normal, k)``: a hierarchical VAE's ``(c, h, w)``)
+    is one over their ``d`` numbers, flattened."""
+    if isinstance(dist, Independent) and isinstance(dist.base_dist, Normal):
+        loc, scale = torch.broadcast_tensors(dist.base_dist.loc, dist.base_dist.scale)
+        k = dist.reinterpreted_batch_ndims
+        return (loc.flatten(-k), scale.flatten(-k), None) if k > 1 else (loc, scale, None)
     if isinstance(dist, MultivariateNormal):
         return dist.loc, None, dist.scale_tril
-    raise ValueError(f"wasserstein-gaussian compares Gaussians, Independent(Normal(loc, scale), 1) (diagonal) or "
+    raise ValueError(f"wasserstein-gaussian compares Gaussians, Independent(Normal(loc, scale), k) (diagonal) or "
                      f"MultivariateNormal (full covariance); {role} is {type(dist).__name__}: for other "
                      f"distributions use a sample-set divergence (sinkhorn, wasserstein)")
 
@@ -359,7 +364,7 @@ class GaussianWasserstein(Divergence):
     Args:
         squared: return W_2² (smooth at 0, as a prior term) rather than W_2.
 
-    ``forward(q, p)``: Gaussians (``Independent(Normal, 1)`` or ``MultivariateNormal``) whose batch shapes
+    ``forward(q, p)``: Gaussians (``Independent(Normal, k)`` or ``MultivariateNormal``) whose batch shapes
     broadcast to ``(b,)`` -> ``(b,)``.
     """
 

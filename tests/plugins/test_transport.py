@@ -214,6 +214,18 @@ def test_diagonal_and_full_forms_agree_and_zero_at_equality():
     assert gaussian_wasserstein(same, same).abs().max() < 1e-3
 
 
+def test_diagonal_gaussians_over_events_of_any_shape_are_those_over_their_flattened_numbers():
+    """A hierarchical VAE's posterior is Independent(Normal, 3) over (c, h, w): W2 is that of the flat vectors."""
+    generator = torch.Generator().manual_seed(4)
+    loc, scale = torch.randn(5, 2, 3, 3, generator=generator), torch.rand(5, 2, 3, 3, generator=generator) + 0.2
+    prior = Independent(Normal(torch.zeros(2, 3, 3), 1.0), 3)  # the scale broadcast, as a prior states it
+    got = gaussian_wasserstein(Independent(Normal(loc, scale), 3), prior, squared=True)
+    flat = gaussian_wasserstein(Independent(Normal(loc.flatten(1), scale.flatten(1)), 1),
+                                Independent(Normal(torch.zeros(18), torch.ones(18)), 1), squared=True)
+    assert got.shape == (5,) and torch.allclose(got, flat)
+    assert torch.allclose(got, (loc**2).sum((1, 2, 3)) + ((scale - 1) ** 2).sum((1, 2, 3)))
+
+
 def test_gaussian_wasserstein_is_the_limit_of_the_exact_distance_between_many_samples():
     generator = torch.Generator().manual_seed(2)
     cov_q, cov_p = random_covariance(2, generator), 0.5 * random_covariance(2, generator)
