@@ -39,6 +39,7 @@ RUNS = {
     "sdf-torus, the paper's ω0 = 30": ("sdf-torus", ["model.field.w0_initial=30.0"]),
     "sdf-torus, ReLU+PE field": ("sdf-torus", ["model.field=relu-pe", "model.field.hidden_dim=128",
                                               "model.field.num_layers=3"]),
+    "sdf-torus, 700 steps": ("sdf-torus", ["train.steps=700", "train.eval_every=700"]),
     "sdf-hashgrid-torus": ("sdf-hashgrid-torus", []),
     "sdf-scene (SIREN)": ("sdf-scene", []),
 }
