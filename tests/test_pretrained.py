@@ -91,6 +91,8 @@ def test_a_recipe_name_stands_for_a_run_directory(tmp_path, monkeypatch, capsys)
     assert "shipped with zoo_vae" in err and (tmp_path / "pretrained" / "vae-digits" / "samples.png").is_file()
     assert main(["sample", "vae-digts"]) == 2
     assert "did you mean 'vae-digits'" in capsys.readouterr().err
+    assert main(["sample", "flow-mons"]) == 2  # suggested among the recipes that have weights, not flow-tiny
+    assert "did you mean 'flow-moons' or 'flow-digits'?" in capsys.readouterr().err
     assert main(["eval", "vae-mnist"]) == 2
     assert "ships no trained weights; train it: zoo train vae-mnist" in capsys.readouterr().err
 

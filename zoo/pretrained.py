@@ -200,7 +200,7 @@ def require(name: str) -> Weights:
     if "/" in name or "\\" in name:  # a path: the user meant a run directory
         raise PretrainedError(f"no run directory {name}: name one that `zoo train` wrote, or a recipe ({with_weights})")
     raise PretrainedError(f"{name!r} is neither a run directory nor a recipe with shipped weights"
-                          f"{did_you_mean(name, list(dict.fromkeys([*shipped, *recipes])))}; {with_weights}")
+                          f"{did_you_mean(name, sorted(shipped))}; {with_weights}")
 
 
 def _verified(weights: Weights, recipe: dict) -> bytes:
